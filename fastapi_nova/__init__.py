@@ -1,7 +1,17 @@
-"""fastapi-nova: the programming model of Nova (the Erlang web framework) on FastAPI."""
+"""fastapi-nova: the programming model of Nova (the Erlang web framework) on FastAPI.
+
+```python
+from fastapi import FastAPI
+from fastapi_nova import NovaRouter
+
+app = FastAPI()
+app.include_router(NovaRouter(routes))
+```
+"""
 
 from __future__ import annotations
 
+from fastapi_nova.controller import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
     NotInConnectionError,
@@ -11,18 +21,37 @@ from fastapi_nova.errors import (
     RouteConfigError,
     TemplateNotFoundError,
 )
+from fastapi_nova.groups import RouteGroup
+from fastapi_nova.handlers import (
+    HandlerRegistry,
+    default_registry,
+    register_handler,
+    unregister_handler,
+)
 from fastapi_nova.pid import Pid, send
+from fastapi_nova.request import NovaRequest
+from fastapi_nova.routing import NovaRouter
+from fastapi_nova.security import AuthData
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthData",
     "HandlerExistsError",
+    "HandlerRegistry",
     "NotInConnectionError",
     "NovaError",
+    "NovaRequest",
+    "NovaRouter",
     "Pid",
     "PubSubError",
     "PubSubUnavailable",
     "RouteConfigError",
+    "RouteGroup",
     "TemplateNotFoundError",
+    "controller",
+    "default_registry",
+    "register_handler",
     "send",
+    "unregister_handler",
 ]

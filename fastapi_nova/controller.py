@@ -1,0 +1,360 @@
+"""Controllers: call the user's function, turn its tuple into a response, fall back if needed.
+
+:func:`controller` is the public decorator; :class:`BoundController` is the machinery that
+both the decorator and :class:`~fastapi_nova.NovaRouter` use, so a route table and a plain
+``@app.get`` route behave the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, overload
+
+from fastapi import Path
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from fastapi_nova.errors import TemplateNotFoundError
+from fastapi_nova.handlers import (
+    HandlerContext,
+    HandlerError,
+    HandlerRegistry,
+    InvalidReturn,
+    default_registry,
+    encode_json,
+)
+from fastapi_nova.request import (
+    NovaRequest,
+    build_nova_request,
+    callable_name,
+    is_nova_style,
+    resolved_signature,
+)
+from fastapi_nova.templates import TemplateDirs, TemplateFinder, finder_for
+
+logger = logging.getLogger("fastapi_nova.controller")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Name of the parameter the decorator adds to reach the request (hidden from OpenAPI).
+REQUEST_PARAM = "_nova_request_"
+
+
+class Fallback(Protocol):
+    """A fallback controller: a module or object with ``resolve(req, invalid_return)``."""
+
+    def resolve(self, req: NovaRequest, invalid_return: Any) -> Any: ...
+
+
+def json_error(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
+    """The JSON error body fastapi-nova answers with (FastAPI's ``{"detail": ...}`` shape)."""
+    return Response(
+        encode_json({"detail": detail}),
+        status_code=status,
+        headers={**(headers or {}), "content-type": "application/json"},
+    )
+
+
+def is_async_callable(fn: Any) -> bool:
+    """True if calling ``fn`` returns an awaitable (async functions, partials, __call__)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    # A callable object: its class's __call__ decides.
+    return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
+
+
+async def call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call user code: ``async def`` on the loop, ``def`` in the threadpool (as FastAPI does)."""
+    if is_async_callable(fn):
+        return await fn(*args, **kwargs)
+    result = await run_in_threadpool(fn, *args, **kwargs)
+    if inspect.isawaitable(result):  # a sync callable that returned a coroutine
+        result = await result
+    return result
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    """How a controller's returns are turned into responses."""
+
+    registry: HandlerRegistry = field(default_factory=lambda: default_registry)
+    templates: TemplateFinder = field(default_factory=lambda: TemplateFinder([]))
+    fallback: Any = None
+    #: Nova-style controllers answering for a status code (Nova's ``{404, Fun, Opts}`` routes).
+    status_pages: Mapping[int, Callable[..., Any]] = field(default_factory=dict)
+    #: Status for tuples that carry none (the route's ``status_code`` option).
+    status_override: int | None = None
+
+
+async def render_status_page(
+    code: int,
+    headers: Mapping[str, str],
+    conn: HTTPConnection,
+    options: ControllerOptions,
+) -> Response | None:
+    """The router's status page for ``code``, or None when there is none."""
+    page = options.status_pages.get(code)
+    if page is None or not isinstance(conn, Request):
+        return None
+    nreq = await build_nova_request(conn)
+    nreq.status_code = code
+    name = callable_name(page)
+    try:
+        value = await call_user(page, nreq)
+        ctx = HandlerContext(
+            request=nreq,
+            method=conn.method,
+            controller=page,
+            templates=options.templates,
+            status_override=code,
+            status_page=None,  # a status page answering ("status", code) must not recurse
+        )
+        response = await options.registry.to_response(value, ctx)
+    except (InvalidReturn, HandlerError, TemplateNotFoundError) as exc:
+        logger.error("status page %s for %d failed: %s", name, code, exc)
+        return None
+    for key, value_ in headers.items():
+        response.headers[key] = value_
+    return response
+
+
+async def error_response(
+    code: int, detail: str | None, conn: HTTPConnection, options: ControllerOptions
+) -> Response:
+    """Answer ``code``: the router's status page for it if any, else a JSON error."""
+    page = await render_status_page(code, {}, conn, options)
+    if page is not None:
+        return page
+    if detail is None:
+        return Response(status_code=code)
+    return json_error(code, detail)
+
+
+class BoundController:
+    """A user controller bound to the options that convert its returns."""
+
+    def __init__(self, fn: Callable[..., Any], options: ControllerOptions) -> None:
+        self.fn = fn
+        self.options = options
+        self.name = callable_name(fn)
+        self.is_async = is_async_callable(fn)
+        self.nova_style = is_nova_style(fn)
+
+    async def call(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the controller (``def`` controllers in the threadpool, as FastAPI does)."""
+        if self.is_async:
+            return await self.fn(*args, **kwargs)
+        return await call_user(self.fn, *args, **kwargs)
+
+    def _context(self, conn: HTTPConnection, nreq: NovaRequest | None) -> HandlerContext:
+        options = self.options
+
+        async def status_page(code: int, headers: dict[str, str]) -> Response | None:
+            return await render_status_page(code, headers, conn, options)
+
+        return HandlerContext(
+            request=nreq,
+            method=str(conn.scope.get("method", "GET")),
+            controller=self.fn,
+            templates=options.templates,
+            status_override=options.status_override,
+            status_page=status_page if options.status_pages else None,
+        )
+
+    async def respond(self, value: Any, conn: HTTPConnection, nreq: NovaRequest | None) -> Response:
+        """Turn ``value`` into a response: handlers, then the fallback, then a logged 500."""
+        try:
+            return await self.options.registry.to_response(value, self._context(conn, nreq))
+        except InvalidReturn as exc:
+            return await self._fall_back(value, exc, conn, nreq)
+        except (HandlerError, TemplateNotFoundError) as exc:
+            logger.error("controller %s returned %r: %s", self.name, value, exc)
+            return await error_response(500, "Internal Server Error", conn, self.options)
+
+    def fallback(self) -> Any:
+        """The fallback: the decorator's, else the module's ``fallback_controller``."""
+        if self.options.fallback is not None:
+            return self.options.fallback
+        module = sys.modules.get(getattr(inspect.unwrap(self.fn), "__module__", "") or "")
+        return getattr(module, "fallback_controller", None)
+
+    async def _fall_back(
+        self, value: Any, error: InvalidReturn, conn: HTTPConnection, nreq: NovaRequest | None
+    ) -> Response:
+        fallback = self.fallback()
+        resolve = getattr(fallback, "resolve", None)
+        if fallback is None or not callable(resolve):
+            reason = (
+                "and it has no fallback_controller"
+                if fallback is None
+                else f"and its fallback {fallback!r} has no resolve(req, invalid_return)"
+            )
+            logger.error("controller %s returned %r (%s), %s", self.name, value, error, reason)
+            return await error_response(500, "Internal Server Error", conn, self.options)
+        if nreq is None and isinstance(conn, Request):
+            nreq = await build_nova_request(conn)
+        try:
+            resolved = await call_user(resolve, nreq, value)
+        except Exception:
+            logger.exception(
+                "controller %s returned %r and its fallback %s raised",
+                self.name,
+                value,
+                callable_name(resolve),
+            )
+            return await error_response(500, "Internal Server Error", conn, self.options)
+        ctx = self._context(conn, nreq)
+        ctx.controller = resolve  # Nova: views named by a fallback come from the fallback
+        try:
+            return await self.options.registry.to_response(resolved, ctx)
+        except (InvalidReturn, HandlerError, TemplateNotFoundError) as exc:
+            logger.error(
+                "controller %s returned %r; its fallback %s returned %r, also invalid: %s",
+                self.name,
+                value,
+                callable_name(resolve),
+                resolved,
+                exc,
+            )
+            return await error_response(500, "Internal Server Error", conn, self.options)
+
+    async def run_nova(self, request: Request) -> Response:
+        """The whole Nova-style call: parsed request in, response out."""
+        nreq = await build_nova_request(request)
+        if nreq.body_error is not None:
+            return await error_response(400, str(nreq.body_error), request, self.options)
+        value = await self.call(nreq)
+        return await self.respond(value, request, nreq)
+
+
+def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """A FastAPI endpoint for a Nova-style controller.
+
+    Its signature declares the route's bindings as string path parameters, so OpenAPI lists
+    them, and a ``Request`` that carries everything else.
+    """
+
+    async def endpoint(**kwargs: Any) -> Response:
+        request: Request = kwargs[REQUEST_PARAM]
+        return await bound.run_nova(request)
+
+    params = [inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
+    params += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
+        for name in path_params
+    ]
+    _describe(endpoint, bound.fn, inspect.Signature(params, return_annotation=Response))
+    return endpoint
+
+
+def fastapi_endpoint(bound: BoundController) -> Callable[..., Any]:
+    """A FastAPI endpoint for a FastAPI-style controller: its own signature, plus the request."""
+    signature = resolved_signature(bound.fn)
+    params = list(signature.parameters.values())
+    request_name = next(
+        (
+            p.name
+            for p in params
+            if isinstance(p.annotation, type) and issubclass(p.annotation, Request)
+        ),
+        None,
+    )
+    added = request_name is None
+    if added:
+        request_name = REQUEST_PARAM
+        hidden = inspect.Parameter(
+            REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request
+        )
+        position = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+        params.insert(position, hidden)
+    assert request_name is not None
+
+    async def endpoint(*args: Any, **kwargs: Any) -> Response:
+        request: Request = kwargs.pop(request_name) if added else kwargs[request_name]
+        value = await bound.call(*args, **kwargs)
+        return await bound.respond(value, request, None)
+
+    # The return annotation is Response so FastAPI does not read a tuple as a response model.
+    _describe(endpoint, bound.fn, signature.replace(parameters=params, return_annotation=Response))
+    return endpoint
+
+
+def _describe(endpoint: Callable[..., Any], fn: Callable[..., Any], sig: inspect.Signature) -> None:
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        value = getattr(fn, attr, None)
+        if value is not None:
+            setattr(endpoint, attr, value)
+    if getattr(endpoint, "__name__", "") == "<lambda>":
+        endpoint.__name__ = endpoint.__qualname__ = "lambda"
+    endpoint.__signature__ = sig  # type: ignore[attr-defined]
+    endpoint.__nova_controller__ = fn  # type: ignore[attr-defined]
+
+
+def make_endpoint(
+    fn: Callable[..., Any], options: ControllerOptions, path_params: tuple[str, ...] = ()
+) -> tuple[BoundController, Callable[..., Any]]:
+    """Bind ``fn`` and build the FastAPI endpoint for its style."""
+    bound = BoundController(fn, options)
+    if bound.nova_style:
+        return bound, nova_endpoint(bound, path_params)
+    return bound, fastapi_endpoint(bound)
+
+
+@overload
+def controller(fn: F, /) -> F: ...
+
+
+@overload
+def controller(
+    *,
+    fallback: Fallback | Any = None,
+    registry: HandlerRegistry | None = None,
+    templates: TemplateDirs | None = None,
+) -> Callable[[F], F]: ...
+
+
+def controller(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    fallback: Fallback | Any = None,
+    registry: HandlerRegistry | None = None,
+    templates: TemplateDirs | None = None,
+) -> Any:
+    """Turn a function that returns Nova tuples into a FastAPI endpoint.
+
+    Keeps the signature FastAPI reads (dependencies and OpenAPI keep working) and works on
+    ``def`` and ``async def`` functions:
+
+    ```python
+    @app.get("/hello/{name}")
+    @controller
+    async def hello(name: str):
+        return ("json", {"hello": name})
+    ```
+
+    ``fallback`` answers invalid returns (it wins over the module's ``fallback_controller``);
+    ``registry`` defaults to the process-wide handler registry; ``templates`` defaults to
+    ``templates/`` beside the function's module.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        options = ControllerOptions(
+            registry=registry or default_registry,
+            templates=finder_for(templates, getattr(func, "__module__", None)),
+            fallback=fallback,
+        )
+        return make_endpoint(func, options)[1]
+
+    return decorate if fn is None else decorate(fn)
+
+
+Endpoint = Callable[..., Awaitable[Response]]

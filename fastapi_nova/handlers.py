@@ -1,0 +1,362 @@
+"""The handler registry: the first element of a controller's tuple names the handler.
+
+Built-ins are Nova's: ``json``, ``ok``, ``view``, ``status``, ``redirect``, ``sendfile``.
+Users add their own with :func:`register_handler`, whose function has the seed article's
+contract ``fn(status_code, extra_headers, payload) -> Response``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+from fastapi.encoders import jsonable_encoder
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from fastapi_nova.errors import HandlerExistsError, NovaError
+from fastapi_nova.request import NovaRequest
+from fastapi_nova.templates import TemplateFinder, default_view, template_name
+
+#: ``fn(status_code, extra_headers, payload) -> Response`` (sync or async).
+HandlerFunction = Callable[[int, dict[str, str], Any], "Response | Awaitable[Response]"]
+
+StatusPageRenderer = Callable[[int, dict[str, str]], Awaitable["Response | None"]]
+
+
+class InvalidReturn(NovaError):
+    """A controller's value has no handler, or the wrong shape for its handler."""
+
+
+class HandlerError(NovaError):
+    """A handler failed to build a response (a bug in the handler, not in the controller)."""
+
+
+@dataclass
+class HandlerContext:
+    """What a handler may need besides the tuple: the request and the controller."""
+
+    request: NovaRequest | None
+    method: str
+    controller: Callable[..., Any] | None
+    templates: TemplateFinder
+    #: Status for tuples that carry none (a status page's code, a route's ``status_code``).
+    status_override: int | None = None
+    #: Renders the router's status page for a code, if there is one.
+    status_page: StatusPageRenderer | None = None
+
+
+class Converter(Protocol):
+    """Internal form of a handler: the whole tuple in, a response out."""
+
+    async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response: ...
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _status(value: Any, what: tuple[Any, ...]) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+        return value
+    raise InvalidReturn(f"status must be an int from 100 to 599, got {value!r} in {what!r}")
+
+
+def _headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise InvalidReturn(f"headers must be a dict, got {value!r} in {what!r}")
+    headers: dict[str, str] = {}
+    for item in items:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise InvalidReturn(f"headers must be name/value pairs, got {item!r} in {what!r}")
+        name, header_value = item
+        if not isinstance(name, str) or not isinstance(header_value, str | int):
+            raise InvalidReturn(f"header {name!r}: {header_value!r} is not a string in {what!r}")
+        headers[name] = str(header_value)
+    return headers
+
+
+def encode_json(data: Any) -> bytes:
+    """JSON bytes for anything FastAPI can encode (models, dataclasses, datetimes, UUIDs)."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except TypeError:
+        text = json.dumps(
+            jsonable_encoder(data), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
+    return text.encode("utf-8")
+
+
+def _with_default(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
+    if not any(key.lower() == name for key in headers):
+        headers[name] = value
+    return headers
+
+
+def _body_response(
+    status: int, headers: dict[str, str], body: Any, what: tuple[Any, ...]
+) -> Response:
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    if isinstance(body, dict | list):
+        _with_default(headers, "content-type", "application/json")
+        return Response(encode_json(body), status_code=status, headers=headers)
+    if isinstance(body, str | bytes):
+        return Response(body, status_code=status, headers=headers)
+    raise InvalidReturn(f"status body must be a dict, list, str or bytes, got {body!r}")
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+async def _json(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+    if len(value) == 2:
+        default = 201 if ctx.method == "POST" else 200
+        status, headers, data = ctx.status_override or default, {}, value[1]
+    elif len(value) == 4:
+        status, headers, data = _status(value[1], value), _headers(value[2], value), value[3]
+    else:
+        raise InvalidReturn(f"json takes (json, data) or (json, status, headers, data): {value!r}")
+    _with_default(headers, "content-type", "application/json")
+    return Response(encode_json(data), status_code=status, headers=headers)
+
+
+async def _view(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+    if len(value) not in (2, 3):
+        raise InvalidReturn(f"{value[0]} takes ({value[0]}, vars) or ({value[0]}, vars, options)")
+    variables = value[1]
+    if not isinstance(variables, Mapping):
+        raise InvalidReturn(f"template variables must be a dict, got {variables!r}")
+    options: Mapping[str, Any] = value[2] if len(value) == 3 else {}
+    if not isinstance(options, Mapping) or set(options) - {"view", "status_code", "headers"}:
+        raise InvalidReturn(
+            f"template options are a dict with view, status_code, headers; got {options!r}"
+        )
+    if "view" in options:
+        if not isinstance(options["view"], str):
+            raise InvalidReturn(f"view must be a template name, got {options['view']!r}")
+        name = template_name(options["view"])
+    elif ctx.controller is not None:
+        name = default_view(ctx.controller)
+    else:
+        raise InvalidReturn("no controller to derive the default template from; pass view")
+    status = (
+        _status(options["status_code"], value)
+        if "status_code" in options
+        else ctx.status_override or 200
+    )
+    if "headers" in options:  # Nova: headers replace the defaults entirely
+        headers = _headers(options["headers"], value)
+    else:
+        headers = {"content-type": "text/html; charset=utf-8"}
+    return Response(ctx.templates.render(name, variables), status_code=status, headers=headers)
+
+
+async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+    if len(value) not in (2, 3, 4):
+        raise InvalidReturn(f"status takes (status, code[, headers[, body]]), got {value!r}")
+    status = _status(value[1], value)
+    headers = _headers(value[2], value) if len(value) >= 3 else {}
+    if len(value) == 4:
+        return _body_response(status, headers, value[3], value)
+    if ctx.status_page is not None:
+        page = await ctx.status_page(status, headers)
+        if page is not None:
+            return page
+    return Response(status_code=status, headers=headers)
+
+
+async def _redirect(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+    if len(value) != 2 or not isinstance(value[1], str):
+        raise InvalidReturn(f"redirect takes (redirect, url) with a str url, got {value!r}")
+    return Response(status_code=302, headers={"location": value[1]})
+
+
+async def _sendfile(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+    shape = "(sendfile, status, headers, (offset, length, path), mime)"
+    if len(value) != 5:
+        raise InvalidReturn(f"sendfile takes {shape}, got {value!r}")
+    status, headers = _status(value[1], value), _headers(value[2], value)
+    file_spec, mime = value[3], value[4]
+    if not (isinstance(file_spec, tuple | list) and len(file_spec) == 3) or not isinstance(
+        mime, str
+    ):
+        raise InvalidReturn(f"sendfile takes {shape}, got {value!r}")
+    offset, length, path = file_spec
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (offset, length)):
+        raise InvalidReturn(f"sendfile offset and length must be ints >= 0, got {file_spec!r}")
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidReturn(f"sendfile path must be a str or path, got {path!r}")
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise HandlerError(f"sendfile cannot read {os.fspath(path)!r}: {exc}") from exc
+    if offset + length > size:
+        raise HandlerError(
+            f"sendfile slice {offset}+{length} is past the end of "
+            f"{os.fspath(path)!r} ({size} bytes)"
+        )
+    headers["content-type"] = mime
+    return FileSliceResponse(os.fspath(path), offset, length, status_code=status, headers=headers)
+
+
+class FileSliceResponse(Response):
+    """Streams ``length`` bytes of a file from ``offset`` (Nova's ``{sendfile, ...}`` body)."""
+
+    chunk_size = 64 * 1024
+
+    def __init__(
+        self, path: str, offset: int, length: int, *, status_code: int, headers: dict[str, str]
+    ) -> None:
+        self.path, self.offset, self.length = path, offset, length
+        self.status_code = status_code
+        self.background = None
+        self.init_headers({**headers, "content-length": str(length)})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        remaining = self.length
+        async with await anyio.open_file(self.path, "rb") as file:
+            await file.seek(self.offset)
+            while remaining > 0:
+                chunk = await file.read(min(self.chunk_size, remaining))
+                if not chunk:  # the file shrank under us; end the body honestly short
+                    break
+                remaining -= len(chunk)
+                await send(
+                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
+                )
+        if remaining > 0:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class _UserHandler:
+    """Adapts a ``fn(status_code, extra_headers, payload)`` handler to the tuple form."""
+
+    def __init__(self, name: str, fn: HandlerFunction) -> None:
+        self.name, self.fn = name, fn
+
+    async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+        if len(value) == 2:
+            status, headers, payload = ctx.status_override or 200, {}, value[1]
+        elif len(value) == 4:
+            status, headers, payload = _status(value[1], value), _headers(value[2], value), value[3]
+        else:
+            raise InvalidReturn(
+                f"{self.name!r} takes ({self.name!r}, payload) or "
+                f"({self.name!r}, status, headers, payload), got {value!r}"
+            )
+        result = self.fn(status, headers, payload)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, Response):
+            raise HandlerError(
+                f"handler {self.name!r} ({self.fn!r}) must return a Response, got {result!r}"
+            )
+        return result
+
+
+_BUILTINS: dict[str, Converter] = {
+    "json": _json,
+    "ok": _view,
+    "view": _view,
+    "status": _status_handler,
+    "redirect": _redirect,
+    "sendfile": _sendfile,
+}
+
+
+class HandlerRegistry:
+    """Maps a return tuple's first element to the handler that turns it into a response.
+
+    A new registry starts with the built-ins. ``default_registry`` is process-wide like
+    Nova's; create a ``HandlerRegistry()`` for an isolated one (tests, several apps).
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Converter] = dict(_BUILTINS)
+        self._lock = threading.Lock()
+
+    def register(self, name: str, fn: HandlerFunction, *, replace: bool = False) -> None:
+        """Register ``fn(status_code, extra_headers, payload) -> Response`` under ``name``.
+
+        Raises HandlerExistsError if ``name`` is taken, unless ``replace=True``.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"handler name must be a non-empty str, got {name!r}")
+        if not callable(fn):
+            raise TypeError(f"handler {name!r} must be callable, got {fn!r}")
+        with self._lock:
+            if name in self._handlers and not replace:
+                raise HandlerExistsError(
+                    f"handler {name!r} is already registered; call unregister_handler({name!r}) "
+                    "first or pass replace=True"
+                )
+            self._handlers[name] = _UserHandler(name, fn)
+
+    def unregister(self, name: str) -> bool:
+        """Remove handler ``name``; True if it was registered."""
+        with self._lock:
+            return self._handlers.pop(name, None) is not None
+
+    def get(self, name: Any) -> Converter | None:
+        """The handler for a tuple tag, or None."""
+        return self._handlers.get(name) if isinstance(name, str) else None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handlers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._handlers))
+
+    async def to_response(self, value: Any, ctx: HandlerContext) -> Response:
+        """Turn a controller's return value into a response, or raise InvalidReturn."""
+        if isinstance(value, Response):
+            return value
+        if not isinstance(value, tuple) or not value:
+            raise InvalidReturn(f"expected a tuple such as ('json', data), got {value!r}")
+        handler = self.get(value[0])
+        if handler is None:
+            raise InvalidReturn(f"no handler is registered for {value[0]!r}")
+        return await handler(value, ctx)
+
+
+default_registry = HandlerRegistry()
+
+
+def register_handler(
+    name: str,
+    fn: HandlerFunction,
+    *,
+    replace: bool = False,
+    registry: HandlerRegistry | None = None,
+) -> None:
+    """Register a custom handler (Nova's ``nova_handlers:register_handler/2``).
+
+    ```python
+    def xml(status_code, headers, payload):
+        return Response(payload, status_code, {"content-type": "application/xml", **headers})
+
+    register_handler("xml", xml)    # a controller may now return ("xml", "<user/>")
+    ```
+    """
+    (registry or default_registry).register(name, fn, replace=replace)
+
+
+def unregister_handler(name: str, *, registry: HandlerRegistry | None = None) -> bool:
+    """Remove a handler; True if it was registered."""
+    return (registry or default_registry).unregister(name)

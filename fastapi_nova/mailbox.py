@@ -1,0 +1,180 @@
+"""A connection's mailbox: bounded, never-blocking delivery, an overflow policy, and timers.
+
+This is the inbox behind a WebSocket connection's :class:`~fastapi_nova.pid.Pid`, the part of an
+Erlang process that holds messages until ``websocket_info`` takes them one at a time.
+
+* :meth:`Mailbox.deliver` never blocks and never raises for a full or closed mailbox: it is what
+  ``fastapi_nova.send(pid, msg)`` ends in, and a sender (a pub/sub fan-out, a timer, another
+  connection) must not be slowed down or broken by a slow receiver.
+* On the loop's own thread delivery is immediate. From any other thread the message is handed
+  to the loop with ``call_soon_threadsafe`` (one thread-id comparison on the common path), so
+  ``send`` is thread-safe; the overflow policy is then applied on the loop.
+* At most ``size`` messages wait. When one more arrives, the policy decides: ``"close"`` marks
+  the mailbox overflowed (the connection then closes with 1013), ``"drop_oldest"`` discards the
+  oldest waiting message, ``"drop_newest"`` discards the new one. Drops are logged once per
+  mailbox, not once per message, so a flood cannot flood the log too.
+* :meth:`Mailbox.send_after` is ``erlang:send_after``; its timers die with the mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from collections import deque
+from typing import Any, Literal
+
+logger = logging.getLogger("fastapi_nova.websocket")
+
+#: What a full mailbox does with one more message.
+OverflowPolicy = Literal["close", "drop_oldest", "drop_newest"]
+
+OVERFLOW_POLICIES: tuple[OverflowPolicy, ...] = ("close", "drop_oldest", "drop_newest")
+
+
+class TimerRef:
+    """A pending :meth:`Mailbox.send_after` delivery (Erlang's timer reference)."""
+
+    __slots__ = ("_handle", "_mailbox")
+
+    def __init__(self, mailbox: Mailbox | None, handle: asyncio.TimerHandle | None) -> None:
+        self._mailbox = mailbox
+        self._handle = handle
+
+    @property
+    def active(self) -> bool:
+        """True while the message is still to be delivered."""
+        return self._handle is not None
+
+    def cancel(self) -> bool:
+        """Stop the timer; True if it was still pending (``erlang:cancel_timer``)."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return False
+        handle.cancel()
+        if self._mailbox is not None:
+            self._mailbox._timers.discard(self)
+        return True
+
+    def _fired(self) -> None:
+        self._handle = None
+
+
+class Mailbox:
+    """The bounded inbox of one connection; ``deliver`` never blocks."""
+
+    def __init__(self, size: int, on_overflow: OverflowPolicy, *, name: str = "") -> None:
+        if size < 1:
+            raise ValueError(f"mailbox size must be a positive int, got {size!r}")
+        if on_overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"on_overflow must be one of {OVERFLOW_POLICIES}, got {on_overflow!r}")
+        self.size = size
+        self.on_overflow = on_overflow
+        self.name = name
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._queue: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._timers: set[TimerRef] = set()
+        self._overflowed = False
+        self._closed = False
+        self._drop_logged = False
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def overflowed(self) -> bool:
+        """True once a message arrived while full under the ``"close"`` policy."""
+        return self._overflowed
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: nothing is delivered any more."""
+        return self._closed
+
+    def deliver(self, message: Any) -> None:
+        """Queue ``message`` (from any thread); never blocks, a no-op once closed."""
+        if threading.get_ident() == self._thread:
+            self._put(message)
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._put, message)
+        except RuntimeError:  # the loop is closed: the connection is gone, like a dead pid
+            pass
+
+    def pop(self) -> Any:
+        """Take the oldest waiting message (``IndexError`` when there is none)."""
+        return self._queue.popleft()
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future that completes when a message is waiting or the mailbox overflowed."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = self._loop.create_future()
+            if self._queue or self._overflowed:
+                waiter.set_result(None)
+        return waiter
+
+    def send_after(self, seconds: float, message: Any) -> TimerRef:
+        """Deliver ``message`` after ``seconds`` (``erlang:send_after``); call it on the loop."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"send_after seconds must be a number, got {seconds!r}")
+        if not seconds >= 0 or math.isinf(seconds):
+            raise ValueError(f"send_after seconds must be finite and >= 0, got {seconds!r}")
+        if threading.get_ident() != self._thread:
+            # loop.call_later is not thread-safe; a timer belongs to the connection's callbacks.
+            raise RuntimeError("send_after must be called on the connection's event loop")
+        if self._closed:
+            return TimerRef(None, None)  # like erlang:send_after to a dead pid: nothing happens
+        ref = TimerRef(self, None)
+        ref._handle = self._loop.call_later(seconds, self._fire, ref, message)
+        self._timers.add(ref)
+        return ref
+
+    def close(self) -> None:
+        """Stop delivery for good: drop waiting messages and cancel every timer."""
+        self._closed = True
+        self._queue.clear()
+        timers, self._timers = self._timers, set()
+        for ref in timers:
+            ref.cancel()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+
+    def _fire(self, ref: TimerRef, message: Any) -> None:
+        ref._fired()
+        self._timers.discard(ref)
+        self._put(message)
+
+    def _put(self, message: Any) -> None:
+        if self._closed or self._overflowed:
+            return
+        if len(self._queue) >= self.size:
+            if self.on_overflow == "close":
+                self._overflowed = True
+                self._wake()
+                return
+            self._note_drop()
+            if self.on_overflow == "drop_newest":
+                return
+            self._queue.popleft()
+        self._queue.append(message)
+        self._wake()
+
+    def _note_drop(self) -> None:
+        self.dropped += 1
+        if not self._drop_logged:
+            self._drop_logged = True
+            logger.warning(
+                "%s: mailbox full (%d messages), on_overflow=%r drops messages "
+                "(logged once per connection)",
+                self.name or "mailbox", self.size, self.on_overflow,
+            )
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -1,0 +1,261 @@
+"""NovaRequest, what a Nova-style controller receives, and controller-style detection.
+
+Nova hands controllers the cowboy request map with ``bindings``, ``json``, ``params`` and
+``auth_data`` filled in. :class:`NovaRequest` is that map as a Python object: the request is
+parsed *before* the controller runs, so a plain ``def`` controller can read ``req.json``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers, UploadFile
+from starlette.requests import HTTPConnection, Request
+
+# Where per-request state lives in the ASGI scope: shared by every Request object built from
+# the same scope (FastAPI builds its own), and out of the way of the user's ``request.state``.
+SCOPE_KEY = "fastapi_nova"
+
+_JSON_TYPES = ("application/json",)
+
+
+class BodyError(Exception):
+    """The request body could not be parsed (answered with 400 before the controller runs)."""
+
+
+class NovaRequest:
+    """The request as a Nova-style controller or security function sees it.
+
+    Attributes mirror Nova's request map: ``method``, ``path``, ``bindings`` (path bindings),
+    ``qs`` (raw query string), ``parsed_qs``, ``headers``, ``body`` (bytes), ``json``
+    (decoded body when the content type is JSON), ``params`` (decoded form), ``auth_data``
+    (what security returned), ``pathinfo`` (the segments a trailing ``[...]`` matched),
+    ``status_code`` (set for status-page controllers) and ``request`` (the Starlette
+    request or WebSocket).
+    """
+
+    __slots__ = (
+        "request",
+        "bindings",
+        "body",
+        "json",
+        "params",
+        "auth_data",
+        "status_code",
+        "pathinfo",
+        "body_error",
+        "_parsed_qs",
+    )
+
+    def __init__(
+        self,
+        request: HTTPConnection,
+        *,
+        bindings: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        auth_data: Any = None,
+        status_code: int | None = None,
+        pathinfo: list[str] | None = None,
+    ) -> None:
+        self.request = request
+        self.bindings: dict[str, str] = dict(bindings or {})
+        self.body = body
+        self.json = json
+        self.params: dict[str, Any] = dict(params or {})
+        self.auth_data = auth_data
+        self.status_code = status_code
+        self.pathinfo: list[str] = list(pathinfo or [])
+        self.body_error: BodyError | None = None
+        self._parsed_qs: dict[str, str] | None = None
+
+    @property
+    def method(self) -> str:
+        """The HTTP method, upper case (``"GET"`` for a WebSocket upgrade)."""
+        return str(self.request.scope.get("method", "GET"))
+
+    @property
+    def path(self) -> str:
+        """The request path, without the query string."""
+        return str(self.request.scope["path"])
+
+    @property
+    def qs(self) -> str:
+        """The raw query string."""
+        return bytes(self.request.scope.get("query_string", b"")).decode("latin-1")
+
+    @property
+    def parsed_qs(self) -> dict[str, str]:
+        """The query string as a dict (the last value wins for a repeated key)."""
+        if self._parsed_qs is None:
+            self._parsed_qs = dict(parse_qsl(self.qs, keep_blank_values=True))
+        return self._parsed_qs
+
+    @property
+    def headers(self) -> Headers:
+        """The request headers (case-insensitive)."""
+        return self.request.headers
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The request cookies."""
+        return self.request.cookies
+
+    def __repr__(self) -> str:
+        return f"<NovaRequest {self.method} {self.path} bindings={self.bindings!r}>"
+
+
+def _has_body(headers: Headers) -> bool:
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in headers
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _is_form(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
+    """Split matched path parameters into Nova bindings and the wildcard remainder."""
+    bindings: dict[str, str] = {}
+    pathinfo: list[str] = []
+    for key, value in conn.scope.get("path_params", {}).items():
+        if key == WILDCARD_PARAM:
+            pathinfo = [segment for segment in str(value).split("/") if segment]
+        else:
+            bindings[key] = str(value)
+    return bindings, pathinfo
+
+
+#: The path parameter a trailing ``[...]`` becomes.
+WILDCARD_PARAM = "pathinfo"
+
+
+async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
+    """Build (once per request) the NovaRequest for ``conn``, reading and parsing the body.
+
+    A body that cannot be parsed does not raise here: it is recorded in ``body_error`` so that
+    security still runs first and the 400 comes after it.
+    """
+    state = conn.scope.setdefault(SCOPE_KEY, {})
+    cached = state.get("nova_request")
+    if cached is not None:
+        return typing.cast(NovaRequest, cached)
+    bindings, pathinfo = path_bindings(conn)
+    nreq = NovaRequest(conn, bindings=bindings, pathinfo=pathinfo, auth_data=state.get("auth_data"))
+    if isinstance(conn, Request):
+        await _read_body(conn, nreq)
+    state["nova_request"] = nreq
+    return nreq
+
+
+async def _read_body(request: Request, nreq: NovaRequest) -> None:
+    headers = request.headers
+    if not _has_body(headers):
+        # Still honour a form parsed earlier by FastAPI (its Request caches it).
+        return
+    try:
+        nreq.body = await request.body()
+    except RuntimeError:
+        # FastAPI consumed the stream for its own form parsing; reuse what it parsed.
+        form = getattr(request, "_form", None)
+        if form is not None:
+            nreq.params = dict(form.items())
+        return
+    content_type = headers.get("content-type", "")
+    if _is_json(content_type):
+        if nreq.body.strip():
+            try:
+                nreq.json = json.loads(nreq.body)
+            except ValueError as exc:
+                nreq.body_error = BodyError(f"Invalid JSON body: {exc}")
+    elif _is_form(content_type):
+        try:
+            form = await request.form()
+        except Exception as exc:  # python-multipart raises several types for broken bodies
+            detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+            nreq.body_error = BodyError(f"Invalid form body: {detail}")
+            return
+        nreq.params = {
+            key: value for key, value in form.items() if isinstance(value, str | UploadFile)
+        }
+
+
+def auth_data_of(conn: HTTPConnection) -> Any:
+    """What the group's security function returned with ``(True, auth_data)``, or None."""
+    state = conn.scope.get(SCOPE_KEY)
+    return None if state is None else state.get("auth_data")
+
+
+def set_auth_data(conn: HTTPConnection, auth_data: Any) -> None:
+    """Record the security function's auth data for this request."""
+    state = conn.scope.setdefault(SCOPE_KEY, {})
+    state["auth_data"] = auth_data
+    nreq = state.get("nova_request")
+    if nreq is not None:
+        nreq.auth_data = auth_data
+
+
+def resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """``fn``'s signature with string annotations resolved to real objects.
+
+    FastAPI reads annotations at runtime from the wrapper's globals, not the user's module,
+    so a decorator must hand it resolved objects (``from __future__ import annotations``).
+    """
+    signature = inspect.signature(fn)
+    target = inspect.unwrap(fn) if inspect.isfunction(inspect.unwrap(fn)) else None
+    if target is None and callable(fn) and not inspect.isroutine(fn):
+        target = type(fn).__call__
+    hints: dict[str, Any] = {}
+    if target is not None:
+        try:
+            hints = typing.get_type_hints(target, include_extras=True)
+        except Exception:  # unresolvable names stay as written; FastAPI reports them
+            hints = {}
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+    ]
+    return signature.replace(
+        parameters=params, return_annotation=hints.get("return", signature.return_annotation)
+    )
+
+
+def is_nova_style(fn: Callable[..., Any]) -> bool:
+    """True for a Nova-style callable: exactly one parameter, unannotated or ``NovaRequest``."""
+    try:
+        params = list(resolved_signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if len(params) != 1:
+        return False
+    param = params[0]
+    if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+        return False
+    annotation = param.annotation
+    return (
+        annotation is inspect.Parameter.empty
+        or annotation is NovaRequest
+        or (annotation == "NovaRequest")
+    )
+
+
+def callable_name(fn: Any) -> str:
+    """A readable ``module.qualname`` for logs and error messages."""
+    module = getattr(fn, "__module__", None) or "?"
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        name = type(fn).__qualname__
+    return f"{module}.{name}"

@@ -1,0 +1,382 @@
+"""NovaRouter: Nova route groups as a FastAPI ``APIRouter``.
+
+``app.include_router(NovaRouter(routes))`` is the whole set-up: security runs as a dependency
+of each route of its group, bindings become path parameters that ``/docs`` shows, status
+pages answer for the router's routes, and the pub/sub backend is connected by the router's
+lifespan (FastAPI merges it into the app's).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
+
+from fastapi import params
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, APIRouter
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from fastapi_nova._fastapi_compat import dependency_calls
+from fastapi_nova.controller import (
+    BoundController,
+    ControllerOptions,
+    error_response,
+    make_endpoint,
+    render_status_page,
+)
+from fastapi_nova.errors import RouteConfigError
+from fastapi_nova.groups import (
+    ALL_METHODS,
+    DOCUMENTED_DEFAULT_METHODS,
+    GroupInfo,
+    HttpRouteSpec,
+    StaticRouteSpec,
+    StatusPageSpec,
+    WebSocketRouteSpec,
+    _pattern,
+    parse_groups,
+)
+from fastapi_nova.handlers import HandlerRegistry, default_registry
+from fastapi_nova.request import WILDCARD_PARAM, build_nova_request, is_nova_style
+from fastapi_nova.security import SecurityDenied, run_nova_security, security_dependency
+from fastapi_nova.static import static_endpoint
+from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
+
+logger = logging.getLogger("fastapi_nova.routing")
+
+Routes = Sequence[Any] | Callable[[str], Sequence[Any]]
+
+_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
+
+
+@dataclass
+class NovaRouteInfo:
+    """What a route came from, for the ``routes`` CLI and for request handling."""
+
+    kind: str  # "http" | "ws" | "static"
+    group: GroupInfo
+    nova_path: str
+    path: str
+    target: Any  # controller, handler class, or local path
+    security: Callable[..., Any] | None
+    #: Every method of this path in the router, for the 405 ``Allow`` header.
+    allow: set[str] = field(default_factory=set)
+    options: ControllerOptions | None = None
+    bound: BoundController | None = None
+    #: The lean path is possible for this route (Nova-style controller and security).
+    lean_candidate: bool = False
+    #: The dependency callables the route itself declares (compared with FastAPI's list).
+    own_dependencies: list[Callable[..., Any]] = field(default_factory=list)
+
+
+def _has_overrides(request: Request) -> bool:
+    app = request.scope.get("app")
+    return bool(getattr(app, "dependency_overrides", None))
+
+
+class NovaRoute(APIRoute):
+    """An ``APIRoute`` that answers Nova's way: denials, status pages, full 405 ``Allow``.
+
+    A Nova-style controller with Nova-style (or no) security and no FastAPI dependencies is
+    served by a lean handler that skips FastAPI's per-request parameter solving; the
+    route object, and so the OpenAPI document, is the same either way.
+    """
+
+    def __init__(
+        self, path: str, endpoint: Callable[..., Any], *, nova: NovaRouteInfo, **kwargs: Any
+    ):
+        self.nova = nova  # get_route_handler, called by APIRoute.__init__, reads it
+        super().__init__(path, endpoint, **kwargs)
+
+    def _lean_handler(self) -> Callable[[Request], Any] | None:
+        nova = self.nova
+        if not nova.lean_candidate or nova.bound is None:
+            return None
+        if dependency_calls(self) != nova.own_dependencies:
+            return None  # the inclusion added dependencies: FastAPI must solve them
+        bound, security = nova.bound, nova.security
+        if security is None:
+            return bound.run_nova
+
+        async def lean(request: Request) -> Response:
+            await run_nova_security(security, request)
+            return await bound.run_nova(request)
+
+        return lean
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        general = super().get_route_handler()
+        lean = self._lean_handler()
+        options = self.nova.options or ControllerOptions()
+        route_name = self.name
+
+        async def handler(request: Request) -> Response:
+            try:
+                if lean is not None and not _has_overrides(request):
+                    return await lean(request)  # type: ignore[no-any-return]
+                return await general(request)
+            except SecurityDenied as denied:
+                return denied.response
+            except HTTPException as exc:
+                page = await render_status_page(
+                    exc.status_code, dict(exc.headers or {}), request, options
+                )
+                if page is None:
+                    raise
+                return page
+            except RequestValidationError:
+                raise
+            except Exception:
+                if 500 not in options.status_pages:
+                    raise
+                logger.exception("route %s raised; answering with the 500 status page", route_name)
+                page = await render_status_page(500, {}, request, options)
+                if page is None:
+                    raise
+                return page
+
+        return handler
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in (self.methods or ()):
+            request = Request(scope, receive, send)
+            options = self.nova.options or ControllerOptions()
+            response = await error_response(405, "Method Not Allowed", request, options)
+            response.headers["allow"] = ", ".join(
+                sorted(self.nova.allow, key=lambda m: _METHOD_ORDER.get(m, 99))
+            )
+            await response(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
+
+
+def _nova_lifespan(
+    user_lifespan: Callable[[Any], AbstractAsyncContextManager[Any]] | None,
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        from fastapi_nova import pubsub
+
+        await pubsub.startup()
+        try:
+            if user_lifespan is None:
+                yield None
+            else:
+                async with user_lifespan(app) as state:
+                    yield state
+        finally:
+            await pubsub.shutdown()
+
+    return lifespan
+
+
+class NovaRouter(APIRouter):
+    """An ``APIRouter`` built from Nova route groups.
+
+    ```python
+    def routes(environment):
+        return [
+            {"prefix": "", "security": False, "routes": [
+                ("/heartbeat", lambda req: ("status", 200), {"methods": ["get"]}),
+            ]},
+            {"prefix": "/api", "security": auth.check, "routes": [
+                ("/users/:id", api_controller.show, {"methods": ["get"]}),
+            ]},
+        ]
+
+    app.include_router(NovaRouter(routes))
+    ```
+
+    ``routes`` is a list of groups or a callable ``routes(environment)``; ``environment``
+    defaults to ``$NOVA_ENV`` or ``"dev"``. ``registry`` is the handler registry (default:
+    the process-wide one), ``pubsub`` the pub/sub URL (default: ``$NOVA_PUBSUB_URL`` or
+    ``memory://``), ``templates`` the template directories (default: ``templates/`` beside
+    the module that defines the routes). Other keyword arguments go to ``APIRouter``.
+    Raises :class:`~fastapi_nova.RouteConfigError` for a malformed route table.
+    """
+
+    def __init__(
+        self,
+        routes: Routes,
+        *,
+        environment: str | None = None,
+        registry: HandlerRegistry | None = None,
+        pubsub: str | None = None,
+        templates: TemplateDirs | None = None,
+        **apirouter_kwargs: Any,
+    ) -> None:
+        user_lifespan = apirouter_kwargs.pop("lifespan", None)
+        super().__init__(lifespan=_nova_lifespan(user_lifespan), **apirouter_kwargs)
+        self.environment = environment or os.environ.get("NOVA_ENV") or "dev"
+        if callable(routes):
+            base_module: str | None = getattr(routes, "__module__", None)
+            table = routes(self.environment)
+        else:
+            base_module = sys._getframe(1).f_globals.get("__name__")
+            table = routes
+        if pubsub is not None:
+            from fastapi_nova import pubsub as pubsub_module
+
+            pubsub_module.configure(pubsub)
+        self.registry = registry or default_registry
+        specs = parse_groups(table, base_dir=module_directory(base_module))
+        self.nova_options = ControllerOptions(
+            registry=self.registry,
+            templates=finder_for(templates, base_module),
+            status_pages={s.code: s.controller for s in specs if isinstance(s, StatusPageSpec)},
+        )
+        allow: dict[str, set[str]] = {}
+        for spec in specs:
+            if isinstance(spec, HttpRouteSpec):
+                self._add_http(spec, allow.setdefault(_pattern(spec.path), set()))
+            elif isinstance(spec, WebSocketRouteSpec):
+                self._add_websocket(spec)
+            elif isinstance(spec, StaticRouteSpec):
+                self._add_static(spec)
+
+    def _dependencies(
+        self, group: GroupInfo
+    ) -> tuple[list[params.Depends], list[Callable[..., Any]]]:
+        """The group's dependencies in order (plugins, security, dependencies) and own calls."""
+        deps: list[params.Depends] = list(group.plugins)
+        own: list[Callable[..., Any]] = []
+        if group.security is not None:
+            security = security_dependency(group.security)
+            deps.append(params.Depends(security))
+            own.append(security)
+        deps.extend(group.dependencies)
+        return deps, own
+
+    def _add_http(self, spec: HttpRouteSpec, allow: set[str]) -> None:
+        group = spec.group
+        fastapi_options = dict(spec.fastapi_options)
+        options = replace(self.nova_options, status_override=fastapi_options.get("status_code"))
+        bound, endpoint = make_endpoint(spec.controller, options, spec.path_params)
+        deps, own = self._dependencies(group)
+        route_deps = fastapi_options.pop("dependencies", [])
+        info = NovaRouteInfo(
+            kind="http",
+            group=group,
+            nova_path=spec.nova_path,
+            path=spec.path,
+            target=spec.controller,
+            security=group.security,
+            allow=allow,
+            options=options,
+            bound=bound,
+            lean_candidate=bound.nova_style
+            and not (group.plugins or group.dependencies or route_deps)
+            and (group.security is None or is_nova_style(group.security)),
+            own_dependencies=own,
+        )
+        endpoint.__nova_route__ = info  # type: ignore[attr-defined]
+        tags = [*group.tags, *fastapi_options.pop("tags", [])]
+        include = fastapi_options.pop("include_in_schema", True)
+        route_class = cast(type[APIRoute], functools.partial(NovaRoute, nova=info))
+        allow.update(spec.methods)
+        for method in spec.methods:
+            documented = spec.methods_given or method in DOCUMENTED_DEFAULT_METHODS
+            self.add_api_route(
+                spec.path,
+                endpoint,
+                methods=[method],
+                dependencies=[*deps, *route_deps],
+                tags=list(tags) or None,
+                include_in_schema=include and documented,
+                route_class_override=route_class,
+                **fastapi_options,
+            )
+        if spec.wildcard:
+            # Nova's [...] also matches no segment at all: serve the bare prefix too.
+            base = spec.path.rsplit("/", 1)[0] or "/"
+            bare = replace(spec, path=base, path_params=spec.path_params[:-1], wildcard=False)
+            bare_bound, bare_endpoint = make_endpoint(spec.controller, options, bare.path_params)
+            bare_info = replace(info, path=base, bound=bare_bound, allow=allow)
+            bare_endpoint.__nova_route__ = bare_info  # type: ignore[attr-defined]
+            for method in spec.methods:
+                self.add_api_route(
+                    base,
+                    bare_endpoint,
+                    methods=[method],
+                    dependencies=[*deps, *route_deps],
+                    include_in_schema=False,
+                    route_class_override=cast(
+                        type[APIRoute], functools.partial(NovaRoute, nova=bare_info)
+                    ),
+                    **{k: v for k, v in fastapi_options.items() if k not in ("name",)},
+                )
+
+    def _add_websocket(self, spec: WebSocketRouteSpec) -> None:
+        from fastapi_nova.websocket import WebSocketOptions, serve_websocket
+
+        group = spec.group
+        try:
+            ws_options = WebSocketOptions.from_route_options(spec.options)
+        except ValueError as exc:
+            raise _route_error(group, spec.nova_path, str(exc)) from exc
+        handler_cls = spec.handler
+
+        async def endpoint(websocket: WebSocket) -> None:
+            nreq = await build_nova_request(websocket)
+            state: dict[str, Any] = {"req": nreq}
+            scope_state = websocket.scope.get("fastapi_nova", {})
+            if "auth_data" in scope_state:
+                state["auth_data"] = scope_state["auth_data"]
+            await serve_websocket(websocket, handler_cls, state=state, options=ws_options)
+
+        endpoint.__name__ = endpoint.__qualname__ = handler_cls.__name__
+        endpoint.__nova_route__ = NovaRouteInfo(  # type: ignore[attr-defined]
+            kind="ws",
+            group=group,
+            nova_path=spec.nova_path,
+            path=spec.path,
+            target=handler_cls,
+            security=group.security,
+        )
+        deps, _ = self._dependencies(group)
+        self.add_api_websocket_route(
+            spec.path, endpoint, name=handler_cls.__name__, dependencies=deps
+        )
+
+    def _add_static(self, spec: StaticRouteSpec) -> None:
+        endpoint = static_endpoint(spec.local, spec.options)
+        deps, own = self._dependencies(spec.group)
+        info = NovaRouteInfo(
+            kind="static",
+            group=spec.group,
+            nova_path=spec.nova_path,
+            path=spec.path,
+            target=spec.local,
+            security=spec.group.security,
+            allow={"GET", "HEAD"},
+            options=self.nova_options,
+        )
+        endpoint.__nova_route__ = info  # type: ignore[attr-defined]
+        paths = [spec.path]
+        if spec.local.is_dir():
+            paths.append(spec.path.rstrip("/") + "/{" + WILDCARD_PARAM + ":path}")
+        route_class = cast(type[APIRoute], functools.partial(NovaRoute, nova=info))
+        for path in paths:
+            for method in ("GET", "HEAD"):
+                self.add_api_route(
+                    path,
+                    endpoint,
+                    methods=[method],
+                    dependencies=deps,
+                    include_in_schema=False,
+                    route_class_override=route_class,
+                )
+
+
+def _route_error(group: GroupInfo, route: str, message: str) -> RouteConfigError:
+    return RouteConfigError(f"{group.label}, route {route!r}: {message}")
