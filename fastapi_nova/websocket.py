@@ -71,6 +71,7 @@ __all__ = [
     "TerminateReason",
     "TimerRef",
     "WebSocketOptions",
+    "deny_upgrade",
     "serve_websocket",
 ]
 
@@ -128,12 +129,14 @@ class FrameTooLargeError(NovaError, ValueError):
 class WebSocketOptions:
     """Per-route WebSocket settings (the ``{"protocol": "ws", ...}`` route options)."""
 
-    #: Seconds without an incoming frame before the connection closes (1000, "timeout").
-    #: ``math.inf`` disables it.
+    #: Seconds without an incoming frame before the connection closes (code 1000,
+    #: ``terminate("timeout")``); ``math.inf`` disables it.
     idle_timeout: float = 60.0
     #: Bytes of one message after reassembly; larger closes with 1009.
     max_frame_size: int = 1024 * 1024
-    #: Browser origins allowed to connect: None = the request's own host only, "*" = any.
+    #: Browser origins allowed to connect (a list or tuple of ``scheme://host[:port]``, stored
+    #: normalized): None = the request's own host only, ``"*"`` = any. Non-browser clients
+    #: send no Origin and are always allowed.
     allowed_origins: tuple[str, ...] | None = None
     #: Messages that may wait in the mailbox.
     mailbox_size: int = 1024
@@ -160,7 +163,7 @@ class WebSocketOptions:
             return
         if not isinstance(origins, tuple | list) or not all(isinstance(o, str) for o in origins):
             raise ValueError(
-                f"allowed_origins must be a list of origins like 'https://example.com' "
+                f"allowed_origins must be a list of str origins like 'https://example.com' "
                 f"or '*', got {origins!r}"
             )
         normalized = []
@@ -184,11 +187,8 @@ class WebSocketOptions:
                 f"unknown WebSocket route option(s) {', '.join(map(repr, unknown))}: "
                 f"expected 'protocol', {', '.join(map(repr, known))}"
             )
-        kwargs = {key: options[key] for key in known if key in options}
-        origins = kwargs.get("allowed_origins")
-        if isinstance(origins, list):
-            kwargs["allowed_origins"] = tuple(origins)
-        return cls(**kwargs)
+        # A route table writes allowed_origins as a list; __post_init__ stores a tuple.
+        return cls(**{key: options[key] for key in known if key in options})
 
 
 class NovaWebSocket:
@@ -434,12 +434,16 @@ class _Connection:
         try:
             end = await self._converse(first)
         except asyncio.CancelledError as exc:
-            await self._after_cancel(exc)
+            await self._after_cancel(("error", exc), (1001, ""))
             raise
         except Exception as exc:  # a fault of ours or the server's: still end cleanly
             logger.exception("%s: connection loop failed; closing with 1011", self.name)
             end = _End(("error", exc), (1011, ""))
-        await self._close(end.close)
+        try:
+            await self._close(end.close)
+        except asyncio.CancelledError:
+            await self._after_cancel(end.reason, None)
+            raise
         await self._terminate(end.reason)
 
     async def _converse(self, first: _Action) -> _End:
@@ -568,20 +572,34 @@ class _Connection:
         finally:
             reset_current(token)
 
-    async def _after_cancel(self, exc: asyncio.CancelledError) -> None:
+    async def _after_cancel(self, reason: TerminateReason, close: tuple[int, str] | None) -> None:
         # The server (or a test client) cancelled us. Shielded and bounded, so an async
         # terminate still runs under anyio's repeated cancellation but cannot stall shutdown.
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + _CANCEL_GRACE
-            await self._close((1001, ""))
-            await self._terminate(("error", exc))
+            await self._close(close)
+            await self._terminate(reason)
 
     async def _deny(self, status: int) -> None:
-        try:
-            if "websocket.http.response" in self.ws.scope.get("extensions", {}):
-                await self.ws.send_denial_response(Response(status_code=status))
-            else:
-                # ASGI: a close before accept is answered with HTTP 403 by the server.
-                await self.ws.close(1008)
-        except OSError:
-            logger.debug("%s: the client left before the refusal", self.name, exc_info=True)
+        await deny_upgrade(self.ws, Response(status_code=status))
+
+
+async def deny_upgrade(websocket: WebSocket, response: Response) -> None:
+    """Refuse a WebSocket upgrade with ``response`` (the ASGI WebSocket denial response).
+
+    A server without that extension gets a close before accept, which it answers with 403.
+    """
+    try:
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            await websocket.send_denial_response(response)
+            # uvicorn's websockets-sansio protocol marks the handshake complete only in
+            # connection_lost, which its transport.close() schedules with call_soon; returning
+            # before that runs makes it log "ASGI callable returned without completing
+            # handshake" at ERROR for every denial (Kludex/uvicorn PR #3138). One turn of the
+            # loop lets it run first; on other servers it costs nothing.
+            await asyncio.sleep(0)
+        else:
+            # ASGI: a close before accept is answered with HTTP 403 by the server.
+            await websocket.close(1008)
+    except OSError:
+        logger.debug("the client left before the upgrade was refused", exc_info=True)

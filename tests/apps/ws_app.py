@@ -1,0 +1,74 @@
+"""An echo WebSocket app for live tests; ``GET /endings`` reports how connections ended.
+
+Serve it with ``uvicorn tests.apps.ws_app:app``. ``/echo`` uses the default options, so only
+same-host browser origins may connect. ``/endings?count=N`` waits (bounded by ``timeout``) until
+N events were recorded: ``{"event": "terminate", "reason": repr}`` and ``{"event": "exit"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, serve_websocket
+
+# Give our loggers a root handler with levels, so the server log shows any ERROR we emit
+# (uvicorn configures only its own loggers).
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+logger = logging.getLogger(__name__)
+
+ENDINGS: list[dict[str, Any]] = []
+_waiters: set[asyncio.Future[None]] = set()
+
+
+def _record(event: dict[str, Any]) -> None:
+    ENDINGS.append(event)
+    logger.info("%s", event)
+    for waiter in _waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+class Echo(NovaWebSocket):
+    """Echoes every frame; records terminate and the pid's exit."""
+
+    def init(self, state: Any) -> Any:
+        self.pid.monitor(lambda pid: _record({"event": "exit", "pid": pid.id}))
+        return ("ok", state)
+
+    def websocket_handle(self, frame: Any, state: Any) -> Any:
+        return ("reply", frame, state)
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        _record({"event": "terminate", "reason": repr(reason), "pid": self.pid.id})
+
+
+async def echo(websocket: WebSocket) -> None:
+    await serve_websocket(websocket, Echo, state={"req": None}, options=WebSocketOptions())
+
+
+async def endings(request: Request) -> JSONResponse:
+    count = int(request.query_params.get("count", "0"))
+    timeout = min(float(request.query_params.get("timeout", "5")), 30.0)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(ENDINGS) < count and loop.time() < deadline:
+        waiter: asyncio.Future[None] = loop.create_future()
+        _waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, deadline - loop.time())
+        except TimeoutError:
+            break
+        finally:
+            _waiters.discard(waiter)
+    return JSONResponse(ENDINGS)
+
+
+app = Starlette(routes=[WebSocketRoute("/echo", echo), Route("/endings", endings)])

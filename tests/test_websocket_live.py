@@ -1,0 +1,92 @@
+"""fastapi_nova.websocket against a real uvicorn on 127.0.0.1 (``tests/apps/ws_app.py``)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.support.servers import Server, uvicorn_server
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp_path: Path = tmp_path_factory.mktemp("ws-live")
+    with uvicorn_server("tests.apps.ws_app:app", tmp_path) as running:
+        yield running
+
+
+def endings(server: Server, count: int) -> list[dict[str, Any]]:
+    """The server's recorded endings once there are ``count`` (long-poll, bounded)."""
+    response = httpx.get(f"{server.url}/endings", params={"count": count, "timeout": TIMEOUT},
+                         timeout=TIMEOUT + 5)
+    events: list[dict[str, Any]] = response.json()
+    assert len(events) >= count, events
+    return events
+
+
+def ws_connect(server: Server, **kwargs: Any) -> Any:
+    return connect(f"{server.ws_url}/echo", open_timeout=TIMEOUT, close_timeout=TIMEOUT,
+                   proxy=None, **kwargs)
+
+
+def test_echo(server: Server) -> None:
+    before = len(endings(server, 0))
+    same_host = f"http://127.0.0.1:{server.port}"
+    with ws_connect(server, origin=same_host) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=TIMEOUT) == "hello"
+        ws.send(b"\x00\x01")
+        assert ws.recv(timeout=TIMEOUT) == b"\x00\x01"
+    events = endings(server, before + 2)[before:]
+    assert [e["event"] for e in events] == ["terminate", "exit"]
+    assert events[0]["reason"] == "('remote', 1000)"
+
+
+def test_abrupt_disconnect_terminates_and_exits(server: Server) -> None:
+    before = len(endings(server, 0))
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    for _ in range(100):  # bounded: the 101 head is a few hundred bytes
+        chunk = sock.recv(4096)
+        head += chunk
+        if not chunk or b"\r\n\r\n" in head:
+            break
+    assert head.startswith(b"HTTP/1.1 101"), head
+    sock.shutdown(socket.SHUT_RDWR)  # TCP close, no close frame
+    sock.close()
+    events = endings(server, before + 2)[before:]
+    assert [e["event"] for e in events] == ["terminate", "exit"]
+    # uvicorn reports a connection lost without a close frame as 1005 (its sansio and wsproto
+    # protocols; uvicorn PR #1753); its legacy "websockets" protocol says 1006.
+    assert events[0]["reason"] in ("('remote', 1005)", "('remote', 1006)")
+    assert "Traceback" not in server.log()
+
+
+def test_foreign_origin_is_refused_with_403_quietly(server: Server) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        with ws_connect(server, origin="http://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+    log = server.log()
+    assert '"WebSocket /echo" 403' in log
+    assert "ERROR" not in log and "Traceback" not in log
