@@ -1,0 +1,1 @@
+"""The Nova guide's example application, ported to fastapi-nova."""

@@ -1,0 +1,1 @@
+"""Controllers of the example app (Nova's ``src/controllers``)."""

@@ -1,0 +1,13 @@
+"""An HTTP-Basic-protected group: its scheme shows in /docs (FastAPI-style security)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from example_app.controllers.api_controller import store
+from fastapi_nova import AuthData
+
+
+def stats(user: AuthData) -> Any:
+    """``GET /admin/stats``: who asked, and how many users there are."""
+    return ("json", {"user": user["username"], "users": len(store.users)})

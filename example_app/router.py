@@ -1,0 +1,51 @@
+"""The route table (Nova's ``my_first_nova_router:routes/1``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from example_app import auth
+from example_app.controllers import (
+    admin_controller,
+    api_controller,
+    errors_controller,
+    main_controller,
+)
+
+
+def routes(environment: str) -> list[dict[str, Any]]:
+    """Nova's route groups: public pages, the login-protected index, the API, admin."""
+    return [
+        {
+            "prefix": "",
+            "security": False,
+            "routes": [
+                ("/login", main_controller.login, {"methods": ["get"]}),
+                ("/heartbeat", lambda req: ("status", 200), {"methods": ["get"]}),
+                (404, errors_controller.not_found, {}),
+            ],
+        },
+        {
+            "prefix": "",
+            "security": auth.username_password,
+            "routes": [("/", main_controller.index, {"methods": ["post"]})],
+        },
+        {
+            "prefix": "/api",
+            "security": False,
+            "tags": ["users"],
+            "routes": [
+                ("/users", api_controller.index, {"methods": ["get"]}),
+                ("/users/:id", api_controller.show, {"methods": ["get"]}),
+                ("/users", api_controller.create, {"methods": ["post"], "status_code": 201}),
+                ("/users/:id/xml", api_controller.show_xml, {"methods": ["get"]}),
+                ("/broken", api_controller.broken, {"methods": ["get"]}),
+            ],
+        },
+        {
+            "prefix": "/admin",
+            "security": auth.admin_basic,
+            "tags": ["admin"],
+            "routes": [("/stats", admin_controller.stats, {"methods": ["get"]})],
+        },
+    ]

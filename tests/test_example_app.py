@@ -1,0 +1,169 @@
+"""The example app (the Nova guide's app ported): every route, its OpenAPI, and real uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from example_app.main import app
+from tests.support.servers import uvicorn_server
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+def test_login_page_is_a_form_posting_username_and_password_to_root(client: TestClient) -> None:
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'action="/"' in response.text and 'method="post"' in response.text
+    assert 'name="username"' in response.text and 'name="password"' in response.text
+
+
+def test_heartbeat_is_an_empty_200(client: TestClient) -> None:
+    response = client.get("/heartbeat")
+    assert (response.status_code, response.content) == (200, b"")
+
+
+def test_index_greets_a_user_with_the_right_password(client: TestClient) -> None:
+    response = client.post("/", data={"username": "ada", "password": "password"})
+    assert response.status_code == 200
+    assert "Hello ada" in response.text
+
+
+@pytest.mark.parametrize(
+    "form", [{"username": "ada", "password": "nope"}, {"username": "ada"}, {}]
+)
+def test_index_refuses_a_wrong_or_missing_password_with_an_empty_401(
+    client: TestClient, form: dict[str, str]
+) -> None:
+    response = client.post("/", data=form)
+    assert (response.status_code, response.content) == (401, b"")
+
+
+def test_index_answers_only_post(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+def test_users_index_and_show(client: TestClient) -> None:
+    users = client.get("/api/users").json()
+    assert {"id": 1, "name": "Alice", "email": "alice@example.com"} in users
+    assert client.get("/api/users/1").json()["name"] == "Alice"
+
+
+@pytest.mark.parametrize("user_id", ["999", "abc"])
+def test_show_unknown_user_is_a_json_404_from_the_status_page(
+    client: TestClient, user_id: str
+) -> None:
+    response = client.get(f"/api/users/{user_id}")
+    assert response.status_code == 404
+    assert response.json() == {"message": "Resource not found", "path": f"/api/users/{user_id}"}
+
+
+def test_create_user_answers_201_and_stores_it(client: TestClient) -> None:
+    response = client.post("/api/users", json={"name": "Grace", "email": "grace@example.com"})
+    assert response.status_code == 201
+    created = response.json()
+    assert created["name"] == "Grace"
+    assert client.get(f"/api/users/{created['id']}").json() == created
+
+
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [({"email": "x@example.com"}, "name"), ({"name": "X"}, "email"), ({}, "name")],
+)
+def test_create_user_without_name_or_email_is_a_json_422(
+    client: TestClient, body: dict[str, str], missing: str
+) -> None:
+    response = client.post("/api/users", json=body)
+    assert response.status_code == 422
+    assert missing in {error["loc"][-1] for error in response.json()["detail"]}
+
+
+def test_create_user_with_unparseable_json_is_a_4xx_json_error(client: TestClient) -> None:
+    response = client.post(
+        "/api/users", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+    assert "detail" in response.json()
+
+
+def test_xml_route_goes_through_the_custom_handler(client: TestClient) -> None:
+    response = client.get("/api/users/1/xml")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/xml"
+    assert response.text == (
+        "<user><id>1</id><name>Alice</name><email>alice@example.com</email></user>"
+    )
+
+
+def test_broken_controller_is_answered_by_its_module_fallback(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="example_app.fallback"):
+        response = client.get("/api/broken")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal server error"}
+    assert "something_unexpected" in caplog.text
+
+
+def test_admin_needs_http_basic(client: TestClient) -> None:
+    assert client.get("/admin/stats").status_code == 401
+    assert client.get("/admin/stats", auth=("admin", "wrong")).status_code == 401
+    response = client.get("/admin/stats", auth=("admin", "admin"))
+    assert response.status_code == 200
+    assert response.json()["user"] == "admin"
+
+
+def test_openapi_lists_every_http_route_with_its_parameters_and_the_basic_scheme(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    expected = {
+        "/login": {"get"},
+        "/heartbeat": {"get"},
+        "/": {"post"},
+        "/api/users": {"get", "post"},
+        "/api/users/{id}": {"get"},
+        "/api/users/{id}/xml": {"get"},
+        "/api/broken": {"get"},
+        "/admin/stats": {"get"},
+    }
+    for path, methods in expected.items():
+        assert path in paths, path
+        assert set(paths[path]) == methods, path
+    for path in ("/api/users/{id}", "/api/users/{id}/xml"):
+        params = paths[path]["get"]["parameters"]
+        assert {"name": "id", "in": "path"}.items() <= params[0].items()
+    assert "requestBody" in paths["/api/users"]["post"]
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBasic"]["scheme"] == "basic"
+    assert paths["/admin/stats"]["get"]["security"] == [{"HTTPBasic": []}]
+
+
+@pytest.mark.slow
+def test_example_app_served_by_real_uvicorn(tmp_path: Path) -> None:
+    with uvicorn_server("example_app.main:app", tmp_path) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            assert http.get("/heartbeat").status_code == 200
+            assert "Hello ada" in http.post(
+                "/", data={"username": "ada", "password": "password"}
+            ).text
+            assert http.post("/", data={"username": "ada"}).status_code == 401
+            assert http.get("/api/users/1").json()["name"] == "Alice"
+            created = http.post("/api/users", json={"name": "Lin", "email": "lin@example.com"})
+            assert created.status_code == 201
+            assert http.get("/api/users/999").status_code == 404
+            assert http.get("/docs").status_code == 200
+        assert "Traceback" not in server.log()
