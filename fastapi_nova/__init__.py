@@ -32,23 +32,35 @@ from fastapi_nova.pid import Pid, send
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.routing import NovaRouter
 from fastapi_nova.security import AuthData
+from fastapi_nova.websocket import (
+    FrameTooLargeError,
+    InvalidCallbackReturn,
+    NovaWebSocket,
+    TimerRef,
+    WebSocketOptions,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AuthData",
+    "FrameTooLargeError",
     "HandlerExistsError",
     "HandlerRegistry",
+    "InvalidCallbackReturn",
     "NotInConnectionError",
     "NovaError",
     "NovaRequest",
     "NovaRouter",
+    "NovaWebSocket",
     "Pid",
     "PubSubError",
     "PubSubUnavailable",
     "RouteConfigError",
     "RouteGroup",
     "TemplateNotFoundError",
+    "TimerRef",
+    "WebSocketOptions",
     "controller",
     "default_registry",
     "register_handler",

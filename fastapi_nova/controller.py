@@ -12,7 +12,7 @@ import inspect
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import Path
@@ -301,7 +301,16 @@ def _describe(endpoint: Callable[..., Any], fn: Callable[..., Any], sig: inspect
 def make_endpoint(
     fn: Callable[..., Any], options: ControllerOptions, path_params: tuple[str, ...] = ()
 ) -> tuple[BoundController, Callable[..., Any]]:
-    """Bind ``fn`` and build the FastAPI endpoint for its style."""
+    """Bind ``fn`` and build the FastAPI endpoint for its style.
+
+    A function already decorated with ``@controller`` (listed in a route table) is bound
+    as the function it wraps, with the options its decorator was given explicitly, so it
+    gets the route's bindings, status pages and lean path like any other controller.
+    """
+    original = getattr(fn, "__nova_controller__", None)
+    if original is not None:
+        options = replace(options, **getattr(fn, "__nova_overrides__", {}))
+        fn = original
     bound = BoundController(fn, options)
     if bound.nova_style:
         return bound, nova_endpoint(bound, path_params)
@@ -347,12 +356,19 @@ def controller(
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        options = ControllerOptions(
-            registry=registry or default_registry,
-            templates=finder_for(templates, getattr(func, "__module__", None)),
-            fallback=fallback,
-        )
-        return make_endpoint(func, options)[1]
+        module = getattr(func, "__module__", None)
+        # Only what is given here overrides a route table's options (see make_endpoint).
+        overrides: dict[str, Any] = {}
+        if fallback is not None:
+            overrides["fallback"] = fallback
+        if registry is not None:
+            overrides["registry"] = registry
+        if templates is not None:
+            overrides["templates"] = finder_for(templates, module)
+        options = replace(ControllerOptions(templates=finder_for(None, module)), **overrides)
+        endpoint = make_endpoint(func, options)[1]
+        endpoint.__nova_overrides__ = overrides  # type: ignore[attr-defined]
+        return endpoint
 
     return decorate if fn is None else decorate(fn)
 

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.request import WILDCARD_PARAM, is_nova_style
-from fastapi_nova.static import STATIC_OPTIONS
+from fastapi_nova.static import STATIC_METHODS, STATIC_OPTIONS
 
 #: Every method a route without ``methods`` answers (Nova's ``'_'``). TRACE and CONNECT are
 #: left out on purpose: nothing a controller should answer by accident.
@@ -121,6 +121,13 @@ class StaticRouteSpec:
     path: str
     local: Path
     options: dict[str, Any]
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The paths served: the path itself and, for a directory, everything under it."""
+        if self.local.is_dir():
+            return (self.path, self.path.rstrip("/") + "/{" + WILDCARD_PARAM + ":path}")
+        return (self.path,)
 
 
 RouteSpec = HttpRouteSpec | WebSocketRouteSpec | StatusPageSpec | StaticRouteSpec
@@ -371,6 +378,14 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
     if not callable(handler):
         raise where.error(f"controller must be callable, got {handler!r}")
     methods, given = _methods(options, where)
+    fastapi_options = _fastapi_options(options, where)
+    documented = methods if given else DOCUMENTED_DEFAULT_METHODS
+    in_schema = fastapi_options.get("include_in_schema", True)
+    if "operation_id" in fastapi_options and in_schema and len(documented) > 1:
+        raise where.error(
+            f"operation_id names one operation, but this route documents {len(documented)} "
+            f"({', '.join(documented)}); give it exactly one method"
+        )
     path, names, wildcard = convert_path(_join(group.prefix, target), where)
     return HttpRouteSpec(
         group=group,
@@ -381,7 +396,7 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
         controller=handler,
         methods=methods,
         methods_given=given,
-        fastapi_options=_fastapi_options(options, where),
+        fastapi_options=fastapi_options,
     )
 
 
@@ -412,6 +427,9 @@ def _explicit_methods_win(specs: list[RouteSpec]) -> list[RouteSpec]:
     for spec in specs:
         if isinstance(spec, HttpRouteSpec) and spec.methods_given:
             claimed.setdefault(_pattern(spec.path), set()).update(spec.methods)
+        elif isinstance(spec, StaticRouteSpec):
+            for path in spec.paths:
+                claimed.setdefault(_pattern(path), set()).update(STATIC_METHODS)
     out: list[RouteSpec] = []
     for spec in specs:
         if isinstance(spec, HttpRouteSpec) and not spec.methods_given:
@@ -426,8 +444,11 @@ def _explicit_methods_win(specs: list[RouteSpec]) -> list[RouteSpec]:
 
 
 def _pattern(path: str) -> str:
-    """A path with binding names erased: ``/users/{id}`` and ``/users/{uid}`` collide."""
-    return re.sub(r"\{[^}]*\}", "{}", path)
+    """A path with binding names erased: ``/users/{id}`` and ``/users/{uid}`` collide.
+
+    Convertors are kept: ``/f/{id}`` (one segment) and ``/f/{pathinfo:path}`` do not.
+    """
+    return re.sub(r"\{[^}:]*(:[^}]*)?\}", lambda m: "{" + (m.group(1) or "") + "}", path)
 
 
 def _check_duplicate(
@@ -442,18 +463,20 @@ def _check_duplicate(
             )
         status_codes[spec.code] = spec.group.label
         return
+    paths: tuple[str, ...] = (spec.path,)
     if isinstance(spec, HttpRouteSpec):
         # Explicit methods collide with explicit ones; a default route with another default.
         methods = spec.methods if spec.methods_given else ("*",)
     elif isinstance(spec, StaticRouteSpec):
-        methods = ("STATIC",)
+        paths, methods = spec.paths, STATIC_METHODS
     else:
         methods = ("WEBSOCKET",)
-    for method in methods:
-        key = (_pattern(spec.path), method)
-        if key in seen:
-            what = "every method of" if method == "*" else method
-            raise RouteConfigError(
-                f"{here}{spec.nova_path!r}: {what} {spec.path} is already routed by {seen[key]}"
-            )
-        seen[key] = f"{spec.group.label}, route {spec.nova_path!r}"
+    for path in paths:
+        for method in methods:
+            key = (_pattern(path), method)
+            if key in seen:
+                what = "every method of" if method == "*" else method
+                raise RouteConfigError(
+                    f"{here}{spec.nova_path!r}: {what} {path} is already routed by {seen[key]}"
+                )
+            seen[key] = f"{spec.group.label}, route {spec.nova_path!r}"

@@ -115,8 +115,12 @@ def spawn(inbox: Inbox) -> Pid:
     """Create the pid of a new local connection and register it until it exits."""
     pid = Pid(inbox)
     _registry[pid.id] = pid
-    pid.monitor(lambda p: _registry.pop(p.id, None))
+    pid.monitor(_unregister)
     return pid
+
+
+def _unregister(pid: Pid) -> None:
+    _registry.pop(pid.id, None)
 
 
 def whereis(pid_id: str) -> Pid | None:

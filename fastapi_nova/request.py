@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 import json
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -189,9 +190,19 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
             detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
             nreq.body_error = BodyError(f"Invalid form body: {detail}")
             return
+        _close_after_response(request, form.close)
         nreq.params = {
             key: value for key, value in form.items() if isinstance(value, str | UploadFile)
         }
+
+
+def _close_after_response(request: Request, close: Callable[[], Awaitable[None]]) -> None:
+    """Close uploaded files once the response is sent, on the stack FastAPI uses for its own."""
+    for key in ("fastapi_middleware_astack", "fastapi_inner_astack"):
+        stack = request.scope.get(key)
+        if isinstance(stack, AsyncExitStack):
+            stack.push_async_callback(close)
+            return
 
 
 def auth_data_of(conn: HTTPConnection) -> Any:

@@ -8,11 +8,12 @@ lifespan (FastAPI merges it into the app's).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -26,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from fastapi_nova._fastapi_compat import dependency_calls
+from fastapi_nova._fastapi_compat import dependencies_through, dependency_calls
 from fastapi_nova.controller import (
     BoundController,
     ControllerOptions,
@@ -47,9 +48,9 @@ from fastapi_nova.groups import (
     parse_groups,
 )
 from fastapi_nova.handlers import HandlerRegistry, default_registry
-from fastapi_nova.request import WILDCARD_PARAM, build_nova_request, is_nova_style
+from fastapi_nova.request import build_nova_request, is_nova_style
 from fastapi_nova.security import SecurityDenied, run_nova_security, security_dependency
-from fastapi_nova.static import static_endpoint
+from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
 
 logger = logging.getLogger("fastapi_nova.routing")
@@ -114,17 +115,32 @@ class NovaRoute(APIRoute):
 
         return lean
 
+    def _security_first(self) -> Callable[[Request], Awaitable[None]] | None:
+        """For a route with a body model: run plugins and security when FastAPI's body
+        decoding (which comes before every dependency) rejected the request first."""
+        security = self.nova.own_dependencies[:1]  # the group security dependency, if any
+        if self.body_field is None or not security:
+            return None
+        return dependencies_through(self, security[0])
+
     def get_route_handler(self) -> Callable[[Request], Any]:
         general = super().get_route_handler()
         lean = self._lean_handler()
+        security_first = self._security_first()
         options = self.nova.options or ControllerOptions()
         route_name = self.name
 
         async def handler(request: Request) -> Response:
             try:
-                if lean is not None and not _has_overrides(request):
-                    return await lean(request)  # type: ignore[no-any-return]
-                return await general(request)
+                try:
+                    if lean is not None and not _has_overrides(request):
+                        return await lean(request)  # type: ignore[no-any-return]
+                    return await general(request)
+                except RequestValidationError as exc:
+                    if security_first is None or not _body_undecodable(exc):
+                        raise
+                    await security_first(request)  # denies by raising, as in the route
+                    raise
             except SecurityDenied as denied:
                 return denied.response
             except HTTPException as exc:
@@ -158,6 +174,11 @@ class NovaRoute(APIRoute):
             await response(scope, receive, send)
             return
         await super().handle(scope, receive, send)
+
+
+def _body_undecodable(exc: RequestValidationError) -> bool:
+    """True for FastAPI's error for a body that is not JSON (raised before any dependency)."""
+    return any(error.get("type") == "json_invalid" for error in exc.errors())
 
 
 def _nova_lifespan(
@@ -235,14 +256,57 @@ class NovaRouter(APIRouter):
             templates=finder_for(templates, base_module),
             status_pages={s.code: s.controller for s in specs if isinstance(s, StatusPageSpec)},
         )
+        # Every method of a path, shared by its routes for the 405 ``Allow`` header.
         allow: dict[str, set[str]] = {}
         for spec in specs:
             if isinstance(spec, HttpRouteSpec):
-                self._add_http(spec, allow.setdefault(_pattern(spec.path), set()))
+                self._add_http(spec, allow)
             elif isinstance(spec, WebSocketRouteSpec):
                 self._add_websocket(spec)
             elif isinstance(spec, StaticRouteSpec):
-                self._add_static(spec)
+                self._add_static(spec, allow)
+        # Nova's [...] also matches no segment at all. Those bare paths come last, so a route
+        # declared for the bare path itself wins over the wildcard's empty match.
+        for spec in specs:
+            if isinstance(spec, HttpRouteSpec) and spec.wildcard:
+                self._add_wildcard_base(spec, allow)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Included in an app, the app's router dispatches here.
+        await self._dispatch(super().handle, scope, receive, send)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Used directly as an ASGI app (or mounted), the router's own entry point.
+        await self._dispatch(super().app, scope, receive, send)
+
+    async def _dispatch(
+        self,
+        inner: Callable[[Scope, Receive, Send], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer a WebSocket route's security denial with the ASGI denial response.
+
+        HTTP denials are answered inside the route; on a WebSocket route the denial raised by
+        the security dependency has no route-level place to be caught (FastAPI rebuilds an
+        included WebSocket route from its endpoint), so it is caught here. No handler is
+        ever instantiated for a denied upgrade.
+        """
+        if scope["type"] != "websocket":
+            await inner(scope, receive, send)
+            return
+        from fastapi_nova.websocket import deny_upgrade
+
+        try:
+            await inner(scope, receive, send)
+        except SecurityDenied as denied:
+            await deny_upgrade(WebSocket(scope, receive, send), denied.response)
+            return
+        # A FastAPI scheme (HTTPBasic, ...) may have refused the upgrade through FastAPI's own
+        # HTTPException handler; give uvicorn the loop turn deny_upgrade explains, so that
+        # refusal is not logged as an error either.
+        await asyncio.sleep(0)
 
     def _dependencies(
         self, group: GroupInfo
@@ -257,8 +321,9 @@ class NovaRouter(APIRouter):
         deps.extend(group.dependencies)
         return deps, own
 
-    def _add_http(self, spec: HttpRouteSpec, allow: set[str]) -> None:
+    def _add_http(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         group = spec.group
+        allow = allow_by_path.setdefault(_pattern(spec.path), set())
         fastapi_options = dict(spec.fastapi_options)
         options = replace(self.nova_options, status_override=fastapi_options.get("status_code"))
         bound, endpoint = make_endpoint(spec.controller, options, spec.path_params)
@@ -296,25 +361,21 @@ class NovaRouter(APIRouter):
                 route_class_override=route_class,
                 **fastapi_options,
             )
-        if spec.wildcard:
-            # Nova's [...] also matches no segment at all: serve the bare prefix too.
-            base = spec.path.rsplit("/", 1)[0] or "/"
-            bare = replace(spec, path=base, path_params=spec.path_params[:-1], wildcard=False)
-            bare_bound, bare_endpoint = make_endpoint(spec.controller, options, bare.path_params)
-            bare_info = replace(info, path=base, bound=bare_bound, allow=allow)
-            bare_endpoint.__nova_route__ = bare_info  # type: ignore[attr-defined]
-            for method in spec.methods:
-                self.add_api_route(
-                    base,
-                    bare_endpoint,
-                    methods=[method],
-                    dependencies=[*deps, *route_deps],
-                    include_in_schema=False,
-                    route_class_override=cast(
-                        type[APIRoute], functools.partial(NovaRoute, nova=bare_info)
-                    ),
-                    **{k: v for k, v in fastapi_options.items() if k not in ("name",)},
-                )
+
+    def _add_wildcard_base(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
+        """Serve the path of a ``[...]`` route without its wildcard (zero segments)."""
+        base = spec.path.rsplit("/", 1)[0] or "/"
+        bare = replace(
+            spec,
+            path=base,
+            path_params=spec.path_params[:-1],
+            wildcard=False,
+            fastapi_options={
+                **{k: v for k, v in spec.fastapi_options.items() if k != "name"},
+                "include_in_schema": False,
+            },
+        )
+        self._add_http(bare, allow_by_path)
 
     def _add_websocket(self, spec: WebSocketRouteSpec) -> None:
         from fastapi_nova.websocket import WebSocketOptions, serve_websocket
@@ -348,26 +409,26 @@ class NovaRouter(APIRouter):
             spec.path, endpoint, name=handler_cls.__name__, dependencies=deps
         )
 
-    def _add_static(self, spec: StaticRouteSpec) -> None:
+    def _add_static(self, spec: StaticRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         endpoint = static_endpoint(spec.local, spec.options)
-        deps, own = self._dependencies(spec.group)
-        info = NovaRouteInfo(
-            kind="static",
-            group=spec.group,
-            nova_path=spec.nova_path,
-            path=spec.path,
-            target=spec.local,
-            security=spec.group.security,
-            allow={"GET", "HEAD"},
-            options=self.nova_options,
-        )
-        endpoint.__nova_route__ = info  # type: ignore[attr-defined]
-        paths = [spec.path]
-        if spec.local.is_dir():
-            paths.append(spec.path.rstrip("/") + "/{" + WILDCARD_PARAM + ":path}")
-        route_class = cast(type[APIRoute], functools.partial(NovaRoute, nova=info))
-        for path in paths:
-            for method in ("GET", "HEAD"):
+        deps, _ = self._dependencies(spec.group)
+        for path in spec.paths:
+            allow = allow_by_path.setdefault(_pattern(path), set())
+            allow.update(STATIC_METHODS)
+            info = NovaRouteInfo(
+                kind="static",
+                group=spec.group,
+                nova_path=spec.nova_path,
+                path=path,
+                target=spec.local,
+                security=spec.group.security,
+                allow=allow,
+                options=self.nova_options,
+            )
+            if path == spec.path:
+                endpoint.__nova_route__ = info  # type: ignore[attr-defined]
+            route_class = cast(type[APIRoute], functools.partial(NovaRoute, nova=info))
+            for method in STATIC_METHODS:
                 self.add_api_route(
                     path,
                     endpoint,

@@ -28,6 +28,8 @@ from fastapi_nova.request import WILDCARD_PARAM
 
 #: Options a static route accepts.
 STATIC_OPTIONS = frozenset({"index_files", "list_dir", "mimetype"})
+#: The methods a static route answers.
+STATIC_METHODS = ("GET", "HEAD")
 
 
 class NovaStaticFiles(StaticFiles):

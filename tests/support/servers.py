@@ -22,7 +22,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0
+) -> None:
     """Block until something accepts TCP connections on ``port`` (bounded by ``timeout``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
