@@ -10,11 +10,12 @@ from example_app.controllers import (
     api_controller,
     errors_controller,
     main_controller,
+    ws_handlers,
 )
 
 
 def routes(environment: str) -> list[dict[str, Any]]:
-    """Nova's route groups: public pages, the login-protected index, the API, admin."""
+    """Nova's route groups: public pages and sockets, the login-protected index, the API, admin."""
     return [
         {
             "prefix": "",
@@ -22,6 +23,10 @@ def routes(environment: str) -> list[dict[str, Any]]:
             "routes": [
                 ("/login", main_controller.login, {"methods": ["get"]}),
                 ("/heartbeat", lambda req: ("status", 200), {"methods": ["get"]}),
+                ("/ws", ws_handlers.EchoHandler, {"protocol": "ws"}),
+                ("/chat", ws_handlers.ChatHandler, {"protocol": "ws"}),
+                ("/chat/members", ws_handlers.chat_members, {"methods": ["get"]}),
+                ("/chat.html", "static/chat.html"),
                 (404, errors_controller.not_found, {}),
             ],
         },
