@@ -133,7 +133,7 @@ class WebSocketClient:
         await self._to_app.put({"type": "websocket.receive", "bytes": data})
 
     async def receive(self) -> tuple[Any, ...]:
-        """The next frame: ``("text", str)``, ``("binary", bytes)`` or ``("close", code, reason)``."""
+        """The next frame: ``("text", s)``, ``("binary", b)`` or ``("close", code, reason)``."""
         if self.closed is not None:
             raise ConnectionError(f"the app already closed the connection: {self.closed}")
         message = await asyncio.wait_for(self._from_app.get(), self.timeout)
@@ -304,7 +304,9 @@ class PubSubProbe:
 
 
 @asynccontextmanager
-async def subscribe(channel: str, *, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[PubSubProbe]:
+async def subscribe(
+    channel: str, *, timeout: float = DEFAULT_TIMEOUT
+) -> AsyncIterator[PubSubProbe]:
     """Join ``channel`` as a probe member for the duration of the block.
 
     ```python
