@@ -11,6 +11,7 @@ app.include_router(NovaRouter(routes))
 
 from __future__ import annotations
 
+from fastapi_nova import pubsub
 from fastapi_nova.controller import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
@@ -29,6 +30,7 @@ from fastapi_nova.handlers import (
     unregister_handler,
 )
 from fastapi_nova.pid import Pid, send
+from fastapi_nova.pubsub import PubSubMessage
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.routing import NovaRouter
 from fastapi_nova.security import AuthData
@@ -55,6 +57,7 @@ __all__ = [
     "NovaWebSocket",
     "Pid",
     "PubSubError",
+    "PubSubMessage",
     "PubSubUnavailable",
     "RouteConfigError",
     "RouteGroup",
@@ -63,6 +66,7 @@ __all__ = [
     "WebSocketOptions",
     "controller",
     "default_registry",
+    "pubsub",
     "register_handler",
     "send",
     "unregister_handler",

@@ -43,13 +43,16 @@ from fastapi_nova.errors import NotInConnectionError, PubSubUnavailable
 from fastapi_nova.pid import NODE, Pid, self_pid
 
 __all__ = [
+    "CHANNEL_PREFIX",
     "CONTROL_CHANNEL",
     "HEARTBEAT_INTERVAL",
     "MISSED_HEARTBEATS",
     "PUBLISH_TIMEOUT",
+    "SUBSCRIBE_TIMEOUT",
     "Hub",
     "LocalMembers",
     "PubSubMessage",
+    "SupervisedBackend",
     "broadcast",
     "configure",
     "current_hub",
@@ -103,11 +106,17 @@ class SupervisedBackend(Protocol):
     """A backend that reconnects by itself and reports it (``RedisBackend`` is one)."""
 
     @property
-    def connected(self) -> bool: ...
+    def connected(self) -> bool:
+        """True while the backend can publish and receive."""
+        ...
 
-    def add_state_listener(self, listener: Callable[[bool], None]) -> None: ...
+    def add_state_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(connected)`` whenever :attr:`connected` changes."""
+        ...
 
-    def remove_state_listener(self, listener: Callable[[bool], None]) -> None: ...
+    def remove_state_listener(self, listener: Callable[[bool], None]) -> None:
+        """Undo :meth:`add_state_listener`."""
+        ...
 
 
 # -- wire format ---------------------------------------------------------------------------
@@ -263,6 +272,27 @@ class _Peer:
         self.sync_asked_at = float("-inf")
 
 
+async def _stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float = 2.0) -> None:
+    """Cancel ``tasks`` and wait for them, bounded.
+
+    Python 3.11's ``asyncio.wait_for`` (which redis-py uses) returns normally when the awaited
+    call completes in the same loop iteration as a cancellation, losing the cancellation; so
+    tasks still running are cancelled again, and every loop also checks a ``closed`` flag.
+    """
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # seen: a failed task must not be reported again at GC
+    if pending:
+        logger.warning("pub/sub tasks did not stop within %ss: %r", timeout, pending)
+
+
 def _consume(future: asyncio.Future[None]) -> None:
     # Mark an exception as seen so an unawaited failed future is not logged at GC.
     if not future.cancelled():
@@ -350,6 +380,7 @@ class Hub:
             await self._broadcast.connect()
         except Exception as exc:
             raise PubSubUnavailable(f"cannot connect pub/sub backend {self.url}: {exc}") from exc
+        self._check_open()
         if self._supervised is not None:
             self._supervised.add_state_listener(self._on_backend_state)
         if self.gossip:
@@ -357,16 +388,23 @@ class Hub:
             ready.add_done_callback(_consume)
             self._spawn(self._run_control(ready), "control")
             try:
-                await asyncio.wait_for(asyncio.shield(ready), SUBSCRIBE_TIMEOUT)
+                async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                    await asyncio.shield(ready)
             except TimeoutError as exc:
                 raise PubSubUnavailable(
                     f"subscribing {CONTROL_CHANNEL!r} on {self.url} took over {SUBSCRIBE_TIMEOUT}s"
                 ) from exc
+            self._check_open()
             self._spawn(self._send_loop(), "gossip sender")
             self._spawn(self._heartbeat_loop(), "heartbeat")
             self._announce()
         channels = self.members.channels()
         await asyncio.gather(*(self._ensure_subscribed(ch) for ch in channels))
+
+    def _check_open(self) -> None:
+        # close() may have run while we awaited, its cancellation swallowed (see _stop_tasks).
+        if self.closed:
+            raise PubSubUnavailable(f"pub/sub hub for {self.url} is closed")
 
     def _spawn(self, coro: Any, what: str) -> None:
         self._tasks.append(self.loop.create_task(coro, name=f"fastapi-nova pubsub {what}"))
@@ -379,10 +417,11 @@ class Hub:
         """
         if self.closed:
             return
+        say_bye = self.gossip and farewell and self.connected
         self.closed = True
         if self.members.hub is self:
             self.members.hub = None
-        if self.gossip and farewell and self.connected:
+        if say_bye:
             with contextlib.suppress(Exception):
                 await self._publish(CONTROL_CHANNEL, json.dumps(self._control("bye")))
         if self._supervised is not None:
@@ -392,9 +431,8 @@ class Hub:
         tasks += self._tasks
         if started is not None:
             tasks.append(started)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._outbox.put_nowait(("stop", None))
+        await _stop_tasks(tasks)
         self._channels.clear()
         if started is not None:
             with contextlib.suppress(Exception):
@@ -500,8 +538,8 @@ class Hub:
 
     @property
     def subscribed_channels(self) -> list[str]:
-        """The channels this hub holds a broadcaster subscription for."""
-        return [ch for ch, st in self._channels.items() if not st.stopping]
+        """The channels this hub holds a broadcaster subscription for (or is releasing)."""
+        return list(self._channels)
 
     async def _ensure_subscribed(self, channel: str) -> None:
         st = self._channels.get(channel)
@@ -513,7 +551,8 @@ class Hub:
                 self._run_channel(channel, st), name=f"fastapi-nova pubsub channel {channel!r}"
             )
         try:
-            await asyncio.wait_for(asyncio.shield(st.ready), SUBSCRIBE_TIMEOUT)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                await asyncio.shield(st.ready)
         except TimeoutError as exc:
             raise PubSubUnavailable(
                 f"subscribing channel {channel!r} on {self.url} took over {SUBSCRIBE_TIMEOUT}s"
@@ -552,6 +591,7 @@ class Hub:
                 st.ready.set_exception(PubSubUnavailable(f"pub/sub hub for {self.url} closed"))
             if self._channels.get(channel) is st:
                 del self._channels[channel]
+                self._pulse()
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -617,8 +657,10 @@ class Hub:
 
     async def _send_loop(self) -> None:
         # One sender, so control messages leave in order and deltas arrive in seq order.
-        while True:
+        while not self.closed:
             kind, data = await self._outbox.get()
+            if kind == "stop":
+                return
             try:
                 if kind == "delta":
                     self._seq += 1
@@ -640,7 +682,7 @@ class Hub:
                 self._outbox.task_done()
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self.closed:
             await asyncio.sleep(self.heartbeat_interval)  # a period, not a synchronisation
             self._outbox.put_nowait(("beat", None))
             self._expire_peers()
@@ -803,7 +845,8 @@ async def _retire(hub: Hub) -> None:
     else:  # still serving on another thread (e.g. a WebSocket session's portal)
         future = asyncio.run_coroutine_threadsafe(hub.close(), hub.loop)
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), RETIRE_TIMEOUT)
+            async with asyncio.timeout(RETIRE_TIMEOUT):
+                await asyncio.wrap_future(future)
         except Exception as exc:
             logger.warning("closing the pub/sub hub of another event loop failed: %r", exc)
             hub.abandon()

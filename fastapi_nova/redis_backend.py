@@ -37,6 +37,8 @@ from broadcaster import BroadcastBackend, Event
 
 from fastapi_nova.errors import PubSubUnavailable
 
+__all__ = ["INSTALL_HINT", "RedisBackend", "StateListener"]
+
 logger = logging.getLogger("fastapi_nova.redis_backend")
 
 #: Seconds to open a TCP connection to Redis before the attempt counts as failed.
@@ -52,12 +54,15 @@ BACKOFF_MAX = 2.0
 #: An idle subscriber connection sends a PING this often; no reply by the next one means dead.
 #: (A killed Redis closes the socket and is noticed at once; this catches silent peers.)
 PING_INTERVAL = 5.0
+#: Seconds ``disconnect`` waits for the supervisor to close its connections.
+STOP_TIMEOUT = 2.0
 #: SUBSCRIBE rounds while restoring after a reconnect (channels may be added meanwhile).
 _RESTORE_ROUNDS = 8
 
 #: Called with True when the subscriber connection is (re)established, False when it is lost.
 StateListener = Callable[[bool], None]
 
+#: What to run when redis-py is missing.
 INSTALL_HINT = "pip install 'fastapi-nova[redis]'"
 
 
@@ -97,6 +102,8 @@ class RedisBackend(BroadcastBackend):
         self._listeners: list[StateListener] = []
         self._connected = False
         self._session_up = False
+        self._stopping = False
+        self._cleaning_up = False
         self._pubsub: Any = None
         self._publisher: Any = None
         self._queue: asyncio.Queue[Event] | None = None
@@ -157,9 +164,18 @@ class RedisBackend(BroadcastBackend):
         task, self._supervisor = self._supervisor, None
         if task is None:
             return
+        self._stopping = True
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_TIMEOUT
+        while not task.done() and loop.time() < deadline:
+            await asyncio.wait({task}, timeout=0.1)
+            if not task.done() and not self._cleaning_up:
+                # Python 3.11's asyncio.wait_for, which redis-py uses, can swallow a
+                # cancellation; cancel again, but never while the connections are closing.
+                task.cancel()
+        if not task.done():
+            logger.warning("the Redis supervisor for %s did not stop in time", self.where)
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe ``channel``; while connected, return once Redis confirmed it."""
@@ -236,7 +252,7 @@ class RedisBackend(BroadcastBackend):
         reported_down = False
         try:
             # Bounded in time by the backoff: at most one attempt per BACKOFF_MAX while down.
-            while True:
+            while not self._stopping:
                 error: Exception = ConnectionError("subscriber connection ended")
                 self._session_up = False
                 try:
@@ -246,6 +262,8 @@ class RedisBackend(BroadcastBackend):
                 finally:
                     if self._first_attempt is not None:
                         self._first_attempt.set()
+                if self._stopping:
+                    break
                 was_up = self._session_up
                 # One warning per outage, not one per attempt.
                 if was_up:
@@ -258,6 +276,7 @@ class RedisBackend(BroadcastBackend):
                 failures = 0 if was_up else failures + 1
                 await asyncio.sleep(self._backoff(failures))  # a backoff pause, not a sync
         finally:
+            self._cleaning_up = True
             self._connected = False  # no listener call: this is a deliberate shutdown
             publisher, self._publisher = self._publisher, None
             if publisher is not None:
@@ -284,8 +303,9 @@ class RedisBackend(BroadcastBackend):
             if self._first_attempt is not None:
                 self._first_attempt.set()
             logger.info("connected to Redis at %s (%d channels)", self.where, len(self._channels))
-            await self._listen(pubsub)  # only ends by raising
+            await self._listen(pubsub)  # ends by raising, or when stopping
         finally:
+            self._cleaning_up = True
             self._pubsub = None
             self._set_connected(False)  # before any await: publish must fail from now on
             # Waiting subscribers return now; their channels are restored on reconnect.
@@ -297,6 +317,7 @@ class RedisBackend(BroadcastBackend):
                 await pubsub.aclose()
             with contextlib.suppress(Exception):
                 await client.aclose()
+            self._cleaning_up = self._stopping
 
     async def _restore(self, pubsub: Any) -> None:
         confirmed: set[str] = set()
@@ -321,7 +342,7 @@ class RedisBackend(BroadcastBackend):
     async def _listen(self, pubsub: Any) -> None:
         loop = asyncio.get_running_loop()
         ping_sent_at: float | None = None
-        while True:
+        while not self._stopping:
             message = await pubsub.get_message(timeout=PING_INTERVAL)
             if message is None:
                 if ping_sent_at is not None and loop.time() - ping_sent_at >= PING_INTERVAL:

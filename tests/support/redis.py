@@ -1,12 +1,17 @@
 """A real ``redis-server`` on 127.0.0.1 for tests: the ``redis_server`` fixture.
 
-Import it into a test module with ``from tests.support.redis import redis_server  # noqa: F401``.
+Import it into a test module with
+``from tests.support.redis import redis_server_fixture  # noqa: F401``; tests then take a
+``redis_server`` argument. (The function has another name than the fixture so that the
+argument does not shadow the import, which ruff flags as F811; ``redis_server`` is the same
+fixture under the fixture's own name, for modules that import it that way.)
 It skips on a machine without redis-server (fails under ``CI=true``), and can kill and restart
 the server on the same port, for the tests of what happens while Redis is away.
 """
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -54,8 +59,18 @@ class RedisServer:
         """Kill the server at once, as a crash would (clients see their sockets close)."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            proc.kill()
+            proc.kill()  # SIGKILL also ends a paused server
             proc.wait(timeout=10)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): sockets stay open but nothing answers, as a hung peer."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def _wait_ready(self, log: Path) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -79,8 +94,8 @@ def _pings(port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+@pytest.fixture(name="redis_server")
+def redis_server_fixture(tmp_path: Path) -> Iterator[RedisServer]:
     """A running redis-server on a free 127.0.0.1 port, stopped after the test."""
     binary = require_binary("redis-server", "apt-get install redis-server")
     server = RedisServer(binary, free_port(), tmp_path)
@@ -89,3 +104,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+#: The same fixture, importable under its fixture name.
+redis_server = redis_server_fixture
