@@ -26,6 +26,7 @@ from fastapi_nova.handlers import (
     HandlerError,
     HandlerRegistry,
     InvalidReturn,
+    StatusPageRenderer,
     default_registry,
     encode_json,
 )
@@ -156,17 +157,20 @@ class BoundController:
 
     def _context(self, conn: HTTPConnection, nreq: NovaRequest | None) -> HandlerContext:
         options = self.options
+        status_page: StatusPageRenderer | None = None
+        if options.status_pages:  # only routers with status pages pay for the closure
 
-        async def status_page(code: int, headers: dict[str, str]) -> Response | None:
-            return await render_status_page(code, headers, conn, options)
+            async def render(code: int, headers: dict[str, str]) -> Response | None:
+                return await render_status_page(code, headers, conn, options)
 
+            status_page = render
         return HandlerContext(
             request=nreq,
             method=str(conn.scope.get("method", "GET")),
             controller=self.fn,
             templates=options.templates,
             status_override=options.status_override,
-            status_page=status_page if options.status_pages else None,
+            status_page=status_page,
         )
 
     async def respond(self, value: Any, conn: HTTPConnection, nreq: NovaRequest | None) -> Response:

@@ -85,14 +85,18 @@ def _headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
     return headers
 
 
+# One encoder for every response (Starlette's JSONResponse settings): building one per call
+# is most of json.dumps's cost on small payloads, and this is on every JSON response's path.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def encode_json(data: Any) -> bytes:
     """JSON bytes for anything FastAPI can encode (models, dataclasses, datetimes, UUIDs)."""
     try:
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(data)
     except TypeError:
-        text = json.dumps(
-            jsonable_encoder(data), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        )
+        # Not plain JSON types: let FastAPI's encoder turn them into some first.
+        text = _ENCODER.encode(jsonable_encoder(data))
     return text.encode("utf-8")
 
 
