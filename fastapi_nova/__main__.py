@@ -4,4 +4,5 @@ import sys
 
 from fastapi_nova.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (docs tools, test discovery) runs nothing
+    sys.exit(main())

@@ -1,10 +1,73 @@
 """``python -m fastapi_nova routes|audit MODULE:APP``: Nova's ``rebar3 nova routes``, and an audit.
 
-``routes`` prints the app's route tree grouped as in the route table: method, path,
-controller (or WebSocket handler class), security function and protocol; ``--json`` prints
-the same rows for machines. ``audit`` flags routes that change state (POST, PUT, PATCH,
-DELETE) or open WebSockets without security, and lists public GETs; ``--strict`` makes any
-warning exit 1, for CI.
+``routes`` prints the route tree of a FastAPI app: the routes of each Nova route group under
+a heading for the group, then the routers' status pages, then every other (plain FastAPI)
+route, one line per method::
+
+    Host: '_'
+    ├─ group 0 (prefix '')
+    │  ├─ GET   /login      app.main.login        security: -  (http)
+    │  └─ WS    /ws         app.ws.EchoHandler    security: -  (ws)
+    ├─ group 1 (prefix '/api')
+    │  └─ POST  /api/users  app.api.create        security: app.auth.check  (http)
+    ├─ status pages
+    │  └─ 404   *           app.errors.not_found  security: -  (status)
+    └─ FastAPI routes
+       └─ GET   /health     app.main.health       security: HTTPBearer  (http)
+
+* **method**: an HTTP method, ``WS`` for a WebSocket route, ``*`` for a Nova route that
+  answers every method (no ``methods`` option) or a mounted app, the status code for a
+  status page.
+* **path**: the path as served, in FastAPI syntax (``/users/{id}``, prefixes of
+  ``include_router`` included), as ``/docs`` shows it; ``*`` for status pages, which answer
+  for every HTTP route of their router.
+* **target**: the controller, WebSocket handler class, static file or directory (relative to
+  the working directory when it is under it), or mounted app.
+* **security**: the group's security function; for a route without one (and for plain
+  FastAPI routes) the FastAPI security schemes (``fastapi.security``) it depends on, its
+  inclusion's and plugins' included; ``-`` when there are none.
+* **protocol**: ``http``, ``ws``, ``static``, ``status`` or ``mount``.
+
+Status pages are read from the routers' HTTP routes (``NovaRouteInfo.options``, attached to
+each endpoint as ``__nova_route__``): an included router itself is not reachable from the
+app through FastAPI's public API, only its routes are (``fastapi.routing.iter_route_contexts``),
+and status pages only ever answer for those HTTP routes anyway.
+
+A group heading is ``group N (prefix P)`` as in ``RouteConfigError`` messages, plus
+``under 'X'`` when the router was included with ``prefix="X"``, and ``#2``, ``#3``... when two
+routers would otherwise share a heading. The app's own ``/openapi.json`` and docs pages are
+left out.
+
+``routes --json`` prints the same rows as a JSON list, in the same order; every row is an
+object with exactly these string keys (new keys may be added, these will not change)::
+
+    [{"group": "group 0 (prefix '')", "method": "GET", "path": "/login",
+      "target": "example_app.controllers.main_controller.login", "security": "-",
+      "protocol": "http"}, ...]
+
+``group`` is the heading (``"status pages"`` and ``"FastAPI routes"`` for those sections).
+
+``audit`` reports, per row:
+
+* ``warning``: a route without security that changes state (POST, PUT, PATCH, DELETE, or
+  ``*``), and every WebSocket route without security;
+* ``info``: a public GET (static content is not reported: it is public by nature) and a
+  mounted app (its routes are not visible, so not audited).
+
+A route counts as secured when its group has a security function, or when it depends on a
+FastAPI security scheme (``HTTPBasic``, ``OAuth2PasswordBearer``, ``APIKeyHeader``, ...).
+A plain dependency that checks credentials by hand is not recognised. ``audit --json``
+prints a list of ``{"level", "method", "path", "target", "message"}`` objects.
+
+Exit codes: 0 success; 1 ``audit --strict`` found warnings; 2 usage error or an app that
+cannot be loaded (one line on stderr: bad ``MODULE:APP``, import failure, missing attribute,
+not a FastAPI app); 141 the output pipe closed early (``| head``), as for a process killed
+by SIGPIPE.
+
+The functions are usable from Python too, e.g. a project test that fails on any warning::
+
+    from fastapi_nova.cli import audit, route_rows
+    assert [f for f in audit(route_rows(app)) if f.level == "warning"] == []
 """
 
 from __future__ import annotations
@@ -12,20 +75,44 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
+from starlette.routing import Host, Mount, WebSocketRoute
 
 from fastapi_nova.groups import ALL_METHODS
 from fastapi_nova.request import callable_name
+from fastapi_nova.routing import NovaRouteInfo
 
+__all__ = [
+    "CliError",
+    "Finding",
+    "RouteRow",
+    "audit",
+    "format_audit",
+    "format_tree",
+    "load_app",
+    "main",
+    "route_rows",
+]
+
+#: Methods that change state: without security they are audit warnings.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Heading of the status pages section.
+STATUS_PAGES = "status pages"
+#: Heading of the routes that do not come from a NovaRouter.
+FASTAPI_ROUTES = "FastAPI routes"
+
 _METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE", "WS"))}
+_EXIT_BROKEN_PIPE = 141
+_ASCII_TREE = str.maketrans({"├": "|", "└": "`", "│": "|", "─": "-"})
 
 
 class CliError(Exception):
@@ -34,7 +121,7 @@ class CliError(Exception):
 
 @dataclass(frozen=True)
 class RouteRow:
-    """One line of the route listing."""
+    """One line of the route listing (see the module docstring for each field)."""
 
     group: str
     method: str
@@ -44,101 +131,196 @@ class RouteRow:
     protocol: str
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One audit finding: ``level`` is ``"warning"`` or ``"info"``."""
+
+    level: str
+    method: str
+    path: str
+    target: str
+    message: str
+
+
 def load_app(target: str) -> FastAPI:
-    """Import ``module:attribute`` and check it is a FastAPI app."""
+    """Import ``module:attribute`` (like uvicorn) and check it is a FastAPI app.
+
+    Raises :class:`CliError` with a one-line message when it cannot.
+    """
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise CliError(f"expected MODULE:APP (e.g. example_app.main:app), got {target!r}")
-    if "" not in sys.path and "." not in sys.path:
+    if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, "")  # like uvicorn: import from the working directory
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CliError(f"cannot import {module_name!r}: {exc}") from exc
-    try:
-        app = getattr(module, attr)
-    except AttributeError as exc:
-        raise CliError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise CliError(
+                f"no module named {exc.name!r} (run from the project directory, or set PYTHONPATH)"
+            ) from exc
+        raise CliError(f"cannot import {module_name!r}: {_one_line(exc)}") from exc
+    except Exception as exc:  # a broken route table, a syntax error...: say which
+        raise CliError(
+            f"importing {module_name!r} raised {type(exc).__name__}: {_one_line(exc)}"
+        ) from exc
+    app: Any = module
+    for part in attr.split("."):
+        try:
+            app = getattr(app, part)
+        except AttributeError as exc:
+            raise CliError(f"module {module_name!r} has no attribute {attr!r}") from exc
     if not isinstance(app, FastAPI):
         raise CliError(f"{target} is a {type(app).__name__}, not a FastAPI app")
     return app
 
 
-def _fastapi_security(route: Any) -> str:
-    """Security schemes a plain FastAPI route depends on, or "-"."""
-    names: list[str] = []
-    stack = list(getattr(getattr(route, "dependant", None), "dependencies", []))
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _method_key(method: str) -> int:
+    return _METHOD_ORDER.get(method, 99)
+
+
+def _schemes(context: RouteContext) -> str | None:
+    """The FastAPI security schemes a route depends on (its inclusion's too), or None."""
+    dependant = getattr(context, "dependant", None)
+    names: set[str] = set()
+    stack = list(getattr(dependant, "dependencies", None) or [])
     while stack:
         dep = stack.pop()
         if isinstance(dep.call, SecurityBase):
-            names.append(dep.call.scheme_name)
+            names.add(dep.call.scheme_name)
         stack.extend(dep.dependencies)
-    return ", ".join(sorted(set(names))) or "-"
+    return ", ".join(sorted(names)) or None
+
+
+def _local_path(path: Any) -> str:
+    """A static route's file or directory, relative to the working directory if under it."""
+    local = Path(path)
+    try:
+        return local.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return local.as_posix()
+
+
+def _nova_info(context: RouteContext) -> NovaRouteInfo | None:
+    # A NovaRoute carries its own info (one per path of a static directory); WebSocket routes
+    # are plain APIWebSocketRoutes whose endpoint carries it.
+    info = getattr(context.original_route, "nova", None)
+    if info is None:
+        info = getattr(context.endpoint, "__nova_route__", None)
+    return info if isinstance(info, NovaRouteInfo) else None
+
+
+@dataclass
+class _NovaEntry:
+    heading_key: tuple[int, str]
+    path: str
+    info: NovaRouteInfo
+    methods: set[str]
+    security: str
 
 
 def route_rows(app: FastAPI) -> list[RouteRow]:
-    """Every route of ``app``, one row per method (WebSocket routes as method ``WS``)."""
+    """Every route of ``app`` as rows: Nova groups, status pages, then other routes."""
     internal = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
-    rows: list[RouteRow] = []
-    collected: dict[tuple[int, str], set[str]] = {}
-    infos: dict[tuple[int, str], Any] = {}
+    headings: dict[tuple[int, str], str] = {}
+    entries: dict[tuple[int, str, str, int], _NovaEntry] = {}
+    status_pages: dict[int, Callable[..., Any]] = {}
+    other: list[RouteRow] = []
     for context in iter_route_contexts(app.routes):
-        path = context.path or ""
-        if path in internal:
-            continue
-        endpoint = context.endpoint
-        info = getattr(endpoint, "__nova_route__", None)
         route = context.original_route
-        is_ws = type(route).__name__.endswith("WebSocketRoute")
-        methods = {"WS"} if is_ws else set(context.methods or ())
-        if info is not None:
-            key = (id(endpoint), path)
-            collected.setdefault(key, set()).update(methods)
-            infos[key] = info
+        path = context.path or getattr(route, "host", "") or ""
+        if path in internal and not isinstance(route, Mount | Host):
             continue
-        target = callable_name(endpoint) if endpoint is not None else type(route).__name__
-        for method in sorted(methods, key=lambda m: _METHOD_ORDER.get(m, 99)):
-            rows.append(
-                RouteRow(
-                    "other routes",
-                    method,
-                    path,
-                    target,
-                    _fastapi_security(route),
-                    "ws" if is_ws else "http",
-                )
-            )
-    nova_rows: list[RouteRow] = []
-    for key, methods in collected.items():
-        info = infos[key]
-        group = f"group {info.group.index} (prefix {info.group.prefix!r})"
-        security = callable_name(info.security) if info.security is not None else "-"
-        target = (
-            str(info.target) if info.kind == "static" else callable_name(info.target)
-        )
-        shown = ["*"] if methods >= set(ALL_METHODS) else sorted(
-            methods, key=lambda m: _METHOD_ORDER.get(m, 99)
-        )
-        protocol = {"http": "http", "ws": "ws", "static": "static"}[info.kind]
-        for method in shown:
-            nova_rows.append(RouteRow(group, method, key[1], target, security, protocol))
-    return nova_rows + rows
+        is_ws = isinstance(route, WebSocketRoute)
+        methods = {"WS"} if is_ws else set(context.methods or ())
+        info = _nova_info(context)
+        if info is None:
+            other.extend(_other_rows(context, path, methods, is_ws))
+            continue
+        if info.options is not None:
+            for code, page in info.options.status_pages.items():
+                status_pages.setdefault(code, page)
+        own_path = getattr(route, "path", "")
+        included = path[: -len(own_path)] if own_path and path.endswith(own_path) else ""
+        heading_key = (id(info.group), included)
+        if heading_key not in headings:
+            label = info.group.label + (f" under {included!r}" if included else "")
+            taken = set(headings.values())
+            unique, n = label, 1
+            while unique in taken:
+                n += 1
+                unique = f"{label} #{n}"
+            headings[heading_key] = unique
+        key = (*heading_key, path, id(info))  # one route entry (its methods are merged)
+        entry = entries.get(key)
+        if entry is None:
+            if info.security is not None:
+                security = callable_name(info.security)
+            else:
+                security = _schemes(context) or "-"
+            entry = entries[key] = _NovaEntry(heading_key, path, info, set(), security)
+        entry.methods.update(methods)
+
+    rows: list[RouteRow] = []
+    for heading_key in headings:  # groups in the order their first route was met
+        for entry in entries.values():
+            if entry.heading_key == heading_key:
+                rows.extend(_nova_rows(headings[heading_key], entry))
+    for code in sorted(status_pages):
+        name = callable_name(status_pages[code])
+        rows.append(RouteRow(STATUS_PAGES, str(code), "*", name, "-", "status"))
+    return rows + other
 
 
-def _grouped(rows: Sequence[RouteRow]) -> Iterator[tuple[str, list[RouteRow]]]:
+def _nova_rows(heading: str, entry: _NovaEntry) -> Iterator[RouteRow]:
+    info = entry.info
+    if info.kind == "static":
+        target = _local_path(info.target)
+    else:
+        target = callable_name(info.target)
+    if entry.methods >= set(ALL_METHODS):
+        shown = ["*"]
+    else:
+        shown = sorted(entry.methods, key=_method_key)
+    for method in shown:
+        yield RouteRow(heading, method, entry.path, target, entry.security, info.kind)
+
+
+def _other_rows(
+    context: RouteContext, path: str, methods: set[str], is_ws: bool
+) -> Iterator[RouteRow]:
+    route = context.original_route
+    if isinstance(route, Mount | Host):
+        target = callable_name(route.app)
+        yield RouteRow(FASTAPI_ROUTES, "*", path, target, _schemes(context) or "-", "mount")
+        return
+    endpoint = context.endpoint
+    target = callable_name(endpoint) if endpoint is not None else type(route).__name__
+    security = _schemes(context) or "-"
+    for method in sorted(methods, key=_method_key):
+        yield RouteRow(FASTAPI_ROUTES, method, path, target, security, "ws" if is_ws else "http")
+
+
+def _grouped(rows: Sequence[RouteRow]) -> list[tuple[str, list[RouteRow]]]:
     order: dict[str, list[RouteRow]] = {}
     for row in rows:
         order.setdefault(row.group, []).append(row)
-    yield from order.items()
+    return list(order.items())
 
 
 def format_tree(rows: Sequence[RouteRow]) -> str:
-    """The route tree as text, Nova style."""
+    """The route tree as text, Nova style (see the module docstring)."""
     lines = ["Host: '_'"]
-    groups = list(_grouped(rows))
-    method_width = max((len(r.method) for r in rows), default=4)
-    path_width = max((len(r.path) for r in rows), default=1)
-    target_width = max((len(r.target) for r in rows), default=1)
+    groups = _grouped(rows)
+    if not groups:
+        lines.append("└─ (no routes)")
+    method_width = max((len(r.method) for r in rows), default=0)
+    path_width = max((len(r.path) for r in rows), default=0)
+    target_width = max((len(r.target) for r in rows), default=0)
     for g, (name, members) in enumerate(groups):
         last_group = g == len(groups) - 1
         lines.append(f"{'└─' if last_group else '├─'} {name}")
@@ -146,71 +328,114 @@ def format_tree(rows: Sequence[RouteRow]) -> str:
         for i, row in enumerate(members):
             branch = "└─" if i == len(members) - 1 else "├─"
             lines.append(
-                f"{stem}{branch} {row.method:<{method_width}} {row.path:<{path_width}}  "
+                f"{stem}{branch} {row.method:<{method_width}}  {row.path:<{path_width}}  "
                 f"{row.target:<{target_width}}  security: {row.security}  ({row.protocol})"
             )
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One audit finding."""
-
-    level: str  # "warning" | "info"
-    method: str
-    path: str
-    message: str
-
-
 def audit(rows: Sequence[RouteRow]) -> list[Finding]:
-    """Unsafe methods and WebSockets without security (warnings); public GETs (info)."""
+    """Unsafe methods and WebSockets without security (warnings); public GETs, mounts (info)."""
     findings: list[Finding] = []
     for row in rows:
-        if row.security != "-" or row.protocol == "static" and row.method in ("GET", "HEAD"):
+        if row.protocol == "mount":
+            findings.append(
+                Finding("info", row.method, row.path, row.target, "mounted app, not audited")
+            )
+            continue
+        if row.security != "-" or row.protocol in ("static", "status"):
             continue
         methods = set(ALL_METHODS) if row.method == "*" else {row.method}
         if row.protocol == "ws":
-            findings.append(Finding("warning", "WS", row.path, "WebSocket route without security"))
+            message = "WebSocket route without security"
+            findings.append(Finding("warning", row.method, row.path, row.target, message))
         elif methods & UNSAFE_METHODS:
             unsafe = ", ".join(m for m in ALL_METHODS if m in methods & UNSAFE_METHODS)
-            findings.append(
-                Finding("warning", row.method, row.path, f"{unsafe} without security")
-            )
+            message = f"{unsafe} without security"
+            findings.append(Finding("warning", row.method, row.path, row.target, message))
         elif "GET" in methods:
-            findings.append(Finding("info", row.method, row.path, "public GET"))
+            findings.append(Finding("info", row.method, row.path, row.target, "public GET"))
     return findings
+
+
+def format_audit(findings: Sequence[Finding]) -> str:
+    """The findings as aligned text lines, then a count."""
+    method_width = max((len(f.method) for f in findings), default=0)
+    path_width = max((len(f.path) for f in findings), default=0)
+    lines = [
+        f"{f.level:<7}  {f.method:<{method_width}}  {f.path:<{path_width}}  {f.message}"
+        f"  ({f.target})"
+        for f in findings
+    ]
+    warnings = sum(f.level == "warning" for f in findings)
+    info = len(findings) - warnings
+    lines.append(f"{warnings} warning{'' if warnings == 1 else 's'}, {info} info")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fastapi_nova",
+        description="Tools for fastapi-nova apps: the route tree and a security audit.",
+        epilog="exit codes: 0 ok, 1 audit --strict found warnings, 2 usage or load error",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    routes_cmd = commands.add_parser(
+        "routes", help="print the route tree (Nova's rebar3 nova routes)"
+    )
+    routes_cmd.add_argument("app", metavar="MODULE:APP", help="e.g. example_app.main:app")
+    routes_cmd.add_argument("--json", action="store_true", help="print the rows as JSON")
+    audit_cmd = commands.add_parser(
+        "audit", help="flag unsafe methods and WebSockets without security"
+    )
+    audit_cmd.add_argument("app", metavar="MODULE:APP", help="e.g. example_app.main:app")
+    audit_cmd.add_argument("--strict", action="store_true", help="exit 1 on any warning")
+    audit_cmd.add_argument("--json", action="store_true", help="print the findings as JSON")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m fastapi_nova``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m fastapi_nova", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    routes_cmd = commands.add_parser("routes", help="print the route tree")
-    routes_cmd.add_argument("app", metavar="MODULE:APP")
-    routes_cmd.add_argument("--json", action="store_true", help="print JSON rows")
-    audit_cmd = commands.add_parser("audit", help="flag routes without security")
-    audit_cmd.add_argument("app", metavar="MODULE:APP")
-    audit_cmd.add_argument("--strict", action="store_true", help="exit 1 on any warning")
-    audit_cmd.add_argument("--json", action="store_true", help="print JSON findings")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         rows = route_rows(load_app(args.app))
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    code = 0
     if args.command == "routes":
         if args.json:
-            print(json.dumps([asdict(r) for r in rows], indent=2))
+            output = json.dumps([asdict(r) for r in rows], indent=2)
         else:
-            print(format_tree(rows))
-        return 0
-    findings = audit(rows)
-    if args.json:
-        print(json.dumps([asdict(f) for f in findings], indent=2))
+            output = format_tree(rows)
     else:
-        for finding in findings:
-            print(f"{finding.level:<7} {finding.method:<6} {finding.path}  {finding.message}")
-        warnings = sum(f.level == "warning" for f in findings)
-        print(f"{warnings} warning(s), {len(findings) - warnings} info")
-    has_warnings = any(f.level == "warning" for f in findings)
-    return 1 if args.strict and has_warnings else 0
+        findings = audit(rows)
+        if args.json:
+            output = json.dumps([asdict(f) for f in findings], indent=2)
+        else:
+            output = format_audit(findings)
+        if args.strict and any(f.level == "warning" for f in findings):
+            code = 1
+    return _write(output) or code
+
+
+def _write(text: str) -> int:
+    """Print ``text``; 0, or the broken-pipe exit code when the reader went away."""
+    encoding = getattr(sys.stdout, "encoding", None)  # None: a text buffer takes any str
+    if encoding is not None:
+        try:
+            text.encode(encoding)
+        except UnicodeEncodeError:  # e.g. a legacy Windows console: draw the tree in ASCII
+            text = text.translate(_ASCII_TREE)
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (``| head``) stopped reading: that is not an error to report. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return _EXIT_BROKEN_PIPE
+    return 0

@@ -339,6 +339,7 @@ class HandlerRegistry:
         return await handler(value, ctx)
 
 
+#: The process-wide registry (like Nova's), used unless a router or ``@controller`` names one.
 default_registry = HandlerRegistry()
 
 

@@ -9,11 +9,27 @@ def test_show():
     assert api_controller.show(req) == ("json", {"id": 1, "name": "Alice"})
 ```
 
-:func:`connect` opens a WebSocket to an ASGI app in memory, and :func:`run_handler` runs one
-handler class without an app. Every receive has a timeout, so a handler that never answers
-fails the test with ``TimeoutError`` instead of hanging it. :func:`subscribe` joins a pub/sub
-channel as a probe and receives what members would. They are ``async`` (use them in
-``@pytest.mark.anyio`` tests) and run on the test's own event loop.
+:func:`connect` opens a WebSocket to an ASGI app in memory (the app's security, ``init`` and
+origin checks all run), and :func:`run_handler` runs one handler class without an app. Every
+receive has a timeout, so a handler that never answers fails the test with ``TimeoutError``
+instead of hanging it, and an app that crashes fails it with the app's own exception.
+Leaving the block closes the connection (the handler's ``terminate`` gets
+``("remote", 1000)``) and waits for the handler to end; one that does not end within the
+timeout is cancelled, so no task outlives the test. :func:`subscribe` joins a pub/sub
+channel as a probe and receives what members would.
+
+The helpers are ``async`` (use them in ``@pytest.mark.anyio`` tests on the asyncio backend)
+and run on the test's own event loop: no thread, no portal, no lifespan needed (pub/sub
+connects lazily).
+
+```python
+@pytest.mark.anyio
+async def test_chat():
+    async with subscribe("chat") as probe, connect(app, "/chat") as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+        assert (await probe.receive()).payload == "hi"
+```
 """
 
 from __future__ import annotations
@@ -21,18 +37,16 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.routing import WebSocketRoute
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from fastapi_nova.pid import Pid, spawn
-from fastapi_nova.request import NovaRequest
+from fastapi_nova.request import SCOPE_KEY, WILDCARD_PARAM, NovaRequest
 from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, serve_websocket
 
 __all__ = [
@@ -52,6 +66,18 @@ DEFAULT_TIMEOUT = 5.0
 _UNSET: Any = object()
 
 
+def _split_query(path: str, query: str | Mapping[str, str]) -> tuple[str, str]:
+    path, mark, in_path = path.partition("?")
+    given = query if isinstance(query, str) else urlencode(dict(query))
+    if mark and given:
+        raise ValueError(f"give the query string in the path or in query=, not both: {path!r}")
+    return path, in_path if mark else given
+
+
+def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
 def nova_request(
     method: str = "GET",
     path: str = "/",
@@ -66,19 +92,28 @@ def nova_request(
     status_code: int | None = None,
     pathinfo: list[str] | None = None,
 ) -> NovaRequest:
-    """A NovaRequest as a controller would receive it, built without a server.
+    """A NovaRequest as a controller or security function would receive it, without a server.
 
-    ``json=`` also sets the body (encoded) and a JSON content type; ``query`` is a raw query
-    string or a dict.
+    ``path`` may carry a query string (``"/search?q=nova"``), or pass ``query`` as a raw
+    string or a dict. ``json=`` sets ``req.json`` and also the body (encoded) and a JSON
+    content type; ``body`` is the raw body otherwise (``req.request.body()`` returns it too).
+    ``params`` is the decoded form (``req.params``). ``bindings`` and ``pathinfo`` are what the
+    route's ``:name`` bindings and trailing ``[...]`` would have matched; ``auth_data`` is what
+    the group's security returned; ``status_code`` is set for status-page controllers.
     """
+    path, query_string = _split_query(path, query)
     header_map = {k.lower(): v for k, v in (headers or {}).items()}
     if json is not _UNSET:
+        if body:
+            raise ValueError("give json= or body=, not both")
         body = jsonlib.dumps(json).encode()
         header_map.setdefault("content-type", "application/json")
     if body:
         header_map.setdefault("content-length", str(len(body)))
-    query_string = query if isinstance(query, str) else urlencode(dict(query))
-    scope = {
+    path_params: dict[str, str] = dict(bindings or {})
+    if pathinfo:
+        path_params[WILDCARD_PARAM] = "/".join(pathinfo)
+    scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -88,14 +123,23 @@ def nova_request(
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": query_string.encode("latin-1"),
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in header_map.items()],
+        "headers": _raw_headers({"host": "testserver", **header_map}),
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
-        "path_params": dict(bindings or {}),
+        "path_params": path_params,
         "state": {},
     }
-    return NovaRequest(
-        Request(scope),
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    nreq = NovaRequest(
+        Request(scope, receive),
         bindings=bindings,
         body=body,
         json=None if json is _UNSET else json,
@@ -104,25 +148,35 @@ def nova_request(
         status_code=status_code,
         pathinfo=pathinfo,
     )
+    # As on a served request: code that looks the request up from its scope finds this one.
+    scope[SCOPE_KEY] = {"nova_request": nreq, "auth_data": auth_data}
+    return nreq
 
 
 class WebSocketRefused(Exception):
-    """The app refused the upgrade; ``status`` and ``headers`` of its denial response."""
+    """The app refused the upgrade: ``status``, ``headers`` and ``body`` of its denial.
+
+    A close before accept (a server without the denial-response extension) counts as 403,
+    as an ASGI server answers it.
+    """
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         super().__init__(f"WebSocket upgrade refused with HTTP {status}")
         self.status, self.headers, self.body = status, headers, body
 
 
-@dataclass
 class WebSocketClient:
     """The client end of an in-memory WebSocket; every receive times out after ``timeout``."""
 
-    timeout: float = DEFAULT_TIMEOUT
-    _to_app: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
-    _from_app: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
-    #: ``(code, reason)`` once the app closed the connection.
-    closed: tuple[int, str] | None = None
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        #: Seconds each receive waits before raising ``TimeoutError``.
+        self.timeout = timeout
+        #: ``(code, reason)`` once the app closed the connection.
+        self.closed: tuple[int, str] | None = None
+        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._app: asyncio.Future[None] | None = None
+        self._client_closed = False
 
     async def send_text(self, text: str) -> None:
         """Send a text frame."""
@@ -132,14 +186,24 @@ class WebSocketClient:
         """Send a binary frame."""
         await self._to_app.put({"type": "websocket.receive", "bytes": data})
 
+    async def send_json(self, data: Any) -> None:
+        """Send ``data`` as JSON in a text frame."""
+        await self.send_text(jsonlib.dumps(data))
+
     async def receive(self) -> tuple[Any, ...]:
-        """The next frame: ``("text", s)``, ``("binary", b)`` or ``("close", code, reason)``."""
+        """The next frame: ``("text", s)``, ``("binary", b)`` or ``("close", code, reason)``.
+
+        Raises ``TimeoutError`` when nothing comes within :attr:`timeout`, the app's exception
+        if it crashed, and ``ConnectionError`` once the connection is over.
+        """
         if self.closed is not None:
             raise ConnectionError(f"the app already closed the connection: {self.closed}")
-        message = await asyncio.wait_for(self._from_app.get(), self.timeout)
+        message = await self._next("frame")
         if message["type"] == "websocket.close":
-            self.closed = (int(message.get("code", 1000)), str(message.get("reason") or ""))
+            self.closed = (int(message.get("code") or 1000), str(message.get("reason") or ""))
             return ("close", *self.closed)
+        if message["type"] != "websocket.send":
+            raise AssertionError(f"unexpected message from the app: {message!r}")
         if message.get("text") is not None:
             return ("text", message["text"])
         return ("binary", message.get("bytes") or b"")
@@ -158,6 +222,10 @@ class WebSocketClient:
             raise AssertionError(f"expected a binary frame, got {frame!r}")
         return bytes(frame[1])
 
+    async def receive_json(self) -> Any:
+        """The next frame, which must be text holding JSON, decoded."""
+        return jsonlib.loads(await self.receive_text())
+
     async def expect_close(self) -> tuple[int, str]:
         """The next frame, which must be the app closing: ``(code, reason)``."""
         frame = await self.receive()
@@ -167,7 +235,31 @@ class WebSocketClient:
 
     async def close(self, code: int = 1000) -> None:
         """Close from the client side (the handler sees ``("remote", code)``)."""
+        self._client_closed = True
         await self._to_app.put({"type": "websocket.disconnect", "code": code})
+
+    async def _next(self, what: str) -> Message:
+        """The next ASGI message from the app, bounded by the timeout and the app's life."""
+        if not self._from_app.empty():
+            return self._from_app.get_nowait()
+        getter = asyncio.ensure_future(self._from_app.get())
+        waiting: set[asyncio.Future[Any]] = {getter}
+        if self._app is not None:
+            waiting.add(self._app)
+        try:
+            await asyncio.wait(waiting, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        app = self._app
+        if app is not None and app.done():
+            error = None if app.cancelled() else app.exception()
+            if error is not None:
+                raise error
+            raise ConnectionError(f"the app returned without sending a {what} or closing")
+        raise TimeoutError(f"no {what} from the app within {self.timeout:g} s")
 
 
 @asynccontextmanager
@@ -176,7 +268,7 @@ async def connect(
     path: str,
     *,
     headers: Mapping[str, str] | None = None,
-    query: str = "",
+    query: str | Mapping[str, str] = "",
     timeout: float = DEFAULT_TIMEOUT,
 ) -> AsyncIterator[WebSocketClient]:
     """Open a WebSocket to ``app`` in memory; raise :class:`WebSocketRefused` if denied.
@@ -186,10 +278,16 @@ async def connect(
         await ws.send_text("hi")
         assert await ws.receive_text() == "Echo: hi"
     ```
+
+    ``headers`` go with the upgrade request (``host`` defaults to ``testserver``, so the
+    default same-host origin check passes; add ``origin`` to test it). The query string can
+    be in ``path`` or in ``query``. ``timeout`` bounds every receive, the handshake and the
+    wait for the handler to end when the block is left.
     """
+    path, query_string = _split_query(path, query)
     client = WebSocketClient(timeout=timeout)
     header_map = {"host": "testserver", **{k.lower(): v for k, v in (headers or {}).items()}}
-    scope = {
+    scope: Scope = {
         "type": "websocket",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -197,15 +295,15 @@ async def connect(
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
-        "query_string": query.encode("latin-1"),
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in header_map.items()],
+        "query_string": query_string.encode("latin-1"),
+        "headers": _raw_headers(header_map),
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
         "subprotocols": [],
         "state": {},
         "extensions": {"websocket.http.response": {}},
     }
-    await client._to_app.put({"type": "websocket.connect"})
+    client._to_app.put_nowait({"type": "websocket.connect"})
 
     async def receive() -> Message:
         return await client._to_app.get()
@@ -213,25 +311,20 @@ async def connect(
     async def send(message: Message) -> None:
         await client._from_app.put(message)
 
-    task = asyncio.ensure_future(app(scope, receive, send))
+    task = client._app = asyncio.ensure_future(app(scope, receive, send))
     try:
-        await _handshake(client, task, timeout)
+        await _handshake(client)
         yield client
-    finally:
-        if not task.done():
-            await client.close(1000)
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout)
-            except TimeoutError:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-        elif not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    except BaseException:
+        await _stop(client, task)
+        raise
+    await _stop(client, task)
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
 
 
-async def _handshake(client: WebSocketClient, task: asyncio.Future[Any], timeout: float) -> None:
-    first = await asyncio.wait_for(client._from_app.get(), timeout)
+async def _handshake(client: WebSocketClient) -> None:
+    first = await client._next("accept or denial")
     if first["type"] == "websocket.accept":
         return
     if first["type"] == "websocket.close":
@@ -239,13 +332,26 @@ async def _handshake(client: WebSocketClient, task: asyncio.Future[Any], timeout
     if first["type"] == "websocket.http.response.start":
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in first.get("headers", [])}
         body = b""
-        for _ in range(10_000):  # bounded: a denial body arrives in a few messages
-            message = await asyncio.wait_for(client._from_app.get(), timeout)
+        more = True
+        while more:
+            message = await client._next("denial body")
             body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+            more = bool(message.get("more_body", False))
         raise WebSocketRefused(int(first["status"]), headers, body)
     raise AssertionError(f"unexpected first message from the app: {first!r}")
+
+
+async def _stop(client: WebSocketClient, task: asyncio.Future[None]) -> None:
+    """Close from the client side and wait for the app; cancel it if it does not end."""
+    if not task.done():
+        if not client._client_closed:
+            await client.close(1000)
+        await asyncio.wait({task}, timeout=client.timeout)
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: asyncio must not log it as never retrieved
 
 
 @asynccontextmanager
@@ -253,24 +359,38 @@ async def run_handler(
     handler_cls: type[NovaWebSocket],
     *,
     state: Mapping[str, Any] | None = None,
-    options: WebSocketOptions | None = None,
+    options: WebSocketOptions | Mapping[str, Any] | None = None,
+    path: str = "/",
+    bindings: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> AsyncIterator[WebSocketClient]:
     """Run one connection of ``handler_cls`` in memory, without an app or security.
 
-    ``state`` is what ``init`` receives (a ``"req"`` NovaRequest is added if missing).
+    ``state`` is what ``init`` receives (a copy; a ``"req"`` NovaRequest with ``bindings`` is
+    added if missing). ``options`` is a :class:`~fastapi_nova.WebSocketOptions` or the
+    route's options dict (``{"idle_timeout": 0.1}``). Raises :class:`WebSocketRefused` when
+    ``init`` refuses.
+
+    ```python
+    async with run_handler(RoomHandler, bindings={"room": "lobby"}) as ws:
+        await ws.send_text("hi")
+    ```
     """
+    if options is None:
+        ws_options = WebSocketOptions()
+    elif isinstance(options, WebSocketOptions):
+        ws_options = options
+    else:
+        ws_options = WebSocketOptions.from_route_options(options)
 
-    async def endpoint(websocket: WebSocket) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
         initial = dict(state or {})
-        initial.setdefault("req", NovaRequest(websocket))
-        await serve_websocket(
-            websocket, handler_cls, state=initial, options=options or WebSocketOptions()
-        )
+        initial.setdefault("req", NovaRequest(websocket, bindings=bindings))
+        await serve_websocket(websocket, handler_cls, state=initial, options=ws_options)
 
-    app = WebSocketRoute("/", endpoint)
-    async with connect(app, "/", headers=headers, timeout=timeout) as client:
+    async with connect(app, path, headers=headers, timeout=timeout) as client:
         yield client
 
 
@@ -282,18 +402,26 @@ class _QueueInbox:
         self.queue.put_nowait(message)
 
 
-@dataclass
 class PubSubProbe:
-    """A pub/sub member for tests: what it receives is what a connection's ``websocket_info``
-    would."""
+    """A pub/sub member for tests: it receives what a connection's ``websocket_info`` would.
 
-    pid: Pid
-    _inbox: _QueueInbox
-    timeout: float = DEFAULT_TIMEOUT
+    Broadcasts arrive as :class:`~fastapi_nova.pubsub.PubSubMessage`; anything sent to
+    :attr:`pid` with :func:`~fastapi_nova.send` arrives as is.
+    """
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        #: Seconds :meth:`receive` waits before raising ``TimeoutError``.
+        self.timeout = timeout
+        self._inbox = _QueueInbox()
+        #: The probe's pid, the member that joined.
+        self.pid: Pid = spawn(self._inbox)
 
     async def receive(self) -> Any:
-        """The next message delivered to the probe, or ``TimeoutError``."""
-        return await asyncio.wait_for(self._inbox.queue.get(), self.timeout)
+        """The next message delivered to the probe; ``TimeoutError`` after :attr:`timeout`."""
+        try:
+            return await asyncio.wait_for(self._inbox.queue.get(), self.timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no message for the probe within {self.timeout:g} s") from None
 
     def pending(self) -> list[Any]:
         """Messages delivered and not yet received (without waiting)."""
@@ -309,6 +437,9 @@ async def subscribe(
 ) -> AsyncIterator[PubSubProbe]:
     """Join ``channel`` as a probe member for the duration of the block.
 
+    The channel is subscribed when the block starts, and the probe has left it (its
+    membership gone, the subscription released if it was the last member) when it ends.
+
     ```python
     async with subscribe("chat") as probe:
         await pubsub.broadcast("chat", "message", "hi")
@@ -317,10 +448,10 @@ async def subscribe(
     """
     from fastapi_nova import pubsub
 
-    inbox = _QueueInbox()
-    pid = spawn(inbox)
-    await pubsub.join(channel, member=pid)
+    probe = PubSubProbe(timeout)
     try:
-        yield PubSubProbe(pid, inbox, timeout)
+        await pubsub.join(channel, member=probe.pid)
+        yield probe
+        await pubsub.leave(channel, member=probe.pid)
     finally:
-        pid.exit()
+        probe.pid.exit()  # also leaves, without waiting, when the block raised
