@@ -27,7 +27,7 @@ class PubSubError(NovaError):
 
 
 class PubSubUnavailable(PubSubError, ConnectionError):
-    """The pub/sub backend cannot be reached now; the message was not sent."""
+    """The backend is unreachable: the message was not confirmed (after a timeout it may arrive)."""
 
 
 class NotInConnectionError(PubSubError, RuntimeError):

@@ -14,39 +14,18 @@ import anyio.from_thread
 import pytest
 from broadcaster import BroadcastBackend, Event
 
+from fastapi_nova import hub as hub_module
 from fastapi_nova import pubsub
 from fastapi_nova.errors import NotInConnectionError, PubSubUnavailable
-from fastapi_nova.pid import Pid, reset_current, set_current, spawn
+from fastapi_nova.pid import Pid, reset_current, set_current
 from fastapi_nova.pubsub import Hub, PubSubMessage
+from tests.support.pubsub import (  # noqa: F401
+    TIMEOUT,
+    connection,
+    fresh_state_fixture,
+    node_pid,
+)
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
-
-#: Bound on every wait for something that should arrive.
-TIMEOUT = 5.0
-#: How long we watch for a message that must NOT arrive. Non-delivery has no event to await,
-#: so a short bounded wait is the only way to observe it.
-QUIET = 0.2
-
-
-class Mailbox:
-    """A fake connection's inbox: ``deliver`` never blocks, every ``get`` is bounded."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    def deliver(self, message: Any) -> None:
-        self.queue.put_nowait(message)
-
-    async def get(self) -> Any:
-        return await asyncio.wait_for(self.queue.get(), TIMEOUT)
-
-    async def assert_empty(self) -> None:
-        await asyncio.sleep(QUIET)  # see QUIET: waiting for a non-event
-        assert self.queue.empty(), f"unexpected message {self.queue.get_nowait()!r}"
-
-
-def connection() -> tuple[Pid, Mailbox]:
-    mailbox = Mailbox()
-    return spawn(mailbox), mailbox
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -56,13 +35,6 @@ def backend_url(request: pytest.FixtureRequest) -> str:
         return "memory://"
     server: RedisServer = request.getfixturevalue("redis_server")
     return server.url
-
-
-@pytest.fixture
-def fresh_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give the test its own process-wide pub/sub state and no $NOVA_PUBSUB_URL."""
-    monkeypatch.setattr(pubsub, "_STATE", pubsub._State())
-    monkeypatch.delenv("NOVA_PUBSUB_URL", raising=False)
 
 
 @pytest.fixture
@@ -567,7 +539,7 @@ async def test_a_hanging_backend_raises_within_the_publish_timeout(
         async def publish(self, channel: str, message: Any) -> None:
             await asyncio.Event().wait()  # never returns: the hub must bound it
 
-    monkeypatch.setattr(pubsub, "PUBLISH_TIMEOUT", 0.1)
+    monkeypatch.setattr(hub_module, "PUBLISH_TIMEOUT", 0.1)
     hub = Hub("bus://", backend=Hanging(Bus()), gossip=False)
     with pytest.raises(PubSubUnavailable, match=r"did not take the message within 0\.1s"):
         await hub.broadcast("chat", "t", 1, None)
@@ -591,11 +563,6 @@ def make_node(request: pytest.FixtureRequest) -> Iterator[Callable[..., Hub]]:
         return Hub(url or "bus://", node=node, backend=backend, gossip=True, **options)
 
     yield make
-
-
-def node_pid(node: str) -> tuple[Pid, Mailbox]:
-    mailbox = Mailbox()
-    return Pid(mailbox, node=node), mailbox
 
 
 def ids(pids: list[Pid]) -> list[tuple[str, str]]:

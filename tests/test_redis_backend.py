@@ -18,8 +18,8 @@ from fastapi_nova import pubsub, redis_backend
 from fastapi_nova.errors import PubSubUnavailable
 from fastapi_nova.pubsub import Hub
 from fastapi_nova.redis_backend import COMMAND_TIMEOUT, CONNECT_TIMEOUT, RedisBackend
+from tests.support.pubsub import connection, fresh_state_fixture, node_pid  # noqa: F401
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
-from tests.test_pubsub import connection, fresh_state, node_pid  # noqa: F401
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 

@@ -1,0 +1,519 @@
+"""The hub: one process's link to the pub/sub backend, and local fan-out to members' pids.
+
+The hub holds **one** broadcaster subscription per channel that has local members and fans
+each message out to those members' pids; it subscribes when the first local member joins and
+unsubscribes when the last one leaves or exits. Who the members are is kept by
+:mod:`fastapi_nova.membership`; the module-level API in :mod:`fastapi_nova.pubsub` finds (or
+starts) the hub of the running event loop.
+
+Every payload travels as JSON, on every backend (memory included): members receive what a
+cluster would deliver, and a payload that is not JSON fails in ``broadcast``, not in a
+receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from broadcaster import Broadcast, BroadcastBackend
+
+from fastapi_nova.errors import PubSubUnavailable
+from fastapi_nova.membership import (
+    CONTROL_CHANNEL,
+    HEARTBEAT_INTERVAL,
+    MISSED_HEARTBEATS,
+    Gossip,
+    LocalMembers,
+)
+from fastapi_nova.pid import NODE, Pid
+
+__all__ = [
+    "CHANNEL_PREFIX",
+    "PUBLISH_TIMEOUT",
+    "SUBSCRIBE_TIMEOUT",
+    "Hub",
+    "PubSubMessage",
+    "SupervisedBackend",
+    "encode",
+    "fan_out",
+]
+
+# The logger of the pub/sub layer as a whole, as before the split into modules.
+logger = logging.getLogger("fastapi_nova.pubsub")
+
+#: Backend channel names are the user's channel with this prefix, which keeps them apart from
+#: other users of the same Redis and from :data:`~fastapi_nova.membership.CONTROL_CHANNEL`.
+CHANNEL_PREFIX = "nova.ch."
+#: Seconds a ``broadcast`` may wait for the backend before raising ``PubSubUnavailable``.
+PUBLISH_TIMEOUT = 1.5
+#: Seconds a ``join`` may wait for its channel's subscription to be in place.
+SUBSCRIBE_TIMEOUT = 5.0
+
+_TAG: Literal["nova_pubsub"] = "nova_pubsub"
+
+
+class PubSubMessage(NamedTuple):
+    """What a member receives: ``("nova_pubsub", channel, sender, topic, payload)``."""
+
+    tag: Literal["nova_pubsub"]
+    channel: str
+    sender: Pid | None
+    topic: str
+    payload: Any
+
+
+@runtime_checkable
+class SupervisedBackend(Protocol):
+    """A backend that reconnects by itself and reports it (``RedisBackend`` is one)."""
+
+    @property
+    def connected(self) -> bool:
+        """True while the backend can publish and receive."""
+        ...
+
+    def add_state_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(connected)`` whenever :attr:`connected` changes."""
+        ...
+
+    def remove_state_listener(self, listener: Callable[[bool], None]) -> None:
+        """Undo :meth:`add_state_listener`."""
+        ...
+
+
+# -- wire format ---------------------------------------------------------------------------
+# "<header JSON>\n<payload JSON>": json.dumps never emits a raw newline, and keeping the
+# payload text apart lets each member get its own decoded copy (as each Erlang process does)
+# without decoding the header again.
+
+
+def encode(topic: str, payload: Any, sender: Pid | None) -> str:
+    """The wire form of one message; ``TypeError`` if ``payload`` is not JSON-serialisable."""
+    try:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "pubsub payload must be JSON-serialisable (dict, list, str, int, float, bool or "
+            f"None); got {type(payload).__name__}: {exc}"
+        ) from exc
+    head = json.dumps({"s": sender.to_json() if sender is not None else None, "t": topic})
+    return f"{head}\n{body}"
+
+
+def fan_out(members: list[Pid], channel: str, wire: str) -> int:
+    """Deliver one wire message to ``members``; returns how many took it."""
+    if not members:
+        return 0
+    head_text, _, body = wire.partition("\n")
+    head = json.loads(head_text)
+    sender = Pid.from_json(head["s"]) if head["s"] is not None else None
+    topic = str(head["t"])
+    payload = json.loads(body)
+    shared = not isinstance(payload, dict | list)  # immutable values can be shared
+    delivered = 0
+    for index, pid in enumerate(members):
+        value = payload if shared or index == 0 else json.loads(body)
+        try:
+            delivered += pid.deliver(PubSubMessage(_TAG, channel, sender, topic, value))
+        except Exception:  # one member's full or broken mailbox must not starve the others
+            logger.exception("delivering a %r message to %r failed", channel, pid)
+    return delivered
+
+
+# -- the hub -------------------------------------------------------------------------------
+
+
+class _Channel:
+    """The one broadcaster subscription of a channel in this process."""
+
+    __slots__ = ("ready", "stopping", "task")
+
+    def __init__(self, ready: asyncio.Future[None]) -> None:
+        self.ready = ready
+        self.stopping = False
+        self.task: asyncio.Task[None] | None = None
+
+
+async def _stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float = 2.0) -> None:
+    """Cancel ``tasks`` and wait for them, bounded.
+
+    Python 3.11's ``asyncio.wait_for`` (which redis-py uses) returns normally when the awaited
+    call completes in the same loop iteration as a cancellation, losing the cancellation; so
+    tasks still running are cancelled again, and every loop also checks a ``closed`` flag.
+    """
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # seen: a failed task must not be reported again at GC
+    if pending:
+        logger.warning("pub/sub tasks did not stop within %ss: %r", timeout, pending)
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    # Mark an exception as seen so an unawaited failed future is not logged at GC.
+    if not future.cancelled():
+        future.exception()
+
+
+class Hub:
+    """One process's link to the pub/sub backend, bound to the event loop it was made on.
+
+    With ``gossip`` on (every scheme but ``memory://``), it also runs this node's
+    :class:`~fastapi_nova.membership.Gossip` over the backend, so :meth:`get_members` sees the
+    members of every node.
+    """
+
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        node: str = NODE,
+        backend: BroadcastBackend | None = None,
+        members: LocalMembers | None = None,
+        gossip: bool | None = None,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        missed_heartbeats: int = MISSED_HEARTBEATS,
+    ) -> None:
+        self.url = url
+        self.node = node
+        self.loop = asyncio.get_running_loop()
+        if backend is None and urlsplit(url).scheme in ("redis", "rediss"):
+            from fastapi_nova.redis_backend import RedisBackend
+
+            backend = RedisBackend(url)
+        self.backend = backend
+        self._broadcast = Broadcast(backend=backend) if backend is not None else Broadcast(url)
+        self._supervised = backend if isinstance(backend, SupervisedBackend) else None
+        self.members = members if members is not None else LocalMembers()
+        self.members.hub = self
+        self.gossip = gossip if gossip is not None else urlsplit(url).scheme != "memory"
+        self.heartbeat_interval = heartbeat_interval
+        self.missed_heartbeats = missed_heartbeats
+        self.epoch = uuid.uuid4().hex[:12]
+        self.closed = False
+        self._started: asyncio.Task[None] | None = None
+        self._channels: dict[str, _Channel] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._changed = asyncio.Event()
+        self._gossip = (
+            Gossip(
+                node=node,
+                epoch=self.epoch,
+                members=self.members,
+                publish=functools.partial(self._publish, CONTROL_CHANNEL),
+                on_change=self._pulse,
+                loop=self.loop,
+                heartbeat_interval=heartbeat_interval,
+                missed_heartbeats=missed_heartbeats,
+            )
+            if self.gossip
+            else None
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while messages can be published (a supervised backend says so itself)."""
+        if self.closed or self._started is None or not self._started.done():
+            return False
+        if self._started.cancelled() or self._started.exception() is not None:
+            return False
+        return self._supervised.connected if self._supervised is not None else True
+
+    async def start(self) -> None:
+        """Connect the backend and subscribe every channel with local members (idempotent)."""
+        if self.closed:
+            raise PubSubUnavailable(f"pub/sub hub for {self.url} is closed")
+        if self._started is None:
+            self._started = self.loop.create_task(self._start(), name="fastapi-nova pubsub start")
+        await asyncio.shield(self._started)  # a cancelled caller must not cancel the start
+
+    async def _start(self) -> None:
+        try:
+            await self._broadcast.connect()
+        except Exception as exc:
+            raise PubSubUnavailable(f"cannot connect pub/sub backend {self.url}: {exc}") from exc
+        self._check_open()
+        if self._supervised is not None:
+            self._supervised.add_state_listener(self._on_backend_state)
+        if self._gossip is not None:
+            ready: asyncio.Future[None] = self.loop.create_future()
+            ready.add_done_callback(_consume)
+            self._spawn(self._run_control(self._gossip, ready), "control")
+            try:
+                async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                    await asyncio.shield(ready)
+            except TimeoutError as exc:
+                raise PubSubUnavailable(
+                    f"subscribing {CONTROL_CHANNEL!r} on {self.url} took over {SUBSCRIBE_TIMEOUT}s"
+                ) from exc
+            self._check_open()
+            self._spawn(self._gossip.send_loop(), "gossip sender")
+            self._spawn(self._gossip.heartbeat_loop(), "heartbeat")
+            self._gossip.announce()
+        channels = self.members.channels()
+        await asyncio.gather(*(self._ensure_subscribed(ch) for ch in channels))
+
+    def _check_open(self) -> None:
+        # close() may have run while we awaited, its cancellation swallowed (see _stop_tasks).
+        if self.closed:
+            raise PubSubUnavailable(f"pub/sub hub for {self.url} is closed")
+
+    def _spawn(self, coro: Any, what: str) -> None:
+        self._tasks.append(self.loop.create_task(coro, name=f"fastapi-nova pubsub {what}"))
+
+    async def close(self, *, farewell: bool = True) -> None:
+        """Leave the backend: say goodbye to other nodes, cancel every task, disconnect.
+
+        Local membership stays (it belongs to the process); a later hub resubscribes it.
+        ``farewell=False`` skips the goodbye, as a crashed node would (for tests).
+        """
+        if self.closed:
+            return
+        gossip = self._gossip
+        say_bye = gossip is not None and farewell and self.connected
+        self.closed = True
+        if gossip is not None:
+            gossip.close()
+        if self.members.hub is self:
+            self.members.hub = None
+        if say_bye and gossip is not None:
+            with contextlib.suppress(Exception):
+                await gossip.say_goodbye()
+        if self._supervised is not None:
+            self._supervised.remove_state_listener(self._on_backend_state)
+        started = self._started
+        tasks = [st.task for st in self._channels.values() if st.task is not None]
+        tasks += self._tasks
+        if started is not None:
+            tasks.append(started)
+        if gossip is not None:
+            gossip.stop()
+        await _stop_tasks(tasks)
+        self._channels.clear()
+        if started is not None:
+            with contextlib.suppress(Exception):
+                if not started.cancelled() and started.exception() is None:
+                    await self._broadcast.disconnect()
+                elif self.backend is not None:  # connect was cut short: stop what it began
+                    await self.backend.disconnect()
+        self._pulse()
+
+    def abandon(self) -> None:
+        """Forget a hub whose event loop has ended (its tasks ended with the loop)."""
+        self.closed = True
+        if self._gossip is not None:
+            self._gossip.close()
+        if self.members.hub is self:
+            self.members.hub = None
+
+    def _on_backend_state(self, connected: bool) -> None:
+        if connected and self._gossip is not None and not self.closed:
+            self._gossip.announce()  # others may have dropped us, and we them, during the outage
+
+    # -- membership ------------------------------------------------------------------------
+
+    async def join(self, channel: str, pid: Pid) -> None:
+        """Make local ``pid`` a member of ``channel``; returns once the channel is subscribed."""
+        if pid.node != self.node:
+            raise ValueError(
+                f"pubsub can only join pids of this node ({self.node}); {pid!r} belongs to "
+                f"node {pid.node!r}"
+            )
+        if not pid.alive:
+            return  # as with pg: a process that has ended joins nothing
+        await self.start()
+        added = self.members.add(channel, pid)
+        if not self.members.has(channel):
+            return  # it ended meanwhile, and its exit monitor removed it again
+        try:
+            await self._ensure_subscribed(channel)
+        except BaseException:
+            if added and self.members.remove(channel, pid) and not self.members.has(channel):
+                self._stop_channel(channel)
+            raise
+        if added:
+            if self._gossip is not None:
+                self._gossip.delta(join={channel: [pid.id]})
+            self._pulse()
+
+    async def leave(self, channel: str, pid: Pid) -> bool:
+        """Remove ``pid`` from ``channel``; False if it was not a member."""
+        if not self.members.remove(channel, pid):
+            return False
+        stopping = self._left(pid, [channel])
+        if stopping:
+            # Wait (bounded) for the unsubscription so that callers observe it done.
+            await asyncio.wait(stopping, timeout=SUBSCRIBE_TIMEOUT)
+        return True
+
+    def members_exited(self, pid: Pid, channels: list[str]) -> None:
+        """``pid`` ended and was removed from ``channels`` (callable from any thread)."""
+        self._call_soon(lambda: self._left(pid, channels))
+
+    def _left(self, pid: Pid, channels: list[str]) -> list[asyncio.Task[None]]:
+        if self.closed:
+            return []
+        stopping = [task for ch in channels if (task := self._stop_channel(ch)) is not None]
+        if self._gossip is not None:
+            self._gossip.delta(leave={ch: [pid.id] for ch in channels})
+        self._pulse()
+        return stopping
+
+    def _call_soon(self, callback: Callable[[], object]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            callback()
+        elif not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self.loop.call_soon_threadsafe(callback)
+
+    def get_local_members(self, channel: str) -> list[Pid]:
+        """The members of ``channel`` in this process."""
+        return self.members.members(channel)
+
+    def get_members(self, channel: str) -> list[Pid]:
+        """The members of ``channel`` on every node this hub knows of (local ones first)."""
+        result = self.members.members(channel)
+        if self._gossip is not None:
+            result += self._gossip.remote_members(channel)
+        return result
+
+    def nodes(self) -> list[str]:
+        """The other nodes this hub hears from."""
+        return self._gossip.nodes() if self._gossip is not None else []
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait until ``predicate()`` holds, re-checking at every membership change."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self._changed.wait()
+
+    def _pulse(self) -> None:
+        # Wake every wait_until; a fresh Event makes later waiters wait for the next change.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- channels --------------------------------------------------------------------------
+
+    @property
+    def subscribed_channels(self) -> list[str]:
+        """The channels this hub holds a broadcaster subscription for (or is releasing)."""
+        return list(self._channels)
+
+    async def _ensure_subscribed(self, channel: str) -> None:
+        st = self._channels.get(channel)
+        if st is None or st.stopping:
+            st = _Channel(self.loop.create_future())
+            st.ready.add_done_callback(_consume)
+            self._channels[channel] = st
+            st.task = self.loop.create_task(
+                self._run_channel(channel, st), name=f"fastapi-nova pubsub channel {channel!r}"
+            )
+        try:
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                await asyncio.shield(st.ready)
+        except TimeoutError as exc:
+            raise PubSubUnavailable(
+                f"subscribing channel {channel!r} on {self.url} took over {SUBSCRIBE_TIMEOUT}s"
+            ) from exc
+
+    def _stop_channel(self, channel: str) -> asyncio.Task[None] | None:
+        st = self._channels.get(channel)
+        if st is None or st.stopping or self.members.has(channel):
+            return None
+        st.stopping = True
+        # Cancel only once subscribed: broadcaster's subscribe() breaks if cancelled midway.
+        # A task not yet subscribed sees ``stopping`` and leaves right after.
+        if st.ready.done() and st.task is not None:
+            st.task.cancel()
+        return st.task
+
+    async def _run_channel(self, channel: str, st: _Channel) -> None:
+        try:
+            async with self._broadcast.subscribe(CHANNEL_PREFIX + channel) as subscriber:
+                st.ready.set_result(None)
+                while not st.stopping:
+                    event = await subscriber.get()
+                    try:
+                        fan_out(self.members.members(channel), channel, event.message)
+                    except Exception:  # a foreign or corrupt message must not end the channel
+                        logger.exception("bad pub/sub message on %r: %.200r", channel, event)
+        except Exception as exc:
+            if not st.ready.done():
+                st.ready.set_exception(
+                    PubSubUnavailable(f"cannot subscribe channel {channel!r} on {self.url}: {exc}")
+                )
+            else:
+                logger.exception("pub/sub subscription of %r failed", channel)
+        finally:
+            if not st.ready.done():
+                st.ready.set_exception(PubSubUnavailable(f"pub/sub hub for {self.url} closed"))
+            if self._channels.get(channel) is st:
+                del self._channels[channel]
+                self._pulse()
+
+    async def _run_control(self, gossip: Gossip, ready: asyncio.Future[None]) -> None:
+        try:
+            async with self._broadcast.subscribe(CONTROL_CHANNEL) as subscriber:
+                ready.set_result(None)
+                while True:
+                    event = await subscriber.get()
+                    gossip.receive(event.message)
+        finally:
+            if not ready.done():
+                ready.set_exception(PubSubUnavailable("gossip channel not subscribed"))
+
+    # -- publishing ------------------------------------------------------------------------
+
+    async def broadcast(self, channel: str, topic: str, payload: Any, sender: Pid | None) -> None:
+        """Publish to every member of ``channel`` on every node."""
+        wire = encode(topic, payload, sender)
+        await self.start()
+        await self._publish(CHANNEL_PREFIX + channel, wire)
+
+    async def publish_wire(self, channel: str, wire: str) -> None:
+        """Publish an already encoded message (see :func:`encode`)."""
+        await self.start()
+        await self._publish(CHANNEL_PREFIX + channel, wire)
+
+    def local_broadcast(self, channel: str, topic: str, payload: Any, sender: Pid | None) -> int:
+        """Deliver to the members of ``channel`` in this process only; returns how many."""
+        return fan_out(self.members.members(channel), channel, encode(topic, payload, sender))
+
+    async def _publish(self, name: str, wire: str) -> None:
+        if self._supervised is not None and not self._supervised.connected:
+            raise PubSubUnavailable(f"pub/sub backend {self._where()} is unreachable")
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await self._broadcast.publish(name, wire)
+        except PubSubUnavailable:
+            raise
+        except TimeoutError as exc:
+            raise PubSubUnavailable(
+                f"pub/sub backend {self._where()} did not take the message within "
+                f"{PUBLISH_TIMEOUT}s"
+            ) from exc
+        except Exception as exc:
+            raise PubSubUnavailable(f"pub/sub backend {self._where()} failed: {exc}") from exc
+
+    def _where(self) -> str:
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"

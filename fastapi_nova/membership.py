@@ -1,0 +1,349 @@
+"""Who is in which channel: this process's members, and other nodes' members through gossip.
+
+* :class:`LocalMembers` holds the members of each channel that live in this process. It
+  belongs to the process, not to a hub: a hub that replaces another resubscribes it.
+* :class:`Gossip` keeps this node's view of every other node's members by exchanging messages
+  on :data:`CONTROL_CHANNEL`, so :func:`fastapi_nova.pubsub.get_members` works over any
+  broadcaster backend. The hub that owns it publishes and subscribes for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from fastapi_nova.errors import PubSubUnavailable
+from fastapi_nova.pid import Pid
+
+__all__ = [
+    "CONTROL_CHANNEL",
+    "HEARTBEAT_INTERVAL",
+    "MISSED_HEARTBEATS",
+    "ExitListener",
+    "Gossip",
+    "LocalMembers",
+]
+
+# The logger of the pub/sub layer as a whole, as before the split into modules.
+logger = logging.getLogger("fastapi_nova.pubsub")
+
+#: Reserved backend channel on which nodes gossip their membership.
+CONTROL_CHANNEL = "nova.gossip"
+#: Seconds between a node's heartbeats (its membership sequence number, not the member list).
+HEARTBEAT_INTERVAL = 1.0
+#: A node not heard from for this many heartbeat intervals is dead: its members disappear.
+#: So a killed node's members leave every view within (MISSED_HEARTBEATS + 1) intervals.
+MISSED_HEARTBEATS = 3
+
+
+# -- local membership ----------------------------------------------------------------------
+
+
+class ExitListener(Protocol):
+    """What :class:`LocalMembers` tells when a member ends (the hub is one)."""
+
+    def members_exited(self, pid: Pid, channels: list[str]) -> None:
+        """``pid`` ended and was removed from ``channels`` (called from any thread)."""
+        ...
+
+
+class LocalMembers:
+    """The members of each channel that live in this process (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # pids may exit on another loop's thread
+        self._by_channel: dict[str, dict[Pid, None]] = {}
+        self._by_pid: dict[Pid, dict[str, None]] = {}
+        #: The hub told about exits; replaced when a new hub takes over.
+        self.hub: ExitListener | None = None
+
+    def add(self, channel: str, pid: Pid) -> bool:
+        """Add ``pid`` to ``channel``; False if it already was a member (or has exited)."""
+        with self._lock:
+            members = self._by_channel.setdefault(channel, {})
+            if pid in members:
+                return False
+            members[pid] = None
+            first_channel = pid not in self._by_pid
+            self._by_pid.setdefault(pid, {})[channel] = None
+        if first_channel:
+            pid.monitor(self._on_exit)  # runs at once, removing it again, if pid has exited
+        return pid.alive
+
+    def remove(self, channel: str, pid: Pid) -> bool:
+        """Remove ``pid`` from ``channel``; False if it was not a member."""
+        with self._lock:
+            members = self._by_channel.get(channel)
+            if members is None or pid not in members:
+                return False
+            del members[pid]
+            if not members:
+                del self._by_channel[channel]
+            channels = self._by_pid[pid]
+            del channels[channel]
+            last = not channels
+            if last:
+                del self._by_pid[pid]
+        if last:
+            pid.demonitor(self._on_exit)
+        return True
+
+    def remove_all(self, pid: Pid) -> list[str]:
+        """Remove ``pid`` from every channel; the channels it was in."""
+        with self._lock:
+            channels = list(self._by_pid.pop(pid, {}))
+            for channel in channels:
+                members = self._by_channel[channel]
+                del members[pid]
+                if not members:
+                    del self._by_channel[channel]
+        return channels
+
+    def members(self, channel: str) -> list[Pid]:
+        """The local members of ``channel`` in join order."""
+        with self._lock:
+            return list(self._by_channel.get(channel, ()))
+
+    def has(self, channel: str) -> bool:
+        """True while ``channel`` has a local member."""
+        return channel in self._by_channel
+
+    def channels(self) -> list[str]:
+        """Every channel with a local member."""
+        with self._lock:
+            return list(self._by_channel)
+
+    def snapshot(self) -> dict[str, list[str]]:
+        """Channel -> member pid ids, for gossip."""
+        with self._lock:
+            return {ch: [pid.id for pid in members] for ch, members in self._by_channel.items()}
+
+    def _on_exit(self, pid: Pid) -> None:
+        channels = self.remove_all(pid)
+        hub = self.hub
+        if channels and hub is not None:
+            hub.members_exited(pid, channels)
+
+
+# -- gossip between nodes ------------------------------------------------------------------
+
+
+class _Peer:
+    """What this node knows of another node's members."""
+
+    __slots__ = ("epoch", "seq", "synced", "members", "last_seen", "sync_asked_at")
+
+    def __init__(self, epoch: str, now: float) -> None:
+        self.epoch = epoch
+        self.seq = 0
+        self.synced = False
+        self.members: dict[str, dict[str, None]] = {}
+        self.last_seen = now
+        self.sync_asked_at = float("-inf")
+
+
+class Gossip:
+    """One node's side of the membership gossip on :data:`CONTROL_CHANNEL`.
+
+    Each node publishes
+
+    * a *delta* for every join and leave, numbered by a per-node sequence ``seq``;
+    * a *beat* every ``heartbeat_interval`` seconds carrying its latest ``seq``;
+    * a full *snap* (snapshot) when asked by a *sync*, and when it starts or reconnects;
+    * a *bye* when it closes.
+
+    A receiver applies deltas in order; a gap in ``seq`` (a lost message), a beat whose
+    ``seq`` differs from what it applied, or an unknown node (or a new ``epoch``: the same node
+    name after a hub restart) makes it ask that node for a snapshot, at most once per
+    heartbeat interval. A node unheard of for ``missed_heartbeats`` intervals is dropped, so
+    every view agrees within milliseconds after joins and leaves, within about one interval
+    after a lost message, and within ``(missed_heartbeats + 1) * heartbeat_interval`` after a
+    node dies without a bye.
+
+    The hub runs :meth:`send_loop` and :meth:`heartbeat_loop` as tasks, feeds every message of
+    :data:`CONTROL_CHANNEL` to :meth:`receive`, and gives ``publish`` (which publishes one
+    message on that channel, raising ``PubSubUnavailable`` when it cannot) and ``on_change``
+    (called whenever the view of other nodes changes).
+    """
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        epoch: str,
+        members: LocalMembers,
+        publish: Callable[[str], Awaitable[None]],
+        on_change: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        missed_heartbeats: int = MISSED_HEARTBEATS,
+    ) -> None:
+        self.node = node
+        self.epoch = epoch
+        self.members = members
+        self.loop = loop
+        self.heartbeat_interval = heartbeat_interval
+        self.missed_heartbeats = missed_heartbeats
+        self.closed = False
+        self._publish = publish
+        self._on_change = on_change
+        self._peers: dict[str, _Peer] = {}
+        self._seq = 0
+        self._outbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._snapshot_queued = False
+
+    # -- the view of other nodes -----------------------------------------------------------
+
+    def remote_members(self, channel: str) -> list[Pid]:
+        """The members of ``channel`` on the other nodes, by node name."""
+        result: list[Pid] = []
+        for node, peer in sorted(self._peers.items()):
+            # list() copies in one step: get_members may run on another loop's thread.
+            ids = list(peer.members.get(channel, ()))
+            result += [Pid(node=node, id=pid_id) for pid_id in ids]
+        return result
+
+    def nodes(self) -> list[str]:
+        """The other nodes this node hears from."""
+        return sorted(self._peers)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _control(self, op: str, **fields: Any) -> dict[str, Any]:
+        return {"op": op, "node": self.node, "epoch": self.epoch, **fields}
+
+    def delta(
+        self, join: dict[str, list[str]] | None = None, leave: dict[str, list[str]] | None = None
+    ) -> None:
+        """Tell the other nodes about local joins and leaves."""
+        if not self.closed:
+            self._outbox.put_nowait(("delta", {"join": join or {}, "leave": leave or {}}))
+
+    def _queue_snapshot(self) -> None:
+        if not self._snapshot_queued:  # one pending snapshot answers every request
+            self._snapshot_queued = True
+            self._outbox.put_nowait(("snap", None))
+
+    def announce(self) -> None:
+        """Ask every node for its snapshot, and send ours (on start and on reconnect)."""
+        self._outbox.put_nowait(("sync", None))
+        self._queue_snapshot()
+
+    def close(self) -> None:
+        """Stop telling: no delta is queued any more, and the loops end at their next turn."""
+        self.closed = True
+
+    def stop(self) -> None:
+        """Wake :meth:`send_loop` so that it returns."""
+        self._outbox.put_nowait(("stop", None))
+
+    async def say_goodbye(self) -> None:
+        """Tell the other nodes to drop ours now (raises ``PubSubUnavailable`` if it cannot)."""
+        await self._publish(json.dumps(self._control("bye")))
+
+    async def send_loop(self) -> None:
+        """Publish what is queued; the one sender, so deltas leave (and arrive) in seq order."""
+        while not self.closed:
+            kind, data = await self._outbox.get()
+            if kind == "stop":
+                return
+            try:
+                if kind == "delta":
+                    self._seq += 1
+                    message = self._control("delta", seq=self._seq, **data)
+                elif kind == "snap":
+                    self._snapshot_queued = False
+                    members = self.members.snapshot()
+                    message = self._control("snap", seq=self._seq, members=members)
+                elif kind == "beat":
+                    message = self._control("beat", seq=self._seq)
+                else:
+                    message = self._control("sync", target=data)
+                await self._publish(json.dumps(message))
+            except PubSubUnavailable as exc:  # repaired by the snapshot sent on reconnect
+                logger.debug("gossip %s not sent: %s", kind, exc)
+            except Exception:
+                logger.exception("gossip %s failed", kind)
+            finally:
+                self._outbox.task_done()
+
+    async def heartbeat_loop(self) -> None:
+        """Send a beat every interval, and drop the nodes that went silent."""
+        while not self.closed:
+            await asyncio.sleep(self.heartbeat_interval)  # a period, not a synchronisation
+            self._outbox.put_nowait(("beat", None))
+            self._expire_peers()
+
+    def _expire_peers(self) -> None:
+        cutoff = self.loop.time() - self.heartbeat_interval * self.missed_heartbeats
+        dead = [node for node, peer in self._peers.items() if peer.last_seen < cutoff]
+        for node in dead:
+            logger.info("pub/sub node %s unheard of; dropping its members", node)
+            del self._peers[node]
+        if dead:
+            self._on_change()
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(self, text: str) -> None:
+        """Apply one message of :data:`CONTROL_CHANNEL`; a malformed one is logged, not raised."""
+        try:
+            self._on_control(json.loads(text))
+        except Exception:  # a malformed message must not end the gossip
+            logger.exception("bad gossip message: %.200r", text)
+
+    def _on_control(self, message: dict[str, Any]) -> None:
+        node, epoch, op = str(message["node"]), str(message["epoch"]), message["op"]
+        if node == self.node:
+            return  # ours, back from the backend (or from this process's previous hub)
+        peer = self._peers.get(node)
+        if op == "bye":
+            if peer is not None and peer.epoch == epoch:
+                del self._peers[node]
+                self._on_change()
+            return
+        if op == "sync":
+            if message.get("target") in (None, self.node):
+                self._queue_snapshot()
+            if peer is not None and peer.epoch == epoch:
+                peer.last_seen = self.loop.time()
+            return  # a starting node sends its own snapshot right after
+        now = self.loop.time()
+        if peer is None or peer.epoch != epoch:
+            peer = self._peers[node] = _Peer(epoch, now)
+            self._on_change()
+            if op != "snap":
+                self._ask_sync(node, peer)
+        peer.last_seen = now
+        seq = int(message["seq"])
+        if op == "snap":
+            peer.members = {ch: dict.fromkeys(ids) for ch, ids in message["members"].items()}
+            peer.seq, peer.synced = seq, True
+            self._on_change()
+        elif op == "delta":
+            if not peer.synced or seq <= peer.seq:
+                return  # before a snapshot, or already contained in it
+            if seq != peer.seq + 1:
+                self._ask_sync(node, peer)  # a delta was lost; apply this one meanwhile
+            for ch, ids in message["join"].items():
+                peer.members.setdefault(ch, {}).update(dict.fromkeys(ids))
+            for ch, ids in message["leave"].items():
+                known = peer.members.get(ch, {})
+                for pid_id in ids:
+                    known.pop(pid_id, None)
+                if not known:
+                    peer.members.pop(ch, None)
+            peer.seq = seq
+            self._on_change()
+        elif op == "beat" and (not peer.synced or seq != peer.seq):
+            self._ask_sync(node, peer)
+
+    def _ask_sync(self, node: str, peer: _Peer) -> None:
+        now = self.loop.time()
+        if now - peer.sync_asked_at >= self.heartbeat_interval:
+            peer.sync_asked_at = now
+            self._outbox.put_nowait(("sync", node))
