@@ -1,0 +1,62 @@
+"""Chat rooms over pub/sub: one channel per room, on one process or many behind Redis."""
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket, pubsub
+
+
+class RoomHandler(NovaWebSocket):
+    async def init(self, state: dict[str, Any]) -> Any:
+        room = state["req"].bindings["room"]  # "/rooms/:room"
+        state["channel"] = f"room:{room}"
+        await pubsub.join(state["channel"])  # this connection joins (twice = once)
+        return ("ok", state)
+
+    async def websocket_handle(self, frame: Any, state: dict[str, Any]) -> Any:
+        match frame:
+            case ("text", "/leave"):
+                await pubsub.leave(state["channel"])
+                return ("reply", ("text", "left"), state)
+            case ("text", text):
+                # To every member on every node, this connection included.
+                await pubsub.broadcast(state["channel"], "say", {"text": text})
+        return ("ok", state)
+
+    def websocket_info(self, info: Any, state: dict[str, Any]) -> Any:
+        channel = state["channel"]
+        match info:
+            case ("nova_pubsub", ch, sender, "say", {"text": text}) if ch == channel:
+                who = "me" if sender == self.pid else "someone"
+                return ("reply", ("text", f"{who}: {text}"), state)
+            case ("nova_pubsub", ch, None, "announce", text) if ch == channel:
+                return ("reply", ("text", f"** {text}"), state)
+        return ("ok", state)
+
+
+async def announce(req: NovaRequest) -> Any:
+    # From an HTTP controller: the sender is None.
+    channel = f"room:{req.bindings['room']}"
+    await pubsub.broadcast(channel, "announce", req.json["text"])
+    return ("status", 202)
+
+
+def members(req: NovaRequest) -> Any:
+    channel = f"room:{req.bindings['room']}"
+    return ("json", {
+        "everywhere": len(pubsub.get_members(channel)),
+        "here": len(pubsub.get_local_members(channel)),
+    })
+
+
+routes = [
+    {"prefix": "/rooms", "routes": [
+        ("/:room", RoomHandler, {"protocol": "ws"}),
+        ("/:room/announce", announce, {"methods": ["post"]}),
+        ("/:room/members", members, {"methods": ["get"]}),
+    ]},
+]
+
+app = FastAPI()
+app.include_router(NovaRouter(routes))  # pub/sub URL: $NOVA_PUBSUB_URL, else memory://

@@ -1,0 +1,44 @@
+"""Pushing to a connection from anywhere: its pid, and fastapi_nova.send."""
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket, Pid, send
+
+# Who is connected, by name. A plain dict is enough: callbacks run on the event loop.
+online: dict[str, Pid] = {}
+
+
+class InboxHandler(NovaWebSocket):
+    def init(self, state: dict[str, Any]) -> Any:
+        online[state["req"].bindings["user"]] = self.pid
+        return ("ok", state)
+
+    def websocket_info(self, info: Any, state: dict[str, Any]) -> Any:
+        match info:
+            case ("notify", text):
+                return ("reply", ("text", text), state)
+        return ("ok", state)
+
+    def terminate(self, reason: Any, state: dict[str, Any]) -> None:
+        online.pop(state["req"].bindings["user"], None)
+
+
+def notify(req: NovaRequest) -> Any:
+    pid = online.get(req.bindings["user"])
+    if pid is None:
+        return ("status", 404, {}, {"error": "not connected"})
+    send(pid, ("notify", req.json["text"]))  # plain, non-blocking, like Erlang's !
+    return ("status", 202)
+
+
+routes = [
+    {"prefix": "", "routes": [
+        ("/inbox/:user", InboxHandler, {"protocol": "ws"}),
+        ("/notify/:user", notify, {"methods": ["post"]}),
+    ]},
+]
+
+app = FastAPI()
+app.include_router(NovaRouter(routes))
