@@ -12,7 +12,7 @@ app.include_router(NovaRouter(routes))
 from __future__ import annotations
 
 from fastapi_nova import pubsub
-from fastapi_nova.controller import controller
+from fastapi_nova.controllers import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
     NotInConnectionError,

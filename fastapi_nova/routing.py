@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import dependencies_through, dependency_calls
-from fastapi_nova.controller import (
+from fastapi_nova.controllers import (
     BoundController,
     ControllerOptions,
     error_response,

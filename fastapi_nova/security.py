@@ -20,7 +20,7 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from fastapi_nova.controller import call_user, is_async_callable
+from fastapi_nova.controllers import call_user, is_async_callable
 from fastapi_nova.handlers import encode_json
 from fastapi_nova.request import (
     auth_data_of,

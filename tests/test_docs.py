@@ -696,7 +696,7 @@ def test_python_appears_only_through_included_files() -> None:
 
 def test_api_reference_names_every_public_name() -> None:
     reference = (DOCS / "reference" / "index.md").read_text()
-    documented = set(re.findall(r"^::: fastapi_nova\.(?:controller\.)?(\w+)$", reference, re.M))
+    documented = set(re.findall(r"^::: fastapi_nova\.(\w+)$", reference, re.M))
     for name in fastapi_nova.__all__:
         if inspect.ismodule(getattr(fastapi_nova, name)):  # a submodule has its own page
             page = DOCS / "reference" / f"{name}.md"
@@ -778,7 +778,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         if inspect.ismodule(getattr(fastapi_nova, name)):
             assert (site / "reference" / name / "index.html").exists(), name
             continue
-        anchor = "controller.controller" if name == "controller" else name
+        anchor = name
         assert f'id="fastapi_nova.{anchor}"' in reference, name
     included = (site / "getting-started" / "index.html")
     assert not included.exists()  # index.md is the getting started page

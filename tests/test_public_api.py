@@ -39,7 +39,7 @@ NAMESPACES = {
 #: :func:`test_every_public_class_and_function_is_exported_or_internal` until it is exported
 #: or listed here.
 INTERNAL: dict[str, tuple[str, set[str]]] = {
-    "fastapi_nova.controller": (
+    "fastapi_nova.controllers": (
         "the machinery behind @controller and NovaRouter; users get it through those",
         {
             "BoundController",
