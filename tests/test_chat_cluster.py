@@ -16,7 +16,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.redis import RedisServer, redis_server  # noqa: F401
-from tests.support.servers import Server, uvicorn_server
+from tests.support.servers import Server, eventually, uvicorn_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -35,24 +35,12 @@ def nodes(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Server, S
 
 
 def chat(server: Server) -> ClientConnection:
-    return connect(
-        f"{server.ws_url}/chat", open_timeout=TIMEOUT, close_timeout=TIMEOUT, proxy=None
-    )
+    return connect(f"{server.ws_url}/chat", open_timeout=TIMEOUT, close_timeout=TIMEOUT, proxy=None)
 
 
 def members(server: Server) -> list[str]:
     result: list[str] = httpx.get(f"{server.url}/chat/members", timeout=TIMEOUT).json()["members"]
     return result
-
-
-def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 15) -> T:
-    """Poll ``probe`` until ``accept`` holds (bounded): cluster state has no event to await."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if accept(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def both_agree(a: Server, b: Server) -> Callable[[], tuple[list[str], list[str]]]:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +11,7 @@ import httpx2 as httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.servers import Server, uvicorn_server
+from tests.support.servers import Server, eventually, open_raw_websocket, uvicorn_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +32,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def ws(server: Server, path: str) -> ClientConnection:
     url = f"{server.ws_url}{path}"
     return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, proxy=None)
-
-
-def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 10) -> T:
-    """Poll ``probe`` until ``accept`` holds (bounded): for state only visible over HTTP."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if accept(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def members(server: Server) -> dict[str, Any]:
@@ -72,21 +59,7 @@ def test_chat_among_three_clients(server: Server) -> None:
 
 def test_abrupt_disconnect_leaves_no_member_behind(server: Server) -> None:
     assert eventually(lambda: members(server)["local"], lambda n: n == 0) == 0
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /chat HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    for _ in range(100):  # bounded: a 101 head is a few hundred bytes
-        chunk = sock.recv(4096)
-        head += chunk
-        if not chunk or b"\r\n\r\n" in head:
-            break
-    assert head.startswith(b"HTTP/1.1 101"), head
+    sock = open_raw_websocket(server.port, "/chat", TIMEOUT)
     assert eventually(lambda: members(server)["local"], lambda n: n == 1) == 1
     sock.shutdown(socket.SHUT_RDWR)  # the TCP connection just goes: no close frame
     sock.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.support.servers import Server, uvicorn_server
+from tests.support.servers import Server, open_raw_websocket, uvicorn_server
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +28,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def endings(server: Server, count: int) -> list[dict[str, Any]]:
     """The server's recorded endings once there are ``count`` (long-poll, bounded)."""
-    response = httpx.get(f"{server.url}/endings", params={"count": count, "timeout": TIMEOUT},
-                         timeout=TIMEOUT + 5)
+    response = httpx.get(
+        f"{server.url}/endings", params={"count": count, "timeout": TIMEOUT}, timeout=TIMEOUT + 5
+    )
     events: list[dict[str, Any]] = response.json()
     assert len(events) >= count, events
     return events
 
 
 def ws_connect(server: Server, **kwargs: Any) -> Any:
-    return connect(f"{server.ws_url}/echo", open_timeout=TIMEOUT, close_timeout=TIMEOUT,
-                   proxy=None, **kwargs)
+    return connect(
+        f"{server.ws_url}/echo", open_timeout=TIMEOUT, close_timeout=TIMEOUT, proxy=None, **kwargs
+    )
 
 
 def test_echo(server: Server) -> None:
@@ -57,21 +57,7 @@ def test_echo(server: Server) -> None:
 
 def test_abrupt_disconnect_terminates_and_exits(server: Server) -> None:
     before = len(endings(server, 0))
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    for _ in range(100):  # bounded: the 101 head is a few hundred bytes
-        chunk = sock.recv(4096)
-        head += chunk
-        if not chunk or b"\r\n\r\n" in head:
-            break
-    assert head.startswith(b"HTTP/1.1 101"), head
+    sock = open_raw_websocket(server.port, "/echo", TIMEOUT)
     sock.shutdown(socket.SHUT_RDWR)  # TCP close, no close frame
     sock.close()
     events = endings(server, before + 2)[before:]

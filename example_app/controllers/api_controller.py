@@ -47,13 +47,15 @@ def index(req: NovaRequest) -> Any:
     return ("json", list(store.users.values()))
 
 
+def _user(req: NovaRequest) -> dict[str, Any] | None:
+    user_id = req.bindings["id"]
+    return store.users.get(int(user_id)) if user_id.isdigit() else None
+
+
 def show(req: NovaRequest) -> Any:
     """``GET /api/users/:id``: one user, or the router's 404 status page."""
-    user_id = req.bindings["id"]
-    user = store.users.get(int(user_id)) if user_id.isdigit() else None
-    if user is None:
-        return ("status", 404)
-    return ("json", user)
+    user = _user(req)
+    return ("status", 404) if user is None else ("json", user)
 
 
 def create(user: UserIn) -> Any:
@@ -63,11 +65,8 @@ def create(user: UserIn) -> Any:
 
 def show_xml(req: NovaRequest) -> Any:
     """``GET /api/users/:id/xml``: the custom ``xml`` handler of example_app.handlers."""
-    user_id = req.bindings["id"]
-    user = store.users.get(int(user_id)) if user_id.isdigit() else None
-    if user is None:
-        return ("status", 404)
-    return ("xml", user)
+    user = _user(req)
+    return ("status", 404) if user is None else ("xml", user)
 
 
 def broken(req: NovaRequest) -> Any:

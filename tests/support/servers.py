@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,9 +73,22 @@ def uvicorn_server(
     child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "info"],
-            cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "info",
+            ],
+            cwd=ROOT,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = Server(proc, port, log_path)
     try:
@@ -86,3 +101,46 @@ def uvicorn_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 15.0) -> T:
+    """Poll ``probe`` until ``accept`` holds, bounded by ``timeout``; return the last value.
+
+    Only for state another process exposes over HTTP (members of a chat on another node),
+    which has no event a test could await. The caller asserts on the value returned.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if accept(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def open_raw_websocket(port: int, path: str, timeout: float = 5.0) -> socket.socket:
+    """Upgrade a bare TCP socket to a WebSocket on 127.0.0.1 and return it after the 101.
+
+    For tests that make the connection vanish without a close frame
+    (``sock.shutdown(SHUT_RDWR)``), which no WebSocket client library does on purpose.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    for _ in range(100):  # bounded: the 101 head is a few hundred bytes
+        chunk = sock.recv(4096)
+        head += chunk
+        if not chunk or b"\r\n\r\n" in head:
+            break
+    if not head.startswith(b"HTTP/1.1 101"):
+        sock.close()
+        raise AssertionError(f"the upgrade of {path} was not accepted: {head!r}")
+    return sock
