@@ -24,6 +24,9 @@ SCOPE_KEY = "fastapi_nova"
 
 _JSON_TYPES = ("application/json",)
 
+#: The path parameter a trailing ``[...]`` becomes.
+WILDCARD_PARAM = "pathinfo"
+
 
 class BodyError(Exception):
     """The request body could not be parsed (answered with 400 before the controller runs)."""
@@ -140,9 +143,6 @@ def path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
             bindings[key] = str(value)
     return bindings, pathinfo
 
-
-#: The path parameter a trailing ``[...]`` becomes.
-WILDCARD_PARAM = "pathinfo"
 
 
 async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
