@@ -133,12 +133,16 @@ def fan_out(members: list[Pid], channel: str, wire: str) -> int:
 class _Channel:
     """The one broadcaster subscription of a channel in this process."""
 
-    __slots__ = ("ready", "stopping", "task")
+    __slots__ = ("previous", "ready", "stopping", "task")
 
-    def __init__(self, ready: asyncio.Future[None]) -> None:
+    def __init__(
+        self, ready: asyncio.Future[None], previous: asyncio.Task[None] | None = None
+    ) -> None:
         self.ready = ready
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
+        #: The task of the subscription this one replaces, still being released.
+        self.previous = previous
 
 
 async def _stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float = 2.0) -> None:
@@ -240,7 +244,15 @@ class Hub:
             raise PubSubUnavailable(f"pub/sub hub for {self.url} is closed")
         if self._started is None:
             self._started = self.loop.create_task(self._start(), name="fastapi-nova pubsub start")
-        await asyncio.shield(self._started)  # a cancelled caller must not cancel the start
+        started = self._started
+        try:
+            await asyncio.shield(started)  # a cancelled caller must not cancel the start
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not started.cancelled() or (task is not None and task.cancelling()):
+                raise  # we were cancelled ourselves
+            # close() stopped the start while we waited for it: say so, not "cancelled".
+            raise PubSubUnavailable(f"pub/sub hub for {self.url} closed while starting") from None
 
     async def _start(self) -> None:
         try:
@@ -297,7 +309,8 @@ class Hub:
         if self._supervised is not None:
             self._supervised.remove_state_listener(self._on_backend_state)
         started = self._started
-        tasks = [st.task for st in self._channels.values() if st.task is not None]
+        channels = self._channels.values()
+        tasks = [t for st in channels for t in (st.task, st.previous) if t is not None]
         tasks += self._tasks
         if started is not None:
             tasks.append(started)
@@ -421,7 +434,8 @@ class Hub:
     async def _ensure_subscribed(self, channel: str) -> None:
         st = self._channels.get(channel)
         if st is None or st.stopping:
-            st = _Channel(self.loop.create_future())
+            previous = st.task if st is not None else None
+            st = _Channel(self.loop.create_future(), previous)
             st.ready.add_done_callback(_consume)
             self._channels[channel] = st
             st.task = self.loop.create_task(
@@ -448,6 +462,11 @@ class Hub:
 
     async def _run_channel(self, channel: str, st: _Channel) -> None:
         try:
+            if st.previous is not None:
+                # The subscription being released must be gone first: broadcaster's subscribe()
+                # racing a pending one (or its unsubscribe) would leave ours receiving nothing.
+                await asyncio.wait({st.previous})
+                st.previous = None
             async with self._broadcast.subscribe(CHANNEL_PREFIX + channel) as subscriber:
                 st.ready.set_result(None)
                 while not st.stopping:

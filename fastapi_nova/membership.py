@@ -327,8 +327,13 @@ class Gossip:
         elif op == "delta":
             if not peer.synced or seq <= peer.seq:
                 return  # before a snapshot, or already contained in it
-            if seq != peer.seq + 1:
-                self._ask_sync(node, peer)  # a delta was lost; apply this one meanwhile
+            if seq == peer.seq + 1:
+                peer.seq = seq
+            else:
+                # A delta was lost. Apply this one meanwhile but keep the seq we had: every
+                # later beat then disagrees and asks again, until a snapshot repairs the view
+                # (this request may be skipped by the once-per-interval limit).
+                self._ask_sync(node, peer)
             for ch, ids in message["join"].items():
                 peer.members.setdefault(ch, {}).update(dict.fromkeys(ids))
             for ch, ids in message["leave"].items():
@@ -337,7 +342,6 @@ class Gossip:
                     known.pop(pid_id, None)
                 if not known:
                     peer.members.pop(ch, None)
-            peer.seq = seq
             self._on_change()
         elif op == "beat" and (not peer.synced or seq != peer.seq):
             self._ask_sync(node, peer)

@@ -15,6 +15,7 @@ import contextvars
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -32,6 +33,9 @@ class Inbox(Protocol):
 
 
 ExitCallback = Callable[["Pid"], None]
+
+# Guards every pid's monitor list: monitor() and exit() may run on different threads.
+_monitors_lock = threading.Lock()
 
 
 class Pid:
@@ -65,19 +69,24 @@ class Pid:
 
     def monitor(self, callback: ExitCallback) -> None:
         """Call ``callback(pid)`` once when this connection ends (at once if it already has)."""
-        if self._monitors is None:
-            callback(self)
-            return
-        self._monitors.append(callback)
+        # Under the lock, so that an exit() on another thread cannot take the list between
+        # our check and our append and leave the callback in a list nobody runs.
+        with _monitors_lock:
+            if self._monitors is not None:
+                self._monitors.append(callback)
+                return
+        callback(self)
 
     def demonitor(self, callback: ExitCallback) -> None:
         """Remove a callback added with :meth:`monitor`; a no-op if it is not there."""
-        if self._monitors is not None and callback in self._monitors:
-            self._monitors.remove(callback)
+        with _monitors_lock:
+            if self._monitors is not None and callback in self._monitors:
+                self._monitors.remove(callback)
 
     def exit(self) -> None:
         """Mark the connection ended and run its monitors (idempotent)."""
-        monitors, self._monitors, self._inbox = self._monitors, None, None
+        with _monitors_lock:
+            monitors, self._monitors, self._inbox = self._monitors, None, None
         for callback in monitors or ():
             try:
                 callback(self)

@@ -153,7 +153,7 @@ async def _hub() -> Hub:
             await _retire(old)
     try:
         await hub.start()
-    except BaseException:
+    except Exception:  # not CancelledError: one cancelled caller must not fail the others
         if state.hub is hub:
             state.hub = None
             await hub.close(farewell=False)

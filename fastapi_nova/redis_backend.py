@@ -151,6 +151,7 @@ class RedisBackend(BroadcastBackend):
         """
         if self._supervisor is not None:
             raise RuntimeError(f"RedisBackend for {self.where} is already connected")
+        self._stopping = self._cleaning_up = False  # a backend may connect again after disconnect
         self._queue = asyncio.Queue()
         self._first_attempt = asyncio.Event()
         self._publisher = self._client(retries=1)
@@ -296,13 +297,14 @@ class RedisBackend(BroadcastBackend):
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT + SUBSCRIBE_TIMEOUT):
                 await pubsub.connect()
-                await self._restore(pubsub)
+                restored = await self._restore(pubsub)
             self._pubsub = pubsub
             self._session_up = True
             self._set_connected(True)
             if self._first_attempt is not None:
                 self._first_attempt.set()
             logger.info("connected to Redis at %s (%d channels)", self.where, len(self._channels))
+            await self._catch_up(pubsub, restored)
             await self._listen(pubsub)  # ends by raising, or when stopping
         finally:
             self._cleaning_up = True
@@ -319,23 +321,32 @@ class RedisBackend(BroadcastBackend):
                 await client.aclose()
             self._cleaning_up = self._stopping
 
-    async def _restore(self, pubsub: Any) -> None:
+    async def _restore(self, pubsub: Any) -> set[str]:
+        # Subscribe every channel on a new connection; returns the channels subscribed.
         confirmed: set[str] = set()
         for _ in range(_RESTORE_ROUNDS):
             missing = self._channels - confirmed
             if not missing:
-                break
+                return confirmed
             await pubsub.subscribe(*sorted(missing))
             while not missing <= confirmed:
                 message = await pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT)
                 if message is None:
                     raise TimeoutError(f"Redis did not confirm SUBSCRIBE of {sorted(missing)}")
                 self._handle(message, confirmed)
-        else:
-            missing = self._channels - confirmed
-            if missing:  # still growing after every round: confirmations arrive in _listen
-                await pubsub.subscribe(*sorted(missing))
-        stale = confirmed - self._channels  # unsubscribed while we were restoring
+        missing = self._channels - confirmed
+        if missing:  # still growing after every round: confirmations arrive in _listen
+            await pubsub.subscribe(*sorted(missing))
+        return confirmed | missing
+
+    async def _catch_up(self, pubsub: Any, restored: set[str]) -> None:
+        # subscribe() and unsubscribe() called during the restore's awaits only updated
+        # self._channels; from now on they send their own commands. Each set is computed just
+        # before its command, which redis-py writes in call order, so no later call is undone.
+        late = self._channels - restored
+        if late:
+            await pubsub.subscribe(*sorted(late))
+        stale = restored - self._channels
         if stale:
             await pubsub.unsubscribe(*sorted(stale))
 

@@ -30,7 +30,8 @@ memberships taken in ``init`` are always released. Reasons and the close code we
 * ``("remote", code)``: the client closed or vanished; ``code`` is what the server reports
   (uvicorn says 1005 for a TCP close without a close frame, 1012 on its own shutdown).
 * ``("error", exc)``: a callback raised ``exc`` or returned an invalid value
-  (:class:`InvalidCallbackReturn`): close 1011. A message over ``max_frame_size``
+  (:class:`InvalidCallbackReturn`): close 1011 (a ``CancelledError`` a callback raises while
+  the connection itself is not cancelled counts as raising). A message over ``max_frame_size``
   (:class:`FrameTooLargeError`): close 1009. The task was cancelled
   (``asyncio.CancelledError``, e.g. a hard server shutdown): close 1001 if still possible.
 * ``"timeout"``: no frame arrived for ``idle_timeout`` seconds: close 1000, as cowboy does.
@@ -364,6 +365,14 @@ def _origin_allowed(websocket: WebSocket, allowed: tuple[str, ...] | None) -> bo
     return "*" in allowed or _normalize_origin(origin) in allowed
 
 
+def _cancelled(exc: BaseException) -> bool:
+    # True when exc is our task being cancelled. A callback that awaits a task someone else
+    # cancelled raises CancelledError although nobody cancelled us: that is a crash of the
+    # callback (close 1011), and re-raising it would end the ASGI app with a bogus cancel.
+    task = asyncio.current_task()
+    return isinstance(exc, asyncio.CancelledError) and (task is None or task.cancelling() > 0)
+
+
 def _too_large(message: Mapping[str, Any], limit: int) -> int | None:
     """The size in bytes of a received message when it exceeds ``limit``, else None."""
     text = message.get("text")
@@ -517,7 +526,9 @@ class _Connection:
             result = getattr(self.handler, callback)(*args)
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if _cancelled(exc):
+                raise
             logger.exception("%s.%s raised %r; closing with 1011", self.name, callback, exc)
             return _End(("error", exc), (1011, ""))
         finally:
@@ -567,7 +578,9 @@ class _Connection:
             result = self.handler.terminate(reason, self.state)
             if inspect.isawaitable(result):
                 await result
-        except Exception:
+        except (Exception, asyncio.CancelledError) as exc:
+            if _cancelled(exc):
+                raise
             logger.exception("%s.terminate(%r) raised; ignored", self.name, reason)
         finally:
             reset_current(token)

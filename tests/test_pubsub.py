@@ -20,6 +20,7 @@ from fastapi_nova.errors import NotInConnectionError, PubSubUnavailable
 from fastapi_nova.pid import Pid, reset_current, set_current
 from fastapi_nova.pubsub import Hub, PubSubMessage
 from tests.support.pubsub import (  # noqa: F401
+    QUIET,
     TIMEOUT,
     connection,
     fresh_state_fixture,
@@ -437,6 +438,59 @@ async def test_startup_and_shutdown_then_lazy_reconnect(ps: str) -> None:
     pid.exit()
 
 
+@pytest.mark.anyio
+async def test_a_cancelled_caller_does_not_fail_others_sharing_the_start(
+    fresh_state: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    real_start = Hub._start
+
+    async def slow_start(self: Hub) -> None:
+        entered.set()
+        await release.wait()
+        await real_start(self)
+
+    monkeypatch.setattr(Hub, "_start", slow_start)
+    (cancelled, _), (patient, _) = connection(), connection()
+    first = asyncio.create_task(pubsub.join("chat", member=cancelled))
+    second = asyncio.create_task(pubsub.join("chat", member=patient))
+    async with asyncio.timeout(TIMEOUT):
+        await entered.wait()
+    first.cancel()  # e.g. its connection's task was cancelled during a slow connect
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    release.set()
+    async with asyncio.timeout(TIMEOUT):
+        await second  # shares the hub's start, which the other caller's cancel must not stop
+    hub = pubsub.current_hub()
+    assert hub is not None and hub.connected
+    assert pubsub.get_local_members("chat") == [patient]
+    await pubsub.shutdown()
+    cancelled.exit()
+    patient.exit()
+
+
+@pytest.mark.anyio
+async def test_closing_a_starting_hub_tells_its_waiters_it_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entered = asyncio.Event()
+
+    async def never_connects(self: Hub) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # only close() ends this start
+
+    monkeypatch.setattr(Hub, "_start", never_connects)
+    hub = Hub("memory://", gossip=False)
+    waiting = asyncio.create_task(hub.start())
+    async with asyncio.timeout(TIMEOUT):
+        await entered.wait()
+    await hub.close()
+    with pytest.raises(PubSubUnavailable, match="closed while starting"):
+        async with asyncio.timeout(TIMEOUT):
+            await waiting  # not a CancelledError: nobody cancelled the caller
+
+
 def test_hub_rebinds_to_a_new_event_loop(fresh_state: None) -> None:
     """Each asyncio.run is a new loop, as each TestClient portal is."""
     pid, mailbox = connection()
@@ -570,6 +624,44 @@ def ids(pids: list[Pid]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.anyio
+async def test_rejoining_a_channel_released_before_it_was_subscribed(
+    make_node: Callable[[str], Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = make_node("node-a")
+    await hub.start()
+    backend = hub.backend
+    assert backend is not None
+    real_subscribe = backend.subscribe
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def first_subscribe_is_slow(channel: str) -> None:
+        if not held.is_set():
+            held.set()
+            await release.wait()
+        await real_subscribe(channel)
+
+    monkeypatch.setattr(backend, "subscribe", first_subscribe_is_slow)
+    first, _ = node_pid("node-a")
+    second, box = node_pid("node-a")
+    joining = asyncio.create_task(hub.join("room", first))
+    async with asyncio.timeout(TIMEOUT):
+        await held.wait()
+    first.exit()  # the channel is released while its subscription is still being made
+    rejoining = asyncio.create_task(hub.join("room", second))
+    await asyncio.wait({rejoining}, timeout=QUIET)  # a subscription of its own may go first
+    release.set()
+    async with asyncio.timeout(TIMEOUT):
+        await joining
+        await rejoining
+
+    await hub.broadcast("room", "t", "still subscribed", None)
+
+    assert (await box.get()).payload == "still subscribed"
+    await hub.close()
+    second.exit()
+
+
+@pytest.mark.anyio
 async def test_members_of_every_node_converge(make_node: Callable[[str], Hub]) -> None:
     a, b = make_node("node-a"), make_node("node-b")
     await a.start()
@@ -674,6 +766,37 @@ async def test_a_lost_delta_is_repaired_from_a_snapshot() -> None:
     await a.join("room", pa)
     await b.wait_until(lambda: ids(b.get_members("room")) == ids([pa]), TIMEOUT)
     assert lost, "the delta was not dropped, so this test proved nothing"
+    await a.close()
+    await b.close()
+
+
+@pytest.mark.anyio
+async def test_a_second_lost_delta_soon_after_a_repair_is_repaired_too() -> None:
+    bus = Bus()
+    a = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    # node-b asks a node for a snapshot at most once per its interval: make that long.
+    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=1.0)
+    await a.start()
+    await b.start()
+    await b.wait_until(lambda: b.nodes() == ["node-a"], TIMEOUT)
+    deltas = 0
+
+    def drop_first_and_third_delta(channel: str, message: str) -> bool:
+        nonlocal deltas
+        if channel == pubsub.CONTROL_CHANNEL and '"op": "delta"' in message:
+            deltas += 1
+            return deltas in (1, 3)
+        return False
+
+    bus.drop = drop_first_and_third_delta
+    pids = [node_pid("node-a")[0] for _ in range(4)]
+    await a.join("room", pids[0])  # lost
+    await a.join("room", pids[1])  # a gap: node-b asks for a snapshot, which repairs it
+    await b.wait_until(lambda: len(b.get_members("room")) == 2, TIMEOUT)
+    await a.join("room", pids[2])  # lost
+    await a.join("room", pids[3])  # a gap again, too soon to ask again right away
+    await b.wait_until(lambda: sorted(ids(b.get_members("room"))) == sorted(ids(pids)), TIMEOUT)
+    assert deltas >= 4
     await a.close()
     await b.close()
 

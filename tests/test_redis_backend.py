@@ -243,6 +243,36 @@ async def test_connect_while_redis_is_down_then_it_comes_up(redis_server: RedisS
         await broadcast.disconnect()
 
 
+def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
+    for failures in range(12):
+        ceiling = min(redis_backend.BACKOFF_MAX, redis_backend.BACKOFF_INITIAL * 2**failures)
+        for _ in range(20):
+            assert 0.75 * ceiling <= RedisBackend._backoff(failures) <= ceiling
+    assert RedisBackend._backoff(10_000) <= redis_backend.BACKOFF_MAX
+
+
+async def test_reconnect_attempts_back_off_while_redis_is_down(
+    ours: tuple[Broadcast, RedisBackend],
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, backend = ours
+    seen: list[int] = []
+    four = asyncio.Event()
+
+    def record(failures: int) -> float:
+        seen.append(failures)
+        if len(seen) >= 4:
+            four.set()
+        return 0.01  # keep the test quick; the delays themselves are tested above
+
+    monkeypatch.setattr(RedisBackend, "_backoff", staticmethod(record))
+    redis_server.stop()
+    async with asyncio.timeout(TIMEOUT):
+        await four.wait()
+    assert seen[:4] == [0, 1, 2, 3]  # each failed attempt waits longer than the one before
+
+
 async def test_only_current_subscriptions_are_restored(
     ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
 ) -> None:
@@ -263,6 +293,57 @@ async def test_only_current_subscriptions_are_restored(
     assert backend.subscriptions == {"kept", "added"}
     for channel, expected in [("kept", 1), ("added", 1), ("dropped", 0)]:
         assert await numsub(redis_server.url, channel) == expected, channel
+
+
+async def test_changes_during_the_restore_are_not_lost(
+    ours: tuple[Broadcast, RedisBackend],
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, backend = ours
+    await backend.subscribe("left")
+    down = down_event(backend)
+    redis_server.stop()
+    async with asyncio.timeout(TIMEOUT):
+        await down.wait()
+    real_restore = backend._restore
+
+    async def restore_with_changes_at_its_last_await(pubsub: object) -> set[str]:
+        restored = await real_restore(pubsub)
+        # A join of a new channel and a leave of an old one arrive while the session is
+        # still being restored: they only update the backend's channel set.
+        await backend.subscribe("late")
+        await backend.unsubscribe("left")
+        return restored
+
+    monkeypatch.setattr(backend, "_restore", restore_with_changes_at_its_last_await)
+    back = connected_event(backend)
+    redis_server.start()
+    async with asyncio.timeout(TIMEOUT):
+        await back.wait()
+    # Confirmed once the session reads again, so after every command sent before it.
+    await backend.subscribe("probe")
+    assert backend.subscriptions == {"late", "probe"}
+    for channel, expected in [("late", 1), ("left", 0), ("probe", 1)]:
+        assert await numsub(redis_server.url, channel) == expected, channel
+
+
+async def test_connects_again_after_a_disconnect(redis_server: RedisServer) -> None:
+    # As a Broadcast does when an app's lifespan runs twice (a TestClient entered twice).
+    backend = RedisBackend(redis_server.url)
+    broadcast = Broadcast(backend=backend)
+    await broadcast.connect()
+    await broadcast.disconnect()
+    async with asyncio.timeout(TIMEOUT):
+        await broadcast.connect()
+    try:
+        assert backend.connected
+        async with broadcast.subscribe("again") as subscriber:
+            await broadcast.publish("again", "hello")
+            async with asyncio.timeout(TIMEOUT):
+                assert (await subscriber.get()).message == "hello"
+    finally:
+        await broadcast.disconnect()
 
 
 async def test_unsubscribe_releases_the_redis_subscription(

@@ -8,6 +8,7 @@ receive has a timeout) and observes the handler through a :class:`Recorder`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import threading
@@ -24,9 +25,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from fastapi_nova import pubsub
 from fastapi_nova.errors import NovaError
 from fastapi_nova.mailbox import Mailbox, TimerRef
-from fastapi_nova.pid import Pid, self_pid, send, whereis
+from fastapi_nova.pid import Pid, self_pid, send, spawn, whereis
 from fastapi_nova.websocket import (
     FrameTooLargeError,
     InvalidCallbackReturn,
@@ -34,6 +36,7 @@ from fastapi_nova.websocket import (
     WebSocketOptions,
     serve_websocket,
 )
+from tests.support.pubsub import fresh_state_fixture  # noqa: F401
 from tests.support.ws import TIMEOUT, TestClient, connect, denied_status, expect_close
 
 UPGRADE_STATE = {"req": "the upgrade request"}
@@ -458,7 +461,9 @@ def test_client_close_code_reaches_terminate(rec: Recorder, style: Any) -> None:
     assert not rec.pid.alive and whereis(rec.pid.id) is None
 
 
-def test_cancellation_still_runs_async_terminate_and_exit(rec: Recorder) -> None:
+def test_cancellation_still_runs_async_terminate_and_exit(
+    rec: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
     steps: list[str] = []
 
     class Stuck(recording(rec)):  # type: ignore[misc]
@@ -480,6 +485,67 @@ def test_cancellation_still_runs_async_terminate_and_exit(rec: Recorder) -> None
     assert steps == ["handling", "terminated"]
     [(reason, _)] = rec.terminations
     assert reason[0] == "error" and isinstance(reason[1], asyncio.CancelledError)
+    # A cancellation is a shutdown, not a crash of the callback it interrupted.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_callback_raising_cancelled_error_itself_is_a_crash(
+    rec: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    class AwaitsACancelledTask(recording(rec)):  # type: ignore[misc]
+        async def websocket_handle(self, frame: Any, state: Any) -> Any:
+            task = asyncio.ensure_future(asyncio.Event().wait())
+            task.cancel()
+            await task  # raises CancelledError, though nobody cancelled the connection
+            return ("ok", state)
+
+    with connect(client_for(AwaitsACancelledTask), "/ws") as ws:
+        ws.send_text("go")
+        assert expect_close(ws) == (1011, "")
+        rec.wait_exits()
+    [(reason, _)] = rec.terminations
+    assert reason[0] == "error" and isinstance(reason[1], asyncio.CancelledError)
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "AwaitsACancelledTask.websocket_handle raised CancelledError()" in record.getMessage()
+
+
+@pytest.mark.parametrize("ending", ["refused", "crash", "stop", "client-close", "cancelled"])
+def test_memberships_are_released_however_the_connection_ends(
+    rec: Recorder, fresh_state: None, ending: str
+) -> None:
+    class Member(NovaWebSocket):
+        async def init(self, state: Any) -> Any:
+            rec.started(self)
+            await pubsub.join("room")
+            return ("stop" if ending == "refused" else "ok", state)
+
+        async def websocket_handle(self, frame: Any, state: Any) -> Any:
+            if ending == "crash":
+                raise RuntimeError("boom")
+            if ending == "cancelled":
+                await asyncio.Event().wait()  # only the session's cancellation ends this
+            return ("stop" if ending == "stop" else "ok", state)
+
+    with TestClient(make_app(Member)) as client:
+        if ending == "refused":
+            assert denied_status(client, "/ws") == 403
+        else:
+            with connect(client, "/ws") as ws:
+                assert pubsub.get_members("room") == [rec.pid]
+                if ending == "client-close":
+                    ws.close(1000)
+                else:
+                    ws.send_text("go")
+                if ending in ("crash", "stop"):
+                    assert expect_close(ws) == ((1011, "") if ending == "crash" else (1000, ""))
+        rec.wait_exits()
+        assert pubsub.get_members("room") == []
+        hub = pubsub.current_hub()
+        assert hub is not None
+        client.portal.call(  # type: ignore[union-attr]
+            functools.partial(hub.wait_until, lambda: hub.subscribed_channels == [], TIMEOUT)
+        )
+        client.portal.call(pubsub.shutdown)  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -818,6 +884,38 @@ async def test_mailbox_rejects_bad_arguments() -> None:
     with pytest.raises(TypeError, match="must be a number, got '1'"):
         mailbox.send_after("1", "x")  # type: ignore[arg-type]
     mailbox.close()
+
+
+def test_a_monitor_added_while_another_thread_exits_the_pid_still_runs() -> None:
+    class Inbox:
+        def deliver(self, message: Any) -> None:
+            raise AssertionError("nothing is sent in this test")
+
+    pid = spawn(Inbox())
+    ran: list[Pid] = []
+    appending, exited = threading.Event(), threading.Event()
+
+    class Interleaved(list[Any]):
+        def append(self, item: Any) -> None:
+            # monitor() has seen a live pid; give an exit() on another thread the chance to
+            # run to its end before the callback lands in the list.
+            appending.set()
+            exited.wait(0.2)  # a non-event when monitor() and exit() exclude each other
+            super().append(item)
+
+    assert pid._monitors is not None
+    pid._monitors = Interleaved(pid._monitors)
+
+    def exit_when_appending() -> None:
+        appending.wait(TIMEOUT)
+        pid.exit()
+        exited.set()
+
+    thread = threading.Thread(target=exit_when_appending)
+    thread.start()
+    pid.monitor(ran.append)
+    thread.join(TIMEOUT)
+    assert ran == [pid]  # run exactly once: by exit(), or at once by monitor()
 
 
 @pytest.fixture(autouse=True)
