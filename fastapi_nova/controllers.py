@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import Path
+from pydantic.fields import FieldInfo
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -259,8 +260,26 @@ def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> 
     return endpoint
 
 
-def fastapi_endpoint(bound: BoundController) -> Callable[..., Any]:
-    """A FastAPI endpoint for a FastAPI-style controller: its own signature, plus the request."""
+def _declared_names(params: list[inspect.Parameter]) -> set[str]:
+    """The names FastAPI reads these parameters under: their own, or a Path(alias=...)."""
+    names = {p.name for p in params}
+    for p in params:
+        metadata = getattr(p.annotation, "__metadata__", ())
+        for info in (p.default, *metadata):
+            alias = getattr(info, "alias", None) if isinstance(info, FieldInfo) else None
+            if isinstance(alias, str):
+                names.add(alias)
+    return names
+
+
+def fastapi_endpoint(
+    bound: BoundController, path_params: tuple[str, ...] = ()
+) -> Callable[..., Any]:
+    """A FastAPI endpoint for a FastAPI-style controller: its own signature, plus the request.
+
+    A binding of the route that the signature does not name is added as a string path
+    parameter (and not passed on), so OpenAPI still documents every parameter of the path.
+    """
     signature = resolved_signature(bound.fn)
     params = list(signature.parameters.values())
     request_name = next(
@@ -271,18 +290,25 @@ def fastapi_endpoint(bound: BoundController) -> Callable[..., Any]:
         ),
         None,
     )
+    unnamed = [name for name in path_params if name not in _declared_names(params)]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
+        for name in unnamed
+    ]
     added = request_name is None
     if added:
         request_name = REQUEST_PARAM
-        hidden = inspect.Parameter(
-            REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request
+        extra.append(
+            inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
         )
-        position = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
-        params.insert(position, hidden)
+    position = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+    params[position:position] = extra
     assert request_name is not None
 
     async def endpoint(*args: Any, **kwargs: Any) -> Response:
         request: Request = kwargs.pop(request_name) if added else kwargs[request_name]
+        for name in unnamed:
+            del kwargs[name]
         value = await bound.call(*args, **kwargs)
         return await bound.respond(value, request, None)
 
@@ -318,7 +344,7 @@ def make_endpoint(
     bound = BoundController(fn, options)
     if bound.nova_style:
         return bound, nova_endpoint(bound, path_params)
-    return bound, fastapi_endpoint(bound)
+    return bound, fastapi_endpoint(bound, path_params)
 
 
 @overload

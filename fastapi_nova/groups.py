@@ -288,6 +288,10 @@ def _fastapi_options(options: Mapping[str, Any], where: _Where) -> dict[str, Any
         ):
             names = " or ".join(t.__name__ for t in expected)
             raise where.error(f"option {key} must be {names}, got {value!r}")
+        if key == "status_code" and not 100 <= value <= 599:
+            raise where.error(f"option status_code must be an HTTP status (100..599), got {value}")
+        if key == "tags" and not all(isinstance(tag, str) for tag in value):
+            raise where.error(f"option tags must be a list of str, got {value!r}")
         out[key] = value
     if "dependencies" in out:
         out["dependencies"] = list(_depends_list(out["dependencies"], "dependencies", where))

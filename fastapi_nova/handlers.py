@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import stat
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -201,9 +202,12 @@ async def _sendfile(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
     if not isinstance(path, str | os.PathLike):
         raise InvalidReturn(f"sendfile path must be a str or path, got {path!r}")
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
     except OSError as exc:
         raise HandlerError(f"sendfile cannot read {os.fspath(path)!r}: {exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise HandlerError(f"sendfile cannot read {os.fspath(path)!r}: not a regular file")
+    size = info.st_size
     if offset + length > size:
         raise HandlerError(
             f"sendfile slice {offset}+{length} is past the end of "

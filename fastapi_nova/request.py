@@ -7,6 +7,7 @@ parsed *before* the controller runs, so a plain ``def`` controller can read ``re
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import typing
@@ -115,11 +116,13 @@ class NovaRequest:
         return f"<NovaRequest {self.method} {self.path} bindings={self.bindings!r}>"
 
 
-def _has_body(headers: Headers) -> bool:
-    length = headers.get("content-length")
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
     if length is not None:
         return length.strip() not in ("", "0")
-    return "transfer-encoding" in headers
+    # HTTP/1.x announces a body with one of these headers; HTTP/2 and 3 need neither.
+    http_version = request.scope.get("http_version", "1.1")
+    return "transfer-encoding" in request.headers or http_version not in ("1.0", "1.1")
 
 
 def _is_json(content_type: str) -> bool:
@@ -144,7 +147,6 @@ def path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
     return bindings, pathinfo
 
 
-
 async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
     """Build (once per request) the NovaRequest for ``conn``, reading and parsing the body.
 
@@ -165,8 +167,7 @@ async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
 
 async def _read_body(request: Request, nreq: NovaRequest) -> None:
     headers = request.headers
-    if not _has_body(headers):
-        # Still honour a form parsed earlier by FastAPI (its Request caches it).
+    if not _has_body(request):
         return
     try:
         nreq.body = await request.body()
@@ -181,7 +182,7 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
         if nreq.body.strip():
             try:
                 nreq.json = json.loads(nreq.body)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                 nreq.body_error = BodyError(f"Invalid JSON body: {exc}")
     elif _is_form(content_type):
         try:
@@ -227,9 +228,13 @@ def resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
     so a decorator must hand it resolved objects (``from __future__ import annotations``).
     """
     signature = inspect.signature(fn)
-    target = inspect.unwrap(fn) if inspect.isfunction(inspect.unwrap(fn)) else None
-    if target is None and callable(fn) and not inspect.isroutine(fn):
-        target = type(fn).__call__
+    target: Any = inspect.unwrap(fn)
+    while isinstance(target, functools.partial):
+        target = inspect.unwrap(target.func)
+    if inspect.ismethod(target):
+        target = target.__func__
+    if not inspect.isfunction(target):
+        target = None if inspect.isroutine(target) else type(target).__call__
     hints: dict[str, Any] = {}
     if target is not None:
         try:

@@ -13,8 +13,8 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -49,7 +49,12 @@ from fastapi_nova.groups import (
 )
 from fastapi_nova.handlers import HandlerRegistry, default_registry
 from fastapi_nova.request import build_nova_request, is_nova_style
-from fastapi_nova.security import SecurityDenied, run_nova_security, security_dependency
+from fastapi_nova.security import (
+    SecurityDenied,
+    run_nova_security,
+    security_dependency,
+    security_passed,
+)
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
 
@@ -117,7 +122,7 @@ class NovaRoute(APIRoute):
 
     def _security_first(self) -> Callable[[Request], Awaitable[None]] | None:
         """For a route with a body model: run plugins and security when FastAPI's body
-        decoding (which comes before every dependency) rejected the request first."""
+        reading (which comes before every dependency) rejected the request first."""
         security = self.nova.own_dependencies[:1]  # the group security dependency, if any
         if self.body_field is None or not security:
             return None
@@ -136,8 +141,12 @@ class NovaRoute(APIRoute):
                     if lean is not None and not _has_overrides(request):
                         return await lean(request)  # type: ignore[no-any-return]
                     return await general(request)
-                except RequestValidationError as exc:
-                    if security_first is None or not _body_undecodable(exc):
+                except (RequestValidationError, HTTPException) as exc:
+                    if (
+                        security_first is None
+                        or security_passed(request)
+                        or not _body_unreadable(exc)
+                    ):
                         raise
                     await security_first(request)  # denies by raising, as in the route
                     raise
@@ -176,9 +185,15 @@ class NovaRoute(APIRoute):
         await super().handle(scope, receive, send)
 
 
-def _body_undecodable(exc: RequestValidationError) -> bool:
-    """True for FastAPI's error for a body that is not JSON (raised before any dependency)."""
-    return any(error.get("type") == "json_invalid" for error in exc.errors())
+def _body_unreadable(exc: RequestValidationError | HTTPException) -> bool:
+    """True for FastAPI's answer to a body it could not read, raised before any dependency.
+
+    That is its 422 for a body that is not JSON, and its 400 for one it could not parse at
+    all (JSON nested too deep, broken multipart): both raised while handling the parse error.
+    """
+    if isinstance(exc, RequestValidationError):
+        return any(error.get("type") == "json_invalid" for error in exc.errors())
+    return exc.status_code == 400 and (exc.__cause__ or exc.__context__) is not None
 
 
 def _nova_lifespan(
@@ -351,16 +366,17 @@ class NovaRouter(APIRouter):
         allow.update(spec.methods)
         for method in spec.methods:
             documented = spec.methods_given or method in DOCUMENTED_DEFAULT_METHODS
-            self.add_api_route(
-                spec.path,
-                endpoint,
-                methods=[method],
-                dependencies=[*deps, *route_deps],
-                tags=list(tags) or None,
-                include_in_schema=include and documented,
-                route_class_override=route_class,
-                **fastapi_options,
-            )
+            with _rejections_named(group, spec.nova_path):
+                self.add_api_route(
+                    spec.path,
+                    endpoint,
+                    methods=[method],
+                    dependencies=[*deps, *route_deps],
+                    tags=list(tags) or None,
+                    include_in_schema=include and documented,
+                    route_class_override=route_class,
+                    **fastapi_options,
+                )
 
     def _add_wildcard_base(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         """Serve the path of a ``[...]`` route without its wildcard (zero segments)."""
@@ -405,9 +421,10 @@ class NovaRouter(APIRouter):
             security=group.security,
         )
         deps, _ = self._dependencies(group)
-        self.add_api_websocket_route(
-            spec.path, endpoint, name=handler_cls.__name__, dependencies=deps
-        )
+        with _rejections_named(group, spec.nova_path):
+            self.add_api_websocket_route(
+                spec.path, endpoint, name=handler_cls.__name__, dependencies=deps
+            )
 
     def _add_static(self, spec: StaticRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         endpoint = static_endpoint(spec.local, spec.options)
@@ -429,15 +446,27 @@ class NovaRouter(APIRouter):
                 endpoint.__nova_route__ = info  # type: ignore[attr-defined]
             route_class = cast(type[APIRoute], functools.partial(NovaRoute, nova=info))
             for method in STATIC_METHODS:
-                self.add_api_route(
-                    path,
-                    endpoint,
-                    methods=[method],
-                    dependencies=deps,
-                    include_in_schema=False,
-                    route_class_override=route_class,
-                )
+                with _rejections_named(spec.group, spec.nova_path):
+                    self.add_api_route(
+                        path,
+                        endpoint,
+                        methods=[method],
+                        dependencies=deps,
+                        include_in_schema=False,
+                        route_class_override=route_class,
+                    )
 
 
 def _route_error(group: GroupInfo, route: str, message: str) -> RouteConfigError:
     return RouteConfigError(f"{group.label}, route {route!r}: {message}")
+
+
+@contextmanager
+def _rejections_named(group: GroupInfo, route: str) -> Iterator[None]:
+    """Turn FastAPI's refusal of a route (an annotation it cannot use, a bad ``responses``
+    option...) into a RouteConfigError that names the group and the route."""
+    try:
+        yield
+    except Exception as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise _route_error(group, route, f"FastAPI rejected it: {message}") from exc

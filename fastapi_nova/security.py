@@ -23,6 +23,7 @@ from starlette.responses import Response
 from fastapi_nova.controllers import call_user, is_async_callable
 from fastapi_nova.handlers import encode_json
 from fastapi_nova.request import (
+    SCOPE_KEY,
     auth_data_of,
     build_nova_request,
     callable_name,
@@ -45,6 +46,7 @@ class SecurityDenied(Exception):
 
 
 _NO_AUTH_DATA: Any = object()
+_PASSED = "security_passed"
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,14 @@ def _apply(conn: HTTPConnection, result: Any, name: str) -> None:
     if not decision.allowed:
         assert decision.response is not None
         raise SecurityDenied(decision.response)
+    conn.scope.setdefault(SCOPE_KEY, {})[_PASSED] = True
     if decision.has_auth_data:
         set_auth_data(conn, decision.auth_data)
+
+
+def security_passed(conn: HTTPConnection) -> bool:
+    """True once the group's security let this request through."""
+    return bool(conn.scope.get(SCOPE_KEY, {}).get(_PASSED))
 
 
 def _crashed(name: str) -> SecurityDenied:

@@ -309,6 +309,13 @@ def test_audit_rules_on_a_mixed_app() -> None:
     ]
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_every_unsafe_method_without_security_is_a_warning(method: str) -> None:
+    row = RouteRow("g", method, "/x", "t", "-", "http")
+    assert audit([row]) == [Finding("warning", method, "/x", "t", f"{method} without security")]
+    assert audit([RouteRow("g", method, "/x", "t", "app.auth.check", "http")]) == []
+
+
 def test_secured_groups_and_schemes_are_not_warnings() -> None:
     findings = audit(rows("tests.apps.cli_secure_app:app"))
     assert findings == [Finding("info", "GET", "/", "tests.apps.cli_secure_app.home", "public GET")]

@@ -61,13 +61,16 @@ def test_users_index_and_show(client: TestClient) -> None:
     assert client.get("/api/users/1").json()["name"] == "Alice"
 
 
-@pytest.mark.parametrize("user_id", ["999", "abc"])
+# "²" is a digit to str.isdigit but not to int(); 5,000 digits are past int()'s limit.
+@pytest.mark.parametrize("user_id", ["999", "abc", "²", "9" * 5000])
+@pytest.mark.parametrize("suffix", ["", "/xml"])
 def test_show_unknown_user_is_a_json_404_from_the_status_page(
-    client: TestClient, user_id: str
+    client: TestClient, user_id: str, suffix: str
 ) -> None:
-    response = client.get(f"/api/users/{user_id}")
+    path = f"/api/users/{user_id}{suffix}"
+    response = client.get(path)
     assert response.status_code == 404
-    assert response.json() == {"message": "Resource not found", "path": f"/api/users/{user_id}"}
+    assert response.json() == {"message": "Resource not found", "path": path}
 
 
 def test_create_user_answers_201_and_stores_it(client: TestClient) -> None:

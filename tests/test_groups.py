@@ -338,6 +338,45 @@ def test_wrong_option_types(option: str, value: Any, expected: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("status_code", 999, "option status_code must be an HTTP status (100..599), got 999"),
+        ("status_code", 0, "option status_code must be an HTTP status (100..599), got 0"),
+        ("tags", ["users", 1], "option tags must be a list of str, got ['users', 1]"),
+    ],
+)
+def test_wrong_option_values(option: str, value: Any, message: str) -> None:
+    raises([group(("/x", ctrl, {option: value}))], f"group 0 (prefix ''), route '/x': {message}")
+
+
+class NotAModel:
+    """Neither a pydantic model nor a type FastAPI can read a parameter as."""
+
+
+def unreadable(thing: NotAModel) -> Any:
+    return ("json", "never")  # pragma: no cover - the route is refused
+
+
+def unreadable_security(thing: NotAModel) -> Any:
+    return True  # pragma: no cover - the route is refused
+
+
+@pytest.mark.parametrize(
+    ("groups", "route"),
+    [
+        ([group(("/x", unreadable), prefix="/p")], "'/x'"),
+        ([group(("/x", ctrl, {"response_model": NotAModel}), prefix="/p")], "'/x'"),
+        ([group(("/x", ctrl, {"responses": {404: "gone"}}), prefix="/p")], "'/x'"),
+        ([group(("/x", ctrl), prefix="/p", security=unreadable_security)], "'/x'"),
+        ([group(("/x", HERE), prefix="/p", plugins=[unreadable])], "'/x'"),
+    ],
+    ids=["controller", "response_model", "responses", "security", "static plugin"],
+)
+def test_what_fastapi_refuses_names_the_group_and_route(groups: Any, route: str) -> None:
+    raises_start(groups, f"group 0 (prefix '/p'), route {route}: FastAPI rejected it: ")
+
+
 def test_operation_id_needs_exactly_one_documented_method() -> None:
     raises(
         [group(("/x", ctrl, {"operation_id": "get_x"}))],

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.testclient import TestClient
+from starlette.types import Message
 
 from fastapi_nova import (
     HandlerExistsError,
@@ -25,6 +26,7 @@ from fastapi_nova import (
     register_handler,
     unregister_handler,
 )
+from fastapi_nova.handlers import FileSliceResponse
 
 
 @pytest.fixture(autouse=True)
@@ -359,6 +361,24 @@ def test_sendfile_head_has_headers_and_no_body(data_file: Path) -> None:
     assert response.content == b""
 
 
+@pytest.mark.anyio
+async def test_sendfile_sends_no_body_bytes_to_a_head_request(data_file: Path) -> None:
+    # An HTTP client drops a HEAD body by itself; the server must not be sent one at all.
+    response = FileSliceResponse(str(data_file), 2, 4, status_code=200, headers={})
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:  # pragma: no cover - never called
+        return {"type": "http.disconnect"}
+
+    await response({"type": "http", "method": "HEAD"}, receive, send)
+
+    assert sent[0]["type"] == "http.response.start"
+    assert [m.get("body", b"") for m in sent[1:]] == [b""]
+
+
 def test_sendfile_larger_than_a_chunk(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     payload = bytes(range(256)) * 1024  # 256 KiB, several chunks
@@ -374,6 +394,7 @@ def test_sendfile_larger_than_a_chunk(tmp_path: Path) -> None:
     [
         ((10, 10, None), "past the end"),
         ((0, 1, "missing"), "cannot read"),
+        ((0, 1, "."), "not a regular file"),  # a directory: refused before the response starts
     ],
 )
 def test_sendfile_errors_answer_500_and_log(

@@ -117,7 +117,14 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     ),
     "fastapi_nova.security": (
         "security callables turned into dependencies; users write the callables",
-        {"SecurityDenied", "Verdict", "run_nova_security", "security_dependency", "verdict"},
+        {
+            "SecurityDenied",
+            "Verdict",
+            "run_nova_security",
+            "security_dependency",
+            "security_passed",
+            "verdict",
+        },
     ),
     "fastapi_nova.static": (
         "static routes are declared in the route table",

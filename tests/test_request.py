@@ -137,6 +137,59 @@ def test_unparseable_json_answers_400_before_the_controller_runs() -> None:
     assert rec.requests == []
 
 
+@pytest.mark.parametrize(
+    "body", [b"[" * 100_000, b"1" * 5_000, b'"\xff"'], ids=["deep", "long", "utf8"]
+)
+def test_json_too_deep_or_too_long_answers_400_not_500(body: bytes) -> None:
+    rec = Recorder()
+    client = make_client([("/j", rec)])
+
+    response = client.post("/j", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Invalid JSON body")
+    assert rec.requests == []
+
+
+@pytest.mark.anyio
+async def test_an_http2_body_without_content_length_is_read() -> None:
+    # HTTP/2 ends a body with the stream; content-length is optional there.
+    rec = Recorder(("status", 204))
+    app = FastAPI()
+    app.include_router(NovaRouter([{"routes": [("/j", rec)]}]))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "2",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/j",
+        "raw_path": b"/j",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 443),
+    }
+    chunks = [
+        {"type": "http.request", "body": b'{"a": ', "more_body": True},
+        {"type": "http.request", "body": b"1}", "more_body": False},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    assert sent[0]["status"] == 204
+    assert rec.last.json == {"a": 1}
+    assert rec.last.body == b'{"a": 1}'
+
+
 def test_urlencoded_form_goes_to_params() -> None:
     rec = Recorder()
     client = make_client([("/f", rec)])
@@ -376,6 +429,47 @@ def test_fastapi_style_controller_in_a_router_gets_fastapi_parameters() -> None:
 
     assert client.get("/show/5?q=x").json() == {"id": 5, "q": "x"}
     assert client.get("/show/abc").status_code == 422  # FastAPI's own validation
+
+
+class Note(BaseModel):
+    text: str
+
+
+class NotesController:
+    """Controllers as methods, in a module with postponed (string) annotations."""
+
+    def create(self, note: Note, tag: str = "none") -> Any:
+        return ("json", {"text": note.text, "tag": tag})
+
+    def create_tagged(self, tag: str, note: Note) -> Any:
+        return ("json", {"text": note.text, "tag": tag})
+
+
+def test_method_and_partial_controllers_have_their_string_annotations_resolved() -> None:
+    notes = NotesController()
+    app = FastAPI()
+    app.include_router(
+        NovaRouter(
+            [
+                {
+                    "routes": [
+                        ("/method", notes.create, {"methods": ["post"]}),
+                        (
+                            "/partial",
+                            functools.partial(notes.create_tagged, "p"),
+                            {"methods": ["post"]},
+                        ),
+                    ]
+                }
+            ]
+        )
+    )
+    client = TestClient(app)
+
+    assert client.post("/method?tag=t", json={"text": "a"}).json() == {"text": "a", "tag": "t"}
+    assert client.post("/partial", json={"text": "b"}).json() == {"text": "b", "tag": "p"}
+    body = app.openapi()["paths"]["/method"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Note"}
 
 
 def test_zero_parameter_controller_is_called_without_arguments() -> None:

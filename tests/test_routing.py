@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 import fastapi.routing
 import pytest
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.testclient import TestClient
@@ -116,6 +117,26 @@ def test_apirouter_kwargs_are_passed_on() -> None:
     assert app.openapi()["paths"]["/root/a"]["get"]["tags"] == ["nova"]
 
 
+def test_a_lifespan_given_to_the_router_runs_inside_its_own() -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[dict[str, str]]:
+        events.append("start")
+        yield {"greeting": "hello"}
+        events.append("stop")
+
+    def greet(req):
+        return ("json", req.request.state.greeting)
+
+    app = app_with(NovaRouter([{"routes": [("/g", greet)]}], lifespan=lifespan))
+
+    with TestClient(app) as client:
+        assert events == ["start"]
+        assert client.get("/g").json() == "hello"
+    assert events == ["start", "stop"]
+
+
 # --------------------------------------------------------------------------- paths and methods
 
 
@@ -136,6 +157,44 @@ def test_bindings_are_path_parameters_in_openapi() -> None:
     ]
     assert "requestBody" not in operation
     assert TestClient(app).get("/org/o1/users/7").json()["bindings"] == {"org": "o1", "id": "7"}
+
+
+def test_a_fastapi_style_controller_that_does_not_name_a_binding_still_documents_it() -> None:
+    # OpenAPI requires every {name} of a path to be a declared parameter.
+    def by_request(request: Request) -> Any:
+        return ("json", dict(request.path_params))
+
+    def by_alias(user_id: Annotated[int, Path(alias="id")]) -> Any:
+        return ("json", user_id)
+
+    app = app_with(
+        NovaRouter(
+            [
+                {
+                    "prefix": "/org/:org",
+                    "routes": [
+                        ("/raw/:id/[...]", by_request, {"methods": ["get"]}),
+                        ("/typed/:id", by_alias, {"methods": ["get"]}),
+                    ],
+                }
+            ]
+        )
+    )
+    paths = app.openapi()["paths"]
+
+    def params(path: str) -> list[tuple[str, str, str]]:
+        operation = paths[path]["get"]
+        return [(p["name"], p["in"], p["schema"]["type"]) for p in operation["parameters"]]
+
+    assert params("/org/{org}/raw/{id}/{pathinfo}") == [
+        ("org", "path", "string"),
+        ("id", "path", "string"),
+        ("pathinfo", "path", "string"),
+    ]
+    assert params("/org/{org}/typed/{id}") == [("id", "path", "integer"), ("org", "path", "string")]
+    client = TestClient(app)
+    assert client.get("/org/o/raw/1/a/b").json() == {"org": "o", "id": "1", "pathinfo": "a/b"}
+    assert client.get("/org/o/typed/2").json() == 2
 
 
 def test_bindings_are_strings_even_when_they_look_like_numbers() -> None:

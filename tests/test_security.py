@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, Form, HTTPException
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -41,18 +41,24 @@ def security_returning(style: str, result: Any, seen: list[Any] | None = None) -
     return fastapi_security
 
 
-def raising_security(style: str) -> Any:
+def raising_security(style: str, sync: bool) -> Any:
     if style == "nova":
 
         async def nova_raises(req):
             raise RuntimeError("security bug")
 
-        return nova_raises
+        def nova_raises_sync(req):
+            raise RuntimeError("security bug")
+
+        return nova_raises_sync if sync else nova_raises
 
     async def fastapi_raises(key: Annotated[str | None, Depends(api_key)]) -> Any:
         raise RuntimeError("security bug")
 
-    return fastapi_raises
+    def fastapi_raises_sync(key: Annotated[str | None, Depends(api_key)]) -> Any:
+        raise RuntimeError("security bug")
+
+    return fastapi_raises_sync if sync else fastapi_raises
 
 
 class Controllers:
@@ -262,12 +268,13 @@ def test_redirect_is_302(style: str, controller_style: str) -> None:
     assert ctrls.runs == []
 
 
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
 @pytest.mark.parametrize("style", STYLES)
 def test_raising_is_a_logged_500_and_never_a_pass(
-    style: str, controller_style: str, caplog: pytest.LogCaptureFixture
+    style: str, sync: bool, controller_style: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     ctrls = Controllers()
-    client = make_client(raising_security(style), pick(ctrls, controller_style))
+    client = make_client(raising_security(style, sync), pick(ctrls, controller_style))
 
     with caplog.at_level(logging.ERROR, logger="fastapi_nova"):
         response = client.get("/r")
@@ -457,6 +464,85 @@ def test_security_runs_before_fastapis_json_decode_error(style: str) -> None:
 
 
 @pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("body", ["deep json", "broken form"])
+def test_security_runs_before_fastapis_body_parsing_400(style: str, body: str) -> None:
+    # A body FastAPI cannot parse at all (400, before any dependency) must not answer first.
+    order: list[str] = []
+    runs: list[Any] = []
+
+    async def create_json(item: Item) -> Any:
+        runs.append(item)
+        return ("json", item)
+
+    async def create_form(name: Annotated[str, Form()]) -> Any:
+        runs.append(name)
+        return ("json", name)
+
+    def app_for(result: Any) -> TestClient:
+        if style == "nova":
+
+            def security(req):
+                order.append("security")
+                return result
+
+        else:
+
+            def security(key: Annotated[str | None, Depends(api_key)]) -> Any:
+                order.append("security")
+                return result
+
+        ctrl = create_json if body == "deep json" else create_form
+        return make_client(security, ctrl, plugins=[lambda: order.append("plugin")])
+
+    if body == "deep json":
+        bad = {"content": b"[" * 100_000, "headers": {"content-type": "application/json"}}
+    else:
+        bad = {"content": b"--x", "headers": {"content-type": "multipart/form-data"}}
+
+    denied = app_for(False).post("/r", **bad)
+    assert denied.status_code == 401
+    assert denied.content == b""
+    assert order == ["plugin", "security"]
+
+    order.clear()
+    allowed = app_for(True).post("/r", **bad)
+    assert allowed.status_code == 400
+    assert order == ["plugin", "security"]  # each ran once
+    assert runs == []
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_400_raised_after_security_does_not_run_security_again(style: str) -> None:
+    # Only a body FastAPI could not read sends the request back through security.
+    order: list[str] = []
+
+    async def create(item: Item) -> Any:
+        order.append("controller")
+        try:
+            raise ValueError("no")
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail="bad item") from exc
+
+    if style == "nova":
+
+        def security(req):
+            order.append("security")
+            return True
+
+    else:
+
+        def security(key: Annotated[str | None, Depends(api_key)]) -> Any:
+            order.append("security")
+            return True
+
+    response = make_client(security, create).post("/r", json={"name": "a", "price": 1})
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "bad item"}
+    assert order == ["security", "controller"]
+
+
+@pytest.mark.parametrize("style", STYLES)
 def test_security_runs_before_the_bad_json_400(style: str) -> None:
     ctrls = Controllers()
     bad = {"content": b"{not json", "headers": {"content-type": "application/json"}}
@@ -592,6 +678,15 @@ async def controller_fn(id: int) -> Any:
         ((False, 418, {}, "b"), False, 418),
         (("redirect", "/x"), False, 302),
         (1, False, 401),
+        # Only True itself passes, only False itself denies with a custom answer.
+        ((1, "d"), False, 401),
+        (("yes", "d"), False, 401),
+        ((True, "d", "extra"), False, 401),
+        ((None, 403, {}), False, 401),
+        ((0, {"x-a": "1"}), False, 401),
+        ((False, 99, {}), False, 401),
+        ((False, 403, "not headers"), False, 401),
+        (("redirect", b"/x"), False, 401),
     ],
     ids=repr,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from typing import Any
 
@@ -47,9 +48,14 @@ def index(req: NovaRequest) -> Any:
     return ("json", list(store.users.values()))
 
 
+#: An id as the store makes them. ``str.isdigit`` would also take "²" (which ``int`` refuses)
+#: and thousands of digits (which ``int`` refuses too): both would be a 500, not a 404.
+_ID = re.compile(r"[0-9]{1,18}")
+
+
 def _user(req: NovaRequest) -> dict[str, Any] | None:
     user_id = req.bindings["id"]
-    return store.users.get(int(user_id)) if user_id.isdigit() else None
+    return store.users.get(int(user_id)) if _ID.fullmatch(user_id) else None
 
 
 def show(req: NovaRequest) -> Any:
