@@ -22,13 +22,18 @@ basic = HTTPBasic()
 STYLES = ["nova", "fastapi"]
 
 
-def security_returning(style: str, result: Any, seen: list[Any] | None = None) -> Any:
-    """A security function of ``style`` returning ``result`` (and recording what it saw)."""
+def security_returning(
+    style: str, result: Any, seen: list[Any] | None = None, order: list[str] | None = None
+) -> Any:
+    """A security function of ``style`` returning ``result``; records what it saw in ``seen``
+    and appends ``"security"`` to ``order`` when it runs."""
     if style == "nova":
 
         def nova_security(req):
             if seen is not None:
                 seen.append(req)
+            if order is not None:
+                order.append("security")
             return result
 
         return nova_security
@@ -36,6 +41,8 @@ def security_returning(style: str, result: Any, seen: list[Any] | None = None) -
     def fastapi_security(key: Annotated[str | None, Depends(api_key)]) -> Any:
         if seen is not None:
             seen.append(key)
+        if order is not None:
+            order.append("security")
         return result
 
     return fastapi_security
@@ -434,18 +441,7 @@ def test_security_runs_before_fastapis_json_decode_error(style: str) -> None:
         return ("json", item)
 
     def app_for(result: Any) -> TestClient:
-        if style == "nova":
-
-            def security(req):
-                order.append("security")
-                return result
-
-        else:
-
-            def security(key: Annotated[str | None, Depends(api_key)]) -> Any:
-                order.append("security")
-                return result
-
+        security = security_returning(style, result, order=order)
         return make_client(security, create, plugins=[plugin])
 
     bad = {"content": b"{not json", "headers": {"content-type": "application/json"}}
@@ -479,18 +475,7 @@ def test_security_runs_before_fastapis_body_parsing_400(style: str, body: str) -
         return ("json", name)
 
     def app_for(result: Any) -> TestClient:
-        if style == "nova":
-
-            def security(req):
-                order.append("security")
-                return result
-
-        else:
-
-            def security(key: Annotated[str | None, Depends(api_key)]) -> Any:
-                order.append("security")
-                return result
-
+        security = security_returning(style, result, order=order)
         ctrl = create_json if body == "deep json" else create_form
         return make_client(security, ctrl, plugins=[lambda: order.append("plugin")])
 
@@ -523,18 +508,7 @@ def test_a_400_raised_after_security_does_not_run_security_again(style: str) -> 
         except ValueError as exc:
             raise HTTPException(status_code=400, detail="bad item") from exc
 
-    if style == "nova":
-
-        def security(req):
-            order.append("security")
-            return True
-
-    else:
-
-        def security(key: Annotated[str | None, Depends(api_key)]) -> Any:
-            order.append("security")
-            return True
-
+    security = security_returning(style, True, order=order)
     response = make_client(security, create).post("/r", json={"name": "a", "price": 1})
 
     assert response.status_code == 400
