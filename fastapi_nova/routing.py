@@ -266,6 +266,9 @@ class NovaRouter(APIRouter):
             pubsub_module.configure(pubsub)
         self.registry = registry or default_registry
         specs = parse_groups(table, base_dir=module_directory(base_module))
+        self._group_dependencies: dict[
+            int, tuple[list[params.Depends], list[Callable[..., Any]]]
+        ] = {}
         self.nova_options = ControllerOptions(
             registry=self.registry,
             templates=finder_for(templates, base_module),
@@ -326,15 +329,21 @@ class NovaRouter(APIRouter):
     def _dependencies(
         self, group: GroupInfo
     ) -> tuple[list[params.Depends], list[Callable[..., Any]]]:
-        """The group's dependencies in order (plugins, security, dependencies) and own calls."""
-        deps: list[params.Depends] = list(group.plugins)
-        own: list[Callable[..., Any]] = []
-        if group.security is not None:
-            security = security_dependency(group.security)
-            deps.append(params.Depends(security))
-            own.append(security)
-        deps.extend(group.dependencies)
-        return deps, own
+        """The group's dependencies in order (plugins, security, dependencies) and own calls.
+
+        Built once per group: every route of the group shares one security dependency.
+        """
+        cached = self._group_dependencies.get(group.index)
+        if cached is None:
+            deps: list[params.Depends] = list(group.plugins)
+            own: list[Callable[..., Any]] = []
+            if group.security is not None:
+                security = security_dependency(group.security)
+                deps.append(params.Depends(security))
+                own.append(security)
+            deps.extend(group.dependencies)
+            cached = self._group_dependencies[group.index] = (deps, own)
+        return list(cached[0]), list(cached[1])
 
     def _add_http(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         group = spec.group
