@@ -87,9 +87,9 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
 from starlette.routing import Host, Mount, WebSocketRoute
 
+from fastapi_nova._route import NovaRouteInfo, route_info
 from fastapi_nova.groups import ALL_METHODS
 from fastapi_nova.request import callable_name
-from fastapi_nova.routing import NovaRouteInfo
 
 __all__ = [
     "CliError",
@@ -206,12 +206,7 @@ def _local_path(path: Any) -> str:
 
 
 def _nova_info(context: RouteContext) -> NovaRouteInfo | None:
-    # A NovaRoute carries its own info (one per path of a static directory); WebSocket routes
-    # are plain APIWebSocketRoutes whose endpoint carries it.
-    info = getattr(context.original_route, "nova", None)
-    if info is None:
-        info = getattr(context.endpoint, "__nova_route__", None)
-    return info if isinstance(info, NovaRouteInfo) else None
+    return route_info(context.original_route) or route_info(context.endpoint)
 
 
 @dataclass

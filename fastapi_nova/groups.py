@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import params
-from fastapi.routing import APIRoute
 
+from fastapi_nova._fastapi_compat import apiroute_option_names
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.request import WILDCARD_PARAM, is_nova_style
 from fastapi_nova.static import STATIC_METHODS, STATIC_OPTIONS
@@ -35,7 +35,7 @@ GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
 # Route options that are ours; every other accepted key goes to FastAPI's APIRoute.
 _OWN_OPTIONS = frozenset({"methods", "protocol"})
 _NOT_PASSED = frozenset({"self", "path", "endpoint", "methods", "dependency_overrides_provider"})
-FASTAPI_OPTIONS = frozenset(inspect.signature(APIRoute.__init__).parameters) - _NOT_PASSED
+FASTAPI_OPTIONS = apiroute_option_names() - _NOT_PASSED
 
 _BINDING = re.compile(r"^:([A-Za-z_][A-Za-z0-9_]*)$")
 _FASTAPI_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:[a-z]+)?\}$")

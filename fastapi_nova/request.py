@@ -12,12 +12,13 @@ import inspect
 import json
 import typing
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers, UploadFile
 from starlette.requests import HTTPConnection, Request
+
+from fastapi_nova._fastapi_compat import consumed_form, response_exit_stack
 
 # Where per-request state lives in the ASGI scope: shared by every Request object built from
 # the same scope (FastAPI builds its own), and out of the way of the user's ``request.state``.
@@ -173,7 +174,7 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
         nreq.body = await request.body()
     except RuntimeError:
         # FastAPI consumed the stream for its own form parsing; reuse what it parsed.
-        form = getattr(request, "_form", None)
+        form = consumed_form(request)
         if form is not None:
             nreq.params = dict(form.items())
         return
@@ -199,11 +200,9 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
 
 def _close_after_response(request: Request, close: Callable[[], Awaitable[None]]) -> None:
     """Close uploaded files once the response is sent, on the stack FastAPI uses for its own."""
-    for key in ("fastapi_middleware_astack", "fastapi_inner_astack"):
-        stack = request.scope.get(key)
-        if isinstance(stack, AsyncExitStack):
-            stack.push_async_callback(close)
-            return
+    stack = response_exit_stack(request.scope)
+    if stack is not None:
+        stack.push_async_callback(close)
 
 
 def auth_data_of(conn: HTTPConnection) -> Any:

@@ -111,10 +111,6 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "set_auth_data",
         },
     ),
-    "fastapi_nova.routing": (
-        "what NovaRouter builds; NovaRouteInfo is read by the CLI from __nova_route__",
-        {"NovaRoute", "NovaRouteInfo"},
-    ),
     "fastapi_nova.security": (
         "security callables turned into dependencies; users write the callables",
         {
