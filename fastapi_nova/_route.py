@@ -32,7 +32,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fastapi_nova._fastapi_compat import dependencies_through
+from fastapi_nova._fastapi_compat import dependencies_through, response_exit_stack
 from fastapi_nova.controllers import (
     BoundController,
     ControllerOptions,
@@ -175,7 +175,11 @@ def direct_app(info: NovaRouteInfo, route_name: str) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
-        # The stack FastAPI's own wrapper provides: uploaded files are closed on it.
+        if response_exit_stack(scope) is not None:  # FastAPI's app provides one
+            response = await answer(call, request, options, route_name)
+            await response(scope, receive, send)
+            return
+        # Outside a FastAPI app (the router mounted on its own): uploads are closed on this.
         async with AsyncExitStack() as stack:
             scope["fastapi_inner_astack"] = stack
             response = await answer(call, request, options, route_name)

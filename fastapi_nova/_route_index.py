@@ -55,6 +55,8 @@ class _Leaf(Generic[T]):
     order: int
     names: tuple[str, ...]  # binding names, in path order
     route: IndexedRoute[T]
+    #: Every binding is a plain string: the matched segments are the values as they are.
+    plain: bool
 
 
 @dataclass
@@ -67,6 +69,11 @@ class _Node(Generic[T]):
     #: Routes whose last segment is ``{name:path}``: they take the rest of the path.
     rest: list[tuple[Convertor[Any], _Leaf[T]]] = field(default_factory=list)
     leaves: list[_Leaf[T]] = field(default_factory=list)
+
+
+def _leaf(order: int, names: list[str], route: IndexedRoute[T]) -> _Leaf[T]:
+    plain = all(type(route.convertors[name]) is StringConvertor for name in names)
+    return _Leaf(order, tuple(names), route, plain)
 
 
 def _fits(convertor: Convertor[Any]) -> Callable[[str], bool]:
@@ -108,10 +115,10 @@ class RouteIndex(Generic[T]):
             if isinstance(convertor, PathConvertor):
                 if position != len(segments) - 1:
                     return False
-                node.rest.append((convertor, _Leaf(order, tuple(names), route)))
+                node.rest.append((convertor, _leaf(order, names, route)))
                 return True
             node = self._param_child(node, convertor)
-        node.leaves.append(_Leaf(order, tuple(names), route))
+        node.leaves.append(_leaf(order, names, route))
         return True
 
     @staticmethod
@@ -174,6 +181,8 @@ class RouteIndex(Generic[T]):
 
 
 def _convert(leaf: _Leaf[Any], values: list[str]) -> dict[str, Any]:
-    convertors = leaf.route.convertors
     pairs = zip(leaf.names, values, strict=True)
+    if leaf.plain:
+        return dict(pairs)
+    convertors = leaf.route.convertors
     return {name: convertors[name].convert(value) for name, value in pairs}

@@ -118,12 +118,16 @@ class NovaRequest:
 
 
 def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
+    # One pass over the raw ASGI headers (names are lower case there): building Headers and
+    # missing a key in it costs more than the rest of a small request's parsing.
+    chunked = False
+    for name, value in request.scope.get("headers", ()):
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            chunked = True
     # HTTP/1.x announces a body with one of these headers; HTTP/2 and 3 need neither.
-    http_version = request.scope.get("http_version", "1.1")
-    return "transfer-encoding" in request.headers or http_version not in ("1.0", "1.1")
+    return chunked or request.scope.get("http_version", "1.1") not in ("1.0", "1.1")
 
 
 def _is_json(content_type: str) -> bool:
@@ -167,9 +171,9 @@ async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
 
 
 async def _read_body(request: Request, nreq: NovaRequest) -> None:
-    headers = request.headers
     if not _has_body(request):
         return
+    headers = request.headers
     try:
         nreq.body = await request.body()
     except RuntimeError:

@@ -264,10 +264,12 @@ class NovaRouter(APIRouter):
             return
         target = found.route.target
         route = target.route
-        scope["path_params"] = {**scope.get("path_params", {}), **found.path_params}
+        outer = scope.get("path_params")
+        scope["path_params"] = {**outer, **found.path_params} if outer else found.path_params
         scope["endpoint"] = route.endpoint
         scope["route"] = route.route
-        route_selected(scope, route.path_format)
+        if "fastapi.telemetry" in scope:
+            route_selected(scope, route.path_format)
         if target.direct is not None and not _has_overrides(scope):
             await target.direct(scope, receive, send)
             return
