@@ -164,15 +164,13 @@ async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
         return typing.cast(NovaRequest, cached)
     bindings, pathinfo = path_bindings(conn)
     nreq = NovaRequest(conn, bindings=bindings, pathinfo=pathinfo, auth_data=state.get("auth_data"))
-    if isinstance(conn, Request):
+    if isinstance(conn, Request) and _has_body(conn):
         await _read_body(conn, nreq)
     state["nova_request"] = nreq
     return nreq
 
 
 async def _read_body(request: Request, nreq: NovaRequest) -> None:
-    if not _has_body(request):
-        return
     headers = request.headers
     try:
         nreq.body = await request.body()
