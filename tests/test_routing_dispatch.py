@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import fastapi.routing
 import httpx2 as httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from fastapi_nova import NovaRouter
@@ -231,3 +234,39 @@ def test_the_app_handler_answers_through_a_real_server(tmp_path: Path) -> None:
     with uvicorn_server("tests.test_routing_dispatch:served_conflict_app", tmp_path) as server:
         response = httpx.post(f"{server.url}/conflict", timeout=10)
     assert (response.status_code, response.json()) == (409, {"conflict": "taken"})
+
+
+# ------------------------------------------------------------------ any request path
+
+PATH_TEXT = st.lists(
+    st.sampled_from([*"ab1/.:%-_ ~é{}[]", "api", "users", "files", "r0", "me", "//", "7"]),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(path=PATH_TEXT, method=st.sampled_from(["GET", "POST", "HEAD", "PUT", "TRACE"]))
+def test_any_request_path_gets_a_clear_answer_never_a_500(path: str, method: str) -> None:
+    # Percent-encoded, so the client sends it as it is (a leading "//" would be a host).
+    response = FUZZ_CLIENT.request(method, "/" + quote(path, safe="/~").lstrip("/"))
+
+    assert response.status_code in (200, 307, 404, 405), (path, response.status_code)
+    if response.status_code in (404, 405) and method != "HEAD":
+        assert response.json()["detail"] in ("Not Found", "Method Not Allowed")
+
+
+def _fuzz_app() -> FastAPI:
+    app = FastAPI()
+    app.include_router(
+        NovaRouter([{"routes": [
+            ("/api/users/:id", show, {"methods": ["get"]}),
+            ("/api/users/me", named("me")),
+            ("/api/files/[...]", show, {"methods": ["get"]}),
+            ("/r0/{n:int}", show, {"methods": ["get"]}),
+        ]}])
+    )
+    return app
+
+
+#: One app for every example: the property is about requests, not about building routers.
+FUZZ_CLIENT = TestClient(_fuzz_app(), raise_server_exceptions=False, follow_redirects=False)
