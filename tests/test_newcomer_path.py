@@ -27,8 +27,9 @@ from tests.support.servers import free_port, wait_for_port
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 GETTING_STARTED = ROOT / "docs" / "index.md"
-#: Seconds a started server may take to listen (the docs server builds the site first).
-START_TIMEOUT = 120.0
+#: Seconds a started server may take to listen: the docs server builds the site first, and
+#: scripts/docs reinstalls .venv first when pyproject.toml is newer than the last install.
+START_TIMEOUT = 300.0
 
 
 def code_blocks(page: Path, language: str) -> list[str]:
