@@ -1,4 +1,4 @@
-"""The app's exception handlers come first; the router's 500 page answers the rest."""
+"""App exception handlers come first; the 500 page answers the rest."""
 
 from typing import Any
 
