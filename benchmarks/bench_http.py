@@ -17,7 +17,7 @@ Three tables:
 A ``def`` security function (or controller) runs in the threadpool, as FastAPI runs ``def``
 endpoints and dependencies; compare like with like (``async def`` with ``async def``).
 
-    python benchmarks/bench_http.py [--requests 1000] [--rounds 7] [--wrk] [--wrk-seconds 3]
+    python benchmarks/bench_http.py [--requests 1000] [--rounds 7] [--wrk | --wrk-only]
 """
 
 from __future__ import annotations
@@ -289,7 +289,14 @@ def _wait_for(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"uvicorn did not listen on port {port} within {timeout}s")
 
 
-def _wrk_rps(factory: str, seconds: int) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk_run(factory: str, seconds: int) -> tuple[float, float]:
+    """(requests per second, server CPU microseconds per request) for one wrk run."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", f"bench_http:{factory}",
@@ -299,31 +306,40 @@ def _wrk_rps(factory: str, seconds: int) -> float:
     )
     try:
         _wait_for(port)
+        cpu_before = _cpu_seconds(server.pid)
         out = subprocess.run(
             ["wrk", "-t1", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}/users/7"],
             capture_output=True, text=True, timeout=seconds + 30, check=True,
         ).stdout
+        cpu = _cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=15)
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None or "Non-2xx" in out:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    if rate is None or count is None or "Non-2xx" in out:
         raise RuntimeError(f"wrk output not understood:\n{out}")
-    return float(found.group(1))
+    return float(rate.group(1)), cpu / int(count.group(1)) * 1e6
 
 
 def real_server(seconds: int, rounds: int) -> None:
-    if shutil.which("wrk") is None:
-        print("\nreal server: skipped, wrk is not installed (apt-get install wrk)")
+    if shutil.which("wrk") is None or not Path("/proc/self/stat").exists():
+        print("\nreal server: skipped, needs wrk (apt-get install wrk) and Linux /proc")
         return
-    rps: dict[str, list[float]] = {"plain FastAPI": [], "NovaRouter": []}
+    runs: dict[str, list[tuple[float, float]]] = {"plain FastAPI": [], "NovaRouter": []}
     for _ in range(rounds):
-        rps["plain FastAPI"].append(_wrk_rps("wrk_fastapi", seconds))
-        rps["NovaRouter"].append(_wrk_rps("wrk_nova", seconds))
-    fastapi_rps, nova_rps = (statistics.median(v) for v in rps.values())
+        runs["plain FastAPI"].append(_wrk_run("wrk_fastapi", seconds))
+        runs["NovaRouter"].append(_wrk_run("wrk_nova", seconds))
+    rps = {name: statistics.median(r for r, _ in v) for name, v in runs.items()}
+    cpu = {name: statistics.median(c for _, c in v) for name, v in runs.items()}
     print(f"\nreal server: uvicorn, 1 worker, wrk -t1 -c16 -d{seconds}s, {rounds} rounds (median)")
-    print(f"  plain FastAPI {fastapi_rps:9.0f} req/s")
-    print(f"  NovaRouter    {nova_rps:9.0f} req/s  {nova_rps / fastapi_rps:5.2f}x plain FastAPI")
+    print(f"{'':16} {'req/s':>8} {'ratio':>7} {'server CPU us/req':>18} {'ratio':>7}")
+    for name in runs:
+        print(
+            f"{name:16} {rps[name]:8.0f} {rps[name] / rps['plain FastAPI']:6.2f}x "
+            f"{cpu[name]:18.1f} {cpu['plain FastAPI'] / cpu[name]:6.2f}x"
+        )
+    print("(req/s moves with the machine's load; server CPU per request much less)")
 
 
 async def main(requests: int, rounds: int) -> None:
@@ -337,7 +353,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--wrk", action="store_true", help="also measure a real uvicorn server")
     parser.add_argument("--wrk-seconds", type=int, default=3)
+    parser.add_argument("--wrk-only", action="store_true", help="only the real-server run")
     args = parser.parse_args()
-    asyncio.run(main(min(args.requests, MAX_REQUESTS), min(args.rounds, MAX_ROUNDS)))
-    if args.wrk:
+    if not args.wrk_only:
+        asyncio.run(main(min(args.requests, MAX_REQUESTS), min(args.rounds, MAX_ROUNDS)))
+    if args.wrk or args.wrk_only:
         real_server(min(args.wrk_seconds, MAX_WRK_SECONDS), min(args.rounds, 3))
