@@ -217,27 +217,34 @@ class NovaRouter(APIRouter):
         self._indexes[id(owner)] = (owner, version, index)
         return index
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+    def _lookup(self, scope: Scope) -> tuple[object, Found[_Target] | None] | None:
+        """The index's answer for an HTTP request dispatched to one of this router's
+        inclusions: (inclusion, what was found); None when FastAPI must dispatch."""
         included = included_router(scope, self) if scope["type"] == "http" else None
-        index = None if included is None else self._index(
-            included, lambda: included_routes(included)
-        )
+        if included is None:
+            return None
+        index = self._index(included, lambda: included_routes(included))
         if index is None:
+            return None
+        return included, index.lookup(route_path(scope), scope["method"])
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        looked_up = self._lookup(scope)
+        if looked_up is None:
             return super().matches(scope)
-        found = index.lookup(route_path(scope), scope["method"])
+        found = looked_up[1]
         if found is None:
             return Match.NONE, {}
-        scope[_FOUND] = (included, found)
+        scope[_FOUND] = looked_up
         return (Match.FULL if found.route is not None else Match.PARTIAL), {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Included in an app, the app's router dispatches here after ``matches``.
+        # Included in an app, the app's router dispatches here after ``matches``, whose answer
+        # is reused unless it was for another inclusion of this router.
         cached = scope.pop(_FOUND, None)
-        if (
-            cached is not None
-            and scope["type"] == "http"
-            and cached[0] is included_router(scope, self)
-        ):
+        if cached is None or cached[0] is not included_router(scope, self):
+            cached = self._lookup(scope)
+        if cached is not None and cached[1] is not None:
             await self._serve(cached[1], scope, receive, send)
             return
         await self._dispatch(super().handle, scope, receive, send)

@@ -270,3 +270,26 @@ def _fuzz_app() -> FastAPI:
 
 #: One app for every example: the property is about requests, not about building routers.
 FUZZ_CLIENT = TestClient(_fuzz_app(), raise_server_exceptions=False, follow_redirects=False)
+
+
+def test_an_included_router_redirects_a_trailing_slash_like_fastapi() -> None:
+    app = FastAPI()
+    app.include_router(big_table(3))
+    client = TestClient(app, follow_redirects=False)
+
+    response = client.get("/api/users/5/")
+
+    assert response.status_code == 307
+    assert response.headers["location"] == "http://testserver/api/users/5"
+
+
+def test_one_router_included_twice_answers_each_inclusion_405_with_its_methods() -> None:
+    router = NovaRouter([{"routes": [("/a", named("a"), {"methods": ["get"]})]}])
+    app = FastAPI()
+    app.include_router(router, prefix="/x")
+    app.include_router(router, prefix="/y")
+    client = TestClient(app)
+
+    assert client.get("/y/a").json() == "a"
+    refused = client.post("/x/a")
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET")
