@@ -255,8 +255,10 @@ class FileSliceResponse(Response):
 class _UserHandler:
     """Adapts a ``fn(status_code, extra_headers, payload)`` handler to the tuple form."""
 
-    def __init__(self, name: str, fn: HandlerFunction) -> None:
+    def __init__(self, name: str, fn: HandlerFunction, media_type: str | None = None) -> None:
         self.name, self.fn = name, fn
+        #: What OpenAPI documents for this handler's body (None: the router cannot know).
+        self.media_type = media_type
 
     async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         if len(value) == 2:
@@ -277,6 +279,16 @@ class _UserHandler:
             )
         return result
 
+
+#: What OpenAPI documents for each built-in's body (None: no body, or one it cannot know).
+BUILTIN_MEDIA_TYPES: dict[str, str | None] = {
+    "json": "application/json",
+    "ok": "text/html",
+    "view": "text/html",
+    "status": None,
+    "redirect": None,
+    "sendfile": None,
+}
 
 _BUILTINS: dict[str, Converter] = {
     "json": _json,
@@ -299,11 +311,23 @@ class HandlerRegistry:
         self._handlers: dict[str, Converter] = dict(_BUILTINS)
         self._lock = threading.Lock()
 
-    def register(self, name: str, fn: HandlerFunction, *, replace: bool = False) -> None:
+    def register(
+        self,
+        name: str,
+        fn: HandlerFunction,
+        *,
+        replace: bool = False,
+        media_type: str | None = None,
+    ) -> None:
         """Register ``fn(status_code, extra_headers, payload) -> Response`` under ``name``.
 
+        ``media_type`` is what OpenAPI documents for routes that declare they return ``name``.
         Raises HandlerExistsError if ``name`` is taken, unless ``replace=True``.
         """
+        if media_type is not None and (not isinstance(media_type, str) or "/" not in media_type):
+            raise TypeError(
+                f"media_type must be a str such as 'application/xml', got {media_type!r}"
+            )
         if not isinstance(name, str) or not name:
             raise TypeError(f"handler name must be a non-empty str, got {name!r}")
         if not callable(fn):
@@ -314,7 +338,7 @@ class HandlerRegistry:
                     f"handler {name!r} is already registered; call unregister_handler({name!r}) "
                     "first or pass replace=True"
                 )
-            self._handlers[name] = _UserHandler(name, fn)
+            self._handlers[name] = _UserHandler(name, fn, media_type)
 
     def unregister(self, name: str) -> bool:
         """Remove handler ``name``; True if it was registered."""
@@ -324,6 +348,13 @@ class HandlerRegistry:
     def get(self, name: Any) -> Converter | None:
         """The handler for a tuple tag, or None."""
         return self._handlers.get(name) if isinstance(name, str) else None
+
+    def media_type(self, name: str) -> str | None:
+        """The media type handler ``name`` answers with, for OpenAPI (None: unknown)."""
+        handler = self._handlers.get(name)
+        if isinstance(handler, _UserHandler):
+            return handler.media_type
+        return BUILTIN_MEDIA_TYPES.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._handlers
@@ -353,6 +384,7 @@ def register_handler(
     *,
     replace: bool = False,
     registry: HandlerRegistry | None = None,
+    media_type: str | None = None,
 ) -> None:
     """Register a custom handler (Nova's ``nova_handlers:register_handler/2``).
 
@@ -360,10 +392,11 @@ def register_handler(
     def xml(status_code, headers, payload):
         return Response(payload, status_code, {"content-type": "application/xml", **headers})
 
-    register_handler("xml", xml)    # a controller may now return ("xml", "<user/>")
+    register_handler("xml", xml, media_type="application/xml")
+    # a controller may now return ("xml", "<user/>"); OpenAPI shows application/xml
     ```
     """
-    (registry or default_registry).register(name, fn, replace=replace)
+    (registry or default_registry).register(name, fn, replace=replace, media_type=media_type)
 
 
 def unregister_handler(name: str, *, registry: HandlerRegistry | None = None) -> bool:

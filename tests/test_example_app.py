@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,6 +154,35 @@ def test_openapi_lists_every_http_route_with_its_parameters_and_the_basic_scheme
     schemes = spec["components"]["securitySchemes"]
     assert schemes["HTTPBasic"]["scheme"] == "basic"
     assert paths["/admin/stats"]["get"]["security"] == [{"HTTPBasic": []}]
+
+
+PINNED_OPENAPI = Path(__file__).parent / "apps" / "example_openapi.json"
+
+
+def test_openapi_document_is_pinned() -> None:
+    """The whole document, so any change to it is deliberate. After one, regenerate with
+    ``python -c "import json; from example_app.main import app;
+    print(json.dumps(app.openapi(), indent=2, sort_keys=True))" > tests/apps/example_openapi.json``
+    and say in the commit what changed."""
+    assert app.openapi() == json.loads(PINNED_OPENAPI.read_text())
+
+
+def test_openapi_says_what_each_route_answers(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths["/heartbeat"]["get"]["responses"] == {
+        "200": {"description": "Successful Response"}
+    }
+    assert paths["/heartbeat"]["get"]["summary"] == "Heartbeat"
+    assert set(paths["/login"]["get"]["responses"]["200"]["content"]) == {"text/html"}
+    assert set(paths["/api/users/{id}/xml"]["get"]["responses"]["200"]["content"]) == {
+        "application/xml"
+    }
+    show = paths["/api/users/{id}"]["get"]["responses"]
+    assert set(show) == {"200", "404"}  # no 422: its only input is a string binding
+    assert show["404"]["description"] == "Status page (errors_controller.not_found)"
+    assert set(paths["/api/users"]["post"]["responses"]) == {"201", "400", "422"}
+    assert set(paths["/"]["post"]["responses"]) == {"200", "400", "401"}
+    assert set(paths["/admin/stats"]["get"]["responses"]) == {"200", "401"}
 
 
 @pytest.mark.slow

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi_nova import NovaRequest
 
 
-def login(req: NovaRequest) -> Any:
+def login(req: NovaRequest) -> tuple[Literal["ok"], dict[str, Any], dict[str, str]]:
     """``GET /login``: the login form (templates/login.html)."""
     return ("ok", {}, {"view": "login"})
 
 
-def index(req: NovaRequest) -> Any:
+def index(req: NovaRequest) -> tuple[Literal["ok"], dict[str, Any]]:
     """``POST /``: greet the user the security function let in (templates/main.html)."""
     return ("ok", {"username": req.auth_data["username"]})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi_nova import NovaRequest, NovaWebSocket, PubSubUnavailable, pubsub
 
@@ -47,7 +47,7 @@ class ChatHandler(NovaWebSocket):
         return ("ok", state)
 
 
-def chat_members(req: NovaRequest) -> Any:
+def chat_members(req: NovaRequest) -> tuple[Literal["json"], dict[str, Any]]:
     """``GET /chat/members``: the chat's members on every node (``pubsub.get_members``)."""
     members = pubsub.get_members("chat")
     local = pubsub.get_local_members("chat")
