@@ -342,5 +342,6 @@ def test_schemathesis_finds_no_failure_in_the_example_app(tmp_path: Path) -> Non
             text=True,
             timeout=300,
         )
+    # schemathesis exits non-zero on any failure; the summary names each one.
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "passed" in run.stdout and "failure" not in run.stdout.lower(), run.stdout[-6000:]
+    assert "unique failure" not in run.stdout, run.stdout[-6000:]
