@@ -1,4 +1,4 @@
-"""What OpenAPI shows: routes that declare what they return, by annotation or option."""
+"""What OpenAPI shows: routes that declare what they return."""
 
 from typing import Any, Literal
 
@@ -16,10 +16,13 @@ class Note(BaseModel):
 
 NOTES = {1: Note(id=1, text="hello")}
 
+# The return annotation has the tuple's own shape: a JSON Note, or a 404.
+Found = tuple[Literal["json"], Note] | tuple[Literal["status"], Literal[404]]
 
-# The return annotation has the tuple's own shape: a JSON Note, or the status 404.
-def show(req: NovaRequest) -> tuple[Literal["json"], Note] | tuple[Literal["status"], Literal[404]]:
-    note = NOTES.get(int(req.bindings["id"])) if req.bindings["id"].isdigit() else None
+
+def show(req: NovaRequest) -> Found:
+    key = req.bindings["id"]
+    note = NOTES.get(int(key)) if key.isdigit() else None
     return ("status", 404) if note is None else ("json", note)
 
 
@@ -28,7 +31,10 @@ def create(req: NovaRequest) -> tuple[Literal["json"], Note]:
     return ("json", note)  # a POST: documented and answered 201
 
 
-def page(req: NovaRequest) -> tuple[Literal["ok"], dict[str, Any], dict[str, str]]:
+Page = tuple[Literal["ok"], dict[str, Any], dict[str, str]]
+
+
+def page(req: NovaRequest) -> Page:
     return ("ok", {"notes": list(NOTES.values())}, {"view": "notes"})
 
 
@@ -40,21 +46,26 @@ def not_found(req: NovaRequest) -> tuple[Literal["json"], dict[str, str]]:
     return ("json", {"error": "not found"})
 
 
-def csv_handler(status_code: int, headers: dict[str, str], payload: Any) -> Response:
+def csv_handler(
+    status_code: int, headers: dict[str, str], payload: Any
+) -> Response:
     body = "".join(",".join(row) + "\n" for row in payload)
-    return Response(body, status_code, {"content-type": "text/csv", **headers})
+    headers = {"content-type": "text/csv", **headers}
+    return Response(body, status_code, headers)
 
 
 registry = HandlerRegistry()
 # media_type: what OpenAPI documents for routes that return ("csv", ...)
 registry.register("csv", csv_handler, media_type="text/csv")
 
+# A lambda has no annotation: the "returns" option says what it answers.
+PING = {"methods": ["get"], "returns": ("status", 204)}
+
 routes = [
     {"prefix": "/notes", "routes": [
         ("/page", page, {"methods": ["get"]}),
         ("/export.csv", export, {"methods": ["get"]}),
-        # A lambda has no annotation: the "returns" option says what it answers.
-        ("/ping", lambda req: ("status", 204), {"methods": ["get"], "returns": ("status", 204)}),
+        ("/ping", lambda req: ("status", 204), PING),
         ("/:id", show, {"methods": ["get"]}),
         ("/", create, {"methods": ["post"]}),
         (404, not_found, {}),
