@@ -24,7 +24,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 ANY_STATUS = 0
 
 JSON = "application/json"
+#: FastAPI's description of a route's own status.
+SUCCESS = "Successful Response"
 HTML = "text/html"
 
 
@@ -190,7 +192,6 @@ def _outcomes(
     status_option: int | None,
     registry: HandlerRegistry,
     status_pages: Mapping[int, Callable[..., Any]],
-    page_depth: int = 0,
 ) -> list[_Outcome]:
     out: list[_Outcome] = []
     for d in declared:
@@ -205,9 +206,11 @@ def _outcomes(
         elif d.kind == "status":
             code = d.status or ANY_STATUS
             page = status_pages.get(code) if d.payload is None else None
-            if page is not None and page_depth == 0:
+            if page is not None:
                 out += _page_outcomes(code, page, registry)
             else:
+                if code == ANY_STATUS and d.payload is None:  # any code: any status page
+                    out += _all_pages(status_pages, registry)
                 media = _payload_media(d.payload)
                 out.append(_Outcome(code, media, d.payload if media else Any))
         elif d.kind == "sendfile":
@@ -215,6 +218,18 @@ def _outcomes(
         else:  # a custom handler: the media type it was registered with
             out.append(_Outcome(d.status or default, registry.media_type(d.kind)))
     return out
+
+
+def _all_pages(
+    status_pages: Mapping[int, Callable[..., Any]], registry: HandlerRegistry
+) -> list[_Outcome]:
+    """Every status page of the router (405 answers methods a path does not document)."""
+    return [
+        outcome
+        for code, page in status_pages.items()
+        if code != 405
+        for outcome in _page_outcomes(code, page, registry)
+    ]
 
 
 def _page_outcomes(
@@ -232,8 +247,7 @@ def _page_outcomes(
         method="GET",
         status_option=code,
         registry=registry,
-        status_pages={},
-        page_depth=1,
+        status_pages={},  # a page answering ("status", code) gets no page: no recursion
     )
     return [_Outcome(code, o.media_type, o.payload, description) for o in outcomes]
 
@@ -339,6 +353,11 @@ def _response_entry(outcomes: Sequence[_Outcome], *, describe: bool = True) -> d
     descriptions = _unique([o.description for o in outcomes if o.description])
     if describe and descriptions:
         entry["description"] = "; ".join(descriptions)
+    media = {o.media_type for o in outcomes}
+    if None in media and len(media) > 1:
+        # OpenAPI cannot mark a body optional: say it, since one return sends none.
+        first = entry.get("description") or SUCCESS
+        entry["description"] = f"{first}, or an empty body"
     content: dict[str, Any] = {}
     for o in outcomes:
         if o.media_type is not None and o.media_type != JSON:
@@ -401,9 +420,7 @@ def route_openapi(
         # may answer ("json", data) with 201, and any status page may answer.
         if method == "POST" and status_option is None:
             outcomes.append(_Outcome(201, JSON, description="Created (a (json, data) return)"))
-        for code, page in options.status_pages.items():
-            if code != 405:  # 405 answers the methods a path does not document
-                outcomes += _page_outcomes(code, page, options.registry)
+        outcomes += _all_pages(options.status_pages, options.registry)
     fn = getattr(controller, "__nova_controller__", controller)
     if _reads_body(fn, spec.path, nova_style, method):
         outcomes.append(_body_error(400))
@@ -412,6 +429,12 @@ def route_openapi(
     by_status: dict[int, list[_Outcome]] = {}
     for o in outcomes:
         by_status.setdefault(o.status, []).append(o)
+    if main is not None:
+        by_status.setdefault(main, [])
+    # A return of any status may also answer each documented one, with its own body.
+    for status, group in by_status.items():
+        if status != ANY_STATUS:
+            group += [replace(o, status=status) for o in by_status.get(ANY_STATUS, [])]
     responses: dict[int | str, Any] = {}
     if main is not None:
         kwargs.setdefault("status_code", main)
