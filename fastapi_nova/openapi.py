@@ -392,10 +392,12 @@ def route_openapi(
     if "summary" not in kwargs and (summary := _summary(spec)) is not None:
         kwargs["summary"] = summary
     if nova_style and spec.path_params:
-        extra = {"parameters": _binding_parameters(spec.path_params)}
-        user_extra = kwargs.get("openapi_extra") or {}
-        for key, value in user_extra.items():
-            extra[key] = extra[key] + value if key == "parameters" else value
+        # The user's openapi_extra wins: a parameter it describes replaces the derived one.
+        extra = dict(kwargs.get("openapi_extra") or {})
+        own = list(extra.get("parameters") or [])
+        described = {p.get("name") for p in own if isinstance(p, dict) and p.get("in") == "path"}
+        derived = [p for p in _binding_parameters(spec.path_params) if p["name"] not in described]
+        extra["parameters"] = derived + own
         kwargs["openapi_extra"] = extra
 
     status_option = kwargs.get("status_code")

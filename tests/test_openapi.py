@@ -264,6 +264,18 @@ def test_bindings_are_documented_without_a_422_that_cannot_happen() -> None:
     assert TestClient(app).get("/org/o/users/7").json() == {"org": "o", "id": "7"}
 
 
+def test_openapi_extra_may_describe_a_binding() -> None:
+    described = {"name": "id", "in": "path", "required": True, "description": "The user's id"}
+    extra = {"parameters": [described], "x-note": "kept"}
+    app = app_with(
+        [{"routes": [("/u/:org/:id", lambda req: ("status", 200), {"openapi_extra": extra})]}]
+    )
+    op = operation(app, "/u/{org}/{id}")
+    assert [p["name"] for p in op["parameters"]] == ["org", "id"]
+    assert op["parameters"][1] == described
+    assert op["x-note"] == "kept"
+
+
 def test_a_body_model_keeps_fastapis_422_and_documents_its_400() -> None:
     def create(item: Item) -> tuple[Literal["json"], Item]:
         return ("json", item)
