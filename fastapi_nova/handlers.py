@@ -324,10 +324,12 @@ class HandlerRegistry:
         ``media_type`` is what OpenAPI documents for routes that declare they return ``name``.
         Raises HandlerExistsError if ``name`` is taken, unless ``replace=True``.
         """
-        if media_type is not None and (not isinstance(media_type, str) or "/" not in media_type):
-            raise TypeError(
-                f"media_type must be a str such as 'application/xml', got {media_type!r}"
-            )
+        if media_type is not None:
+            example = f"such as 'application/xml', got {media_type!r}"
+            if not isinstance(media_type, str):
+                raise TypeError(f"media_type must be a str {example}")
+            if "/" not in media_type.strip("/"):
+                raise ValueError(f"media_type must be type/subtype {example}")
         if not isinstance(name, str) or not name:
             raise TypeError(f"handler name must be a non-empty str, got {name!r}")
         if not callable(fn):

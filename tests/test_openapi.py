@@ -165,8 +165,16 @@ def test_a_custom_handler_documents_the_media_type_it_was_registered_with() -> N
 
 
 def test_a_media_type_must_look_like_one() -> None:
-    with pytest.raises(TypeError, match="media_type must be a str such as 'application/xml'"):
-        HandlerRegistry().register("x", lambda s, h, p: Response(), media_type="xml")
+    registry = HandlerRegistry()
+    with pytest.raises(
+        ValueError, match="^media_type must be type/subtype such as 'application/xml', got 'xml'$"
+    ):
+        registry.register("x", lambda s, h, p: Response(), media_type="xml")
+    with pytest.raises(
+        TypeError, match="^media_type must be a str such as 'application/xml', got 1$"
+    ):
+        registry.register("x", lambda s, h, p: Response(), media_type=1)  # type: ignore[arg-type]
+    assert "x" not in registry
 
 
 def test_json_or_status_documents_both() -> None:
