@@ -33,7 +33,7 @@ from fastapi_nova.pid import Pid, send
 from fastapi_nova.pubsub import PubSubMessage
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.routing import NovaRouter
-from fastapi_nova.security import AuthData
+from fastapi_nova.security import AuthData, security_scheme
 from fastapi_nova.websocket import (
     FrameTooLargeError,
     InvalidCallbackReturn,
@@ -68,6 +68,7 @@ __all__ = [
     "default_registry",
     "pubsub",
     "register_handler",
+    "security_scheme",
     "send",
     "unregister_handler",
 ]
