@@ -121,3 +121,22 @@ async def call_with_dependencies(conn: HTTPConnection, call: Callable[..., Any])
             return await call(**solved.values)
         result = await run_in_threadpool(call, **solved.values)
         return await result if inspect.isawaitable(result) else result
+
+
+def response_field(model: Any, name: str) -> Any:
+    """The field FastAPI validates and serializes a route's return value with.
+
+    Built as ``APIRoute`` builds its ``response_field`` for ``response_model``, so that a
+    ``("json", payload)`` is filtered exactly as a returned value would be.
+    """
+    from fastapi.utils import create_model_field
+
+    return create_model_field(name=name, type_=model, mode="serialization")
+
+
+async def serialize_response(field: Any, payload: Any, **options: Any) -> Any:
+    """FastAPI's own ``serialize_response``: validate ``payload`` against ``field`` and dump it
+    with the route's ``response_model_*`` options; raises ``ResponseValidationError``."""
+    return await fastapi.routing.serialize_response(
+        field=field, response_content=payload, is_coroutine=True, **options
+    )

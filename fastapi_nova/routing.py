@@ -34,6 +34,7 @@ from fastapi_nova.controllers import (
     error_response,
     make_endpoint,
     render_status_page,
+    response_model_of,
 )
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.groups import (
@@ -349,7 +350,11 @@ class NovaRouter(APIRouter):
         group = spec.group
         allow = allow_by_path.setdefault(_pattern(spec.path), set())
         fastapi_options = dict(spec.fastapi_options)
-        options = replace(self.nova_options, status_override=fastapi_options.get("status_code"))
+        options = replace(
+            self.nova_options,
+            status_override=fastapi_options.get("status_code"),
+            response_model=response_model_of(fastapi_options),
+        )
         bound, endpoint = make_endpoint(spec.controller, options, spec.path_params)
         deps, own = self._dependencies(group)
         route_deps = fastapi_options.pop("dependencies", [])
