@@ -392,7 +392,42 @@ def make_endpoint(
     bound = BoundController(fn, options)
     if bound.nova_style:
         return bound, nova_endpoint(bound, path_params)
+    if is_streaming(fn):
+        return bound, streaming_endpoint(fn)
     return bound, fastapi_endpoint(bound, path_params)
+
+
+def is_streaming(fn: Callable[..., Any]) -> bool:
+    """True for a FastAPI ``yield`` endpoint (Server-Sent Events, JSON Lines, ...)."""
+    target = inspect.unwrap(fn)
+    while isinstance(target, functools.partial):
+        target = target.func
+    return inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target)
+
+
+def streaming_endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A FastAPI ``yield`` endpoint, passed to FastAPI as it is.
+
+    Its items are not tuples for the handlers: FastAPI streams them (JSON Lines, or
+    ``EventSourceResponse`` events with ``response_class=EventSourceResponse``) and documents
+    them from the return annotation, exactly as on a plain FastAPI route. A new function
+    (``functools.wraps`` keeps the signature and annotation FastAPI reads) so that what the
+    router attaches to its endpoint does not land on the user's function.
+    """
+    if inspect.isasyncgenfunction(inspect.unwrap(fn)):
+
+        @functools.wraps(fn)
+        async def stream_async(*args: Any, **kwargs: Any) -> Any:
+            async for item in fn(*args, **kwargs):
+                yield item
+
+        return stream_async
+
+    @functools.wraps(fn)
+    def stream_sync(*args: Any, **kwargs: Any) -> Any:
+        yield from fn(*args, **kwargs)
+
+    return stream_sync
 
 
 @overload
