@@ -34,6 +34,15 @@ from fastapi_nova.pubsub import PubSubMessage
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.routing import NovaRouter
 from fastapi_nova.security import AuthData, security_scheme
+from fastapi_nova.types import (
+    CallbackReturn,
+    Controller,
+    ControllerReturn,
+    HandlerFunction,
+    RouteGroupDict,
+    Routes,
+    SecurityFunction,
+)
 from fastapi_nova.websocket import (
     FrameTooLargeError,
     InvalidCallbackReturn,
@@ -46,8 +55,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthData",
+    "CallbackReturn",
+    "Controller",
+    "ControllerReturn",
     "FrameTooLargeError",
     "HandlerExistsError",
+    "HandlerFunction",
     "HandlerRegistry",
     "InvalidCallbackReturn",
     "NotInConnectionError",
@@ -61,6 +74,9 @@ __all__ = [
     "PubSubUnavailable",
     "RouteConfigError",
     "RouteGroup",
+    "RouteGroupDict",
+    "Routes",
+    "SecurityFunction",
     "TemplateNotFoundError",
     "TimerRef",
     "WebSocketOptions",

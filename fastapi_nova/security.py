@@ -36,10 +36,9 @@ from fastapi_nova.request import (
     resolved_signature,
     set_auth_data,
 )
+from fastapi_nova.types import SecurityFunction
 
 logger = logging.getLogger("fastapi_nova.security")
-
-SecurityFunction = Callable[..., Any]
 
 S = TypeVar("S", bound=Callable[..., Any])
 

@@ -32,6 +32,7 @@ NAMESPACES = {
     "fastapi_nova.pubsub": "pub/sub API: pubsub.join(...), pubsub.broadcast(...)",
     "fastapi_nova.testing": "test helpers: nova_request, connect, run_handler, subscribe",
     "fastapi_nova.cli": "python -m fastapi_nova routes|audit, and its functions",
+    "fastapi_nova.types": "type aliases for annotating route tables, controllers, security",
 }
 
 #: Public (non-underscore) classes and functions that are deliberately not exported from
