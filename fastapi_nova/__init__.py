@@ -12,6 +12,7 @@ app.include_router(NovaRouter(routes))
 from __future__ import annotations
 
 from fastapi_nova import pubsub
+from fastapi_nova.asyncapi import get_asyncapi
 from fastapi_nova.controllers import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
@@ -82,6 +83,7 @@ __all__ = [
     "WebSocketOptions",
     "controller",
     "default_registry",
+    "get_asyncapi",
     "pubsub",
     "register_handler",
     "security_scheme",
