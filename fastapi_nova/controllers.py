@@ -100,8 +100,15 @@ _RESPONSE_MODEL_OPTIONS = {
 class ResponseModel:
     """A route's ``response_model`` and its options, applied to ``("json", ...)`` payloads."""
 
-    model_field: Any  # FastAPI's ModelField, built by _fastapi_compat.response_field
+    model: Any
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def model_field(self) -> Any:
+        # Built on first use: FastAPI validates the model when the route is added (a bad one
+        # is a RouteConfigError naming the group and route), before any request gets here.
+        name = "Response_" + "".join(c if c.isalnum() else "_" for c in repr(self.model))[:60]
+        return response_field(self.model, name)
 
     async def apply(self, value: Any) -> Any:
         """``value`` with its JSON payload validated and filtered, as FastAPI does a returned
@@ -121,10 +128,9 @@ def response_model_of(route_options: Mapping[str, Any]) -> ResponseModel | None:
     model = route_options.get("response_model")
     if model is None:
         return None
-    name = "Response_" + "".join(c if c.isalnum() else "_" for c in repr(model))[:60]
     given = _RESPONSE_MODEL_OPTIONS.items()
     options = {arg: route_options[key] for key, arg in given if key in route_options}
-    return ResponseModel(response_field(model, name), options)
+    return ResponseModel(model, options)
 
 
 @dataclass(frozen=True)
