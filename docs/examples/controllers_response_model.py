@@ -1,4 +1,4 @@
-"""response_model filters what ("json", ...) sends, as it filters a FastAPI return value."""
+"""response_model filters what ("json", ...) sends, as in plain FastAPI."""
 
 from typing import Any
 
@@ -19,17 +19,19 @@ def show(req: NovaRequest) -> ControllerReturn:
     user = USERS.get(req.bindings["id"])
     if user is None:
         return ("status", 404)
-    return ("json", user)  # password_hash is not sent: UserOut has no such field
+    return ("json", user)  # no password_hash: UserOut has no such field
 
 
 def broken(req: NovaRequest) -> Any:
-    return ("json", {"id": "not a number"})  # does not fit UserOut: a 500, as in FastAPI
+    return ("json", {"id": "x"})  # does not fit UserOut: a 500, as in FastAPI
 
+
+OUT = {"methods": ["get"], "response_model": UserOut}
 
 app = FastAPI()
 app.include_router(NovaRouter([
     {"prefix": "/users", "routes": [
-        ("/:id", show, {"methods": ["get"], "response_model": UserOut}),
-        ("/broken/:id", broken, {"methods": ["get"], "response_model": UserOut}),
+        ("/:id", show, OUT),
+        ("/broken/:id", broken, OUT),
     ]},
 ]))

@@ -1,4 +1,4 @@
-"""FastAPI's yield endpoints in a route table: Server-Sent Events and JSON Lines."""
+"""FastAPI's yield endpoints in a route table: SSE and JSON Lines."""
 
 from collections.abc import AsyncIterable
 
@@ -18,10 +18,12 @@ async def ticks(count: int = 3) -> AsyncIterable[Tick]:
         yield Tick(n=n)
 
 
+SSE = {"methods": ["get"], "response_class": EventSourceResponse}
+
 app = FastAPI()
 app.include_router(NovaRouter([
     {"prefix": "/stream", "routes": [
-        ("/events", ticks, {"methods": ["get"], "response_class": EventSourceResponse}),
-        ("/lines", ticks, {"methods": ["get"]}),  # JSON Lines: application/jsonl
+        ("/events", ticks, SSE),  # text/event-stream
+        ("/lines", ticks, {"methods": ["get"]}),  # application/jsonl
     ]},
 ]))

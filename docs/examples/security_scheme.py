@@ -1,4 +1,4 @@
-"""A Nova-style security function that declares the scheme it reads, and raises HTTPException."""
+"""Nova-style security that declares its scheme and raises HTTPException."""
 
 from typing import Any
 
@@ -8,16 +8,17 @@ from fastapi.security import HTTPBearer
 from fastapi_nova import NovaRequest, NovaRouter, security_scheme
 
 TOKENS = {"token-ann": {"user": "ann"}}
+BEARER = {"WWW-Authenticate": "Bearer"}
 
 
 @security_scheme(HTTPBearer(description="A token from the login page"))
 def bearer_auth(req: NovaRequest) -> Any:
     header = req.headers.get("authorization", "")
     if not header.startswith("Bearer "):
-        return (False, {"www-authenticate": "Bearer"})  # 401: what the function says
+        return (False, BEARER)  # 401: the function's own answer
     user = TOKENS.get(header.removeprefix("Bearer "))
-    if user is None:  # FastAPI's habit works too: the app answers it as FastAPI would
-        raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+    if user is None:  # FastAPI's habit: answered as FastAPI answers it
+        raise HTTPException(401, "unknown token", headers=BEARER)
     return (True, user)
 
 

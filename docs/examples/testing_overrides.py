@@ -1,4 +1,4 @@
-"""Tests that replace a group's security with app.dependency_overrides, in both styles."""
+"""Tests replacing a group's security with dependency_overrides, both styles."""
 
 from typing import Annotated, Any
 
@@ -9,14 +9,15 @@ from fastapi.testclient import TestClient
 from fastapi_nova import AuthData, NovaRequest, NovaRouter
 
 api_key = APIKeyHeader(name="x-api-key")
+REAL = (True, {"user": "real"})
 
 
-def nova_auth(req: NovaRequest) -> Any:  # the real check: a token service, a database...
-    return (True, {"user": "real"}) if req.headers.get("x-token") == "real" else False
+def nova_auth(req: NovaRequest) -> Any:  # the real check: a token service...
+    return REAL if req.headers.get("x-token") == "real" else False
 
 
 def fastapi_auth(key: Annotated[str, Depends(api_key)]) -> Any:
-    return (True, {"user": "real"}) if key == "real" else False
+    return REAL if key == "real" else False
 
 
 def whoami(req: NovaRequest) -> Any:
@@ -29,8 +30,12 @@ async def quota(user: AuthData) -> Any:
 
 app = FastAPI()
 app.include_router(NovaRouter([
-    {"prefix": "/nova", "security": nova_auth, "routes": [("/me", whoami, {"methods": ["get"]})]},
-    {"prefix": "/api", "security": fastapi_auth, "routes": [("/quota", quota)]},
+    {"prefix": "/nova", "security": nova_auth, "routes": [
+        ("/me", whoami, {"methods": ["get"]}),
+    ]},
+    {"prefix": "/api", "security": fastapi_auth, "routes": [
+        ("/quota", quota),
+    ]},
 ]))
 
 
@@ -46,12 +51,13 @@ def test_nova_style_security_overridden() -> None:
 def test_fastapi_style_security_overridden() -> None:
     app.dependency_overrides[fastapi_auth] = lambda: (True, {"user": "test"})
     try:
-        response = TestClient(app).get("/api/quota")  # no x-api-key header needed now
+        response = TestClient(app).get("/api/quota")  # no x-api-key needed
         assert response.json() == {"user": "test", "quota": 10}
     finally:
         app.dependency_overrides.clear()
 
 
 def test_without_override_the_real_security_answers() -> None:
-    assert TestClient(app).get("/nova/me").status_code == 401
-    assert TestClient(app).get("/api/quota").status_code == 401  # APIKeyHeader's own answer
+    client = TestClient(app)
+    assert client.get("/nova/me").status_code == 401
+    assert client.get("/api/quota").status_code == 401  # APIKeyHeader's

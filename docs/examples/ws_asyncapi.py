@@ -1,4 +1,4 @@
-"""Serve the AsyncAPI document of the app's WebSocket routes beside /openapi.json."""
+"""Serve the AsyncAPI document of the WebSocket routes at /asyncapi.json."""
 
 from typing import Any
 
