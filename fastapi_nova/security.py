@@ -214,7 +214,7 @@ async def run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
 
 
 def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:
-    """Declare the FastAPI scheme a Nova-style security function reads, for ``/docs``.
+    """Declare the FastAPI scheme a security function reads, for ``/docs``.
 
     ```python
     @security_scheme(APIKeyHeader(name="X-API-Key"))
@@ -249,6 +249,25 @@ def _declared_scheme(fn: SecurityFunction) -> Callable[..., Any] | None:
     return scheme if isinstance(scheme, SecurityBase) and callable(scheme) else None
 
 
+def _scheme_parameters(fn: SecurityFunction) -> list[inspect.Parameter]:
+    """The parameter that shows ``fn``'s declared scheme in OpenAPI, if it declared one.
+
+    Only for OpenAPI (and Swagger's Authorize): its value is not used, the function reads
+    the credential itself (a FastAPI-style one may also depend on the scheme directly).
+    """
+    scheme = _declared_scheme(fn)
+    if scheme is None:
+        return []
+    annotation = Annotated[Any, Security(scheme)]
+    return [inspect.Parameter("_scheme", inspect.Parameter.KEYWORD_ONLY, annotation=annotation)]
+
+
+def _conn_parameter() -> inspect.Parameter:
+    return inspect.Parameter(
+        "conn", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
+    )
+
+
 def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
     """The FastAPI dependency that runs security function ``fn`` (either style)."""
     name = callable_name(fn)
@@ -257,51 +276,28 @@ def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
         async def nova_security(conn: HTTPConnection, **_scheme: Any) -> None:
             await run_nova_security(fn, conn)
 
-        parameters = [
-            inspect.Parameter(
-                "conn", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
-            )
-        ]
-        scheme = _declared_scheme(fn)
-        if scheme is not None:
-            # Only for OpenAPI (and Swagger's Authorize): the value is not used, the Nova
-            # function reads the credential from the request itself.
-            parameters.append(
-                inspect.Parameter(
-                    "_scheme",
-                    inspect.Parameter.KEYWORD_ONLY,
-                    annotation=Annotated[Any, Security(scheme)],
-                )
-            )
-        nova_security.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            parameters, return_annotation=None
+        parameters = [_conn_parameter()]
+        dependency: Callable[..., Any] = nova_security
+    else:
+        guarded = _Guarded(fn, name)
+
+        async def fastapi_security(conn: HTTPConnection, result: Any, **_scheme: Any) -> None:
+            _apply(conn, result, name)
+
+        # By hand: this module's postponed annotations could not name the local ``guarded``.
+        result = inspect.Parameter(
+            "result",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[Any, Depends(guarded)],
         )
-        nova_security.__nova_security__ = fn  # type: ignore[attr-defined]
-        nova_security.__qualname__ = nova_security.__name__ = f"security[{name}]"
-        return nova_security
-
-    guarded = _Guarded(fn, name)
-
-    async def fastapi_security(conn: HTTPConnection, result: Any) -> None:
-        _apply(conn, result, name)
-
-    # Built by hand: this module's postponed annotations could not name the local ``guarded``.
-    fastapi_security.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter(
-                "conn", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
-            ),
-            inspect.Parameter(
-                "result",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=Annotated[Any, Depends(guarded)],
-            ),
-        ],
-        return_annotation=None,
+        parameters = [_conn_parameter(), result]
+        dependency = fastapi_security
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*parameters, *_scheme_parameters(fn)], return_annotation=None
     )
-    fastapi_security.__nova_security__ = fn  # type: ignore[attr-defined]
-    fastapi_security.__qualname__ = fastapi_security.__name__ = f"security[{name}]"
-    return fastapi_security
+    dependency.__nova_security__ = fn  # type: ignore[attr-defined]
+    dependency.__qualname__ = dependency.__name__ = f"security[{name}]"
+    return dependency
 
 
 class _Guarded:
@@ -334,8 +330,10 @@ class _Guarded:
         return hash(self.fn)
 
     def __eq__(self, other: object) -> bool:
-        return other is self or other is self.fn or (
-            isinstance(other, _Guarded) and other.fn is self.fn
+        return (
+            other is self
+            or other is self.fn
+            or (isinstance(other, _Guarded) and other.fn is self.fn)
         )
 
 
