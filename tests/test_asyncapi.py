@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Annotated, Any
 
@@ -13,8 +14,17 @@ from fastapi.security import (
     HTTPBearer,
     OAuth2PasswordBearer,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket, get_asyncapi, security_scheme
+from fastapi_nova import (
+    NovaRequest,
+    NovaRouter,
+    NovaWebSocket,
+    RouteConfigError,
+    get_asyncapi,
+    security_scheme,
+)
 
 
 class Room(NovaWebSocket):
@@ -226,3 +236,48 @@ def test_an_app_without_nova_websocket_routes_has_no_channels() -> None:
 
     assert doc["channels"] == {} and doc["operations"] == {}
     assert doc["info"] == {"title": "T", "version": "1"}
+
+
+# --------------------------------------------------------------------------- properties
+
+_NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+_SEGMENT = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,8}", fullmatch=True)
+
+
+@st.composite
+def ws_paths(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A Nova path with literal segments and distinct ``:bindings``, and its bindings."""
+    parts = draw(st.lists(st.one_of(_SEGMENT, _NAME.map(lambda n: ":" + n)), max_size=4))
+    seen: set[str] = set()
+    out: list[str] = []
+    for part in parts:
+        if part.startswith(":") and (part[1:] in seen or part[1:] == "pathinfo"):
+            continue
+        if part.startswith(":"):
+            seen.add(part[1:])
+        out.append(part)
+    return "/" + "/".join(out), [p[1:] for p in out if p.startswith(":")]
+
+
+@settings(max_examples=25, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ws_paths(), min_size=1, max_size=4, unique_by=lambda p: p[0]))
+def test_any_route_table_gives_a_valid_document(paths: list[tuple[str, list[str]]]) -> None:
+    routes = [(path, Echo, {"protocol": "ws"}) for path, _ in paths]
+    app = FastAPI()
+    try:
+        app.include_router(NovaRouter([{"routes": routes}]))
+    except RouteConfigError:
+        return  # two paths that collide once bindings are erased: refused at start-up
+
+    doc = get_asyncapi(app)
+
+    assert len(doc["channels"]) == len(paths)  # ids unique even when paths look alike
+    by_address = {c["address"]: c for c in doc["channels"].values()}
+    for path, bindings in paths:
+        address = "/" + "/".join(
+            "{" + s[1:] + "}" if s.startswith(":") else s for s in path.split("/") if s
+        )
+        assert list(by_address[address].get("parameters", {})) == bindings
+    for channel_id in doc["channels"]:
+        assert re.fullmatch(r"[A-Za-z0-9_\-]+", channel_id)
+        assert len(operations_of(doc, channel_id)) == 2
