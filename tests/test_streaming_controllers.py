@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel
 
-from fastapi_nova import NovaRouter, controller
+from fastapi_nova import NovaRouter, RouteConfigError, controller
 from tests.support.ws import TestClient
 
 
@@ -98,3 +98,15 @@ def test_a_yield_controller_still_runs_after_the_groups_security() -> None:
     response = TestClient(app).get("/ticks")
 
     assert response.status_code == 401 and response.content == b""
+
+
+def test_a_nova_style_generator_is_refused_at_build_time() -> None:
+    async def events(req):  # type: ignore[no-untyped-def]
+        yield ("json", 1)
+
+    with pytest.raises(
+        RouteConfigError,
+        match=r"group 0 \(prefix ''\), route '/events': a Nova-style controller .* cannot "
+        r"yield",
+    ):
+        NovaRouter([{"routes": [("/events", events)]}])
