@@ -14,9 +14,10 @@ import redis
 import redis.asyncio
 from broadcaster import Broadcast
 
+from fastapi_nova import hub as hub_module
 from fastapi_nova import pubsub, redis_backend
 from fastapi_nova.errors import PubSubUnavailable
-from fastapi_nova.pubsub import Hub
+from fastapi_nova.hub import Hub
 from fastapi_nova.redis_backend import COMMAND_TIMEOUT, CONNECT_TIMEOUT, RedisBackend
 from tests.support.pubsub import connection, fresh_state_fixture, node_pid  # noqa: F401
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
@@ -247,16 +248,14 @@ def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
     for failures in range(12):
         ceiling = min(redis_backend.BACKOFF_MAX, redis_backend.BACKOFF_INITIAL * 2**failures)
         for _ in range(20):
-            assert 0.75 * ceiling <= RedisBackend._backoff(failures) <= ceiling
-    assert RedisBackend._backoff(10_000) <= redis_backend.BACKOFF_MAX
+            assert 0.75 * ceiling <= redis_backend.backoff_delay(failures) <= ceiling
+    assert redis_backend.backoff_delay(10_000) <= redis_backend.BACKOFF_MAX
+    assert RedisBackend("redis://127.0.0.1:1/0").backoff is redis_backend.backoff_delay
 
 
 async def test_reconnect_attempts_back_off_while_redis_is_down(
-    ours: tuple[Broadcast, RedisBackend],
     redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _, backend = ours
     seen: list[int] = []
     four = asyncio.Event()
 
@@ -266,10 +265,15 @@ async def test_reconnect_attempts_back_off_while_redis_is_down(
             four.set()
         return 0.01  # keep the test quick; the delays themselves are tested above
 
-    monkeypatch.setattr(RedisBackend, "_backoff", staticmethod(record))
-    redis_server.stop()
-    async with asyncio.timeout(TIMEOUT):
-        await four.wait()
+    backend = RedisBackend(redis_server.url, backoff=record)
+    broadcast = Broadcast(backend=backend)
+    await broadcast.connect()
+    try:
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await four.wait()
+    finally:
+        await broadcast.disconnect()
     assert seen[:4] == [0, 1, 2, 3]  # each failed attempt waits longer than the one before
 
 
@@ -372,7 +376,7 @@ async def test_pubsub_through_a_redis_outage(redis_server: RedisServer) -> None:
         started = loop.time()
         with pytest.raises(PubSubUnavailable):
             await pubsub.broadcast("chat", "t", "lost?")
-        assert loop.time() - started < pubsub.PUBLISH_TIMEOUT
+        assert loop.time() - started < hub_module.PUBLISH_TIMEOUT
 
         await pubsub.local_broadcast("chat", "t", "local still works")
         assert (await mailbox.get()).payload == "local still works"
@@ -411,3 +415,53 @@ async def test_members_of_other_nodes_come_back_after_a_redis_restart(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_channel_redis_cannot_carry_is_refused_and_never_blocks_a_restore(
+    ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
+) -> None:
+    broadcast, backend = ours
+    with pytest.raises(ValueError, match=r"Redis cannot subscribe 'room-\\ud800': not valid"):
+        await backend.subscribe("room-\ud800")
+    assert backend.subscriptions == frozenset()  # not kept: nothing to fail on at a restore
+    async with broadcast.subscribe("good") as subscriber:
+        down = down_event(backend)
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await down.wait()
+        back = connected_event(backend)
+        redis_server.start()
+        async with asyncio.timeout(TIMEOUT):
+            await back.wait()
+        await broadcast.publish("good", "restored")
+        async with asyncio.timeout(TIMEOUT):
+            assert (await subscriber.get()).message == "restored"
+
+
+@pytest.mark.usefixtures("fresh_state")
+async def test_a_bad_channel_name_cannot_poison_pubsub_across_a_restart(
+    redis_server: RedisServer,
+) -> None:
+    # Issue 8 item 1: join("room-\ud800") used to be kept, and every broadcast then raised
+    # PubSubUnavailable after the next Redis restart.
+    pubsub.configure(redis_server.url)
+    pid, mailbox = connection()
+    try:
+        with pytest.raises(ValueError, match="not valid Unicode"):
+            await pubsub.join("room-\ud800", member=pid)
+        await pubsub.join("room", member=pid)
+        hub = pubsub.current_hub()
+        assert hub is not None and isinstance(hub.backend, RedisBackend)
+        down = down_event(hub.backend)
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await down.wait()
+        back = connected_event(hub.backend)
+        redis_server.start()
+        async with asyncio.timeout(TIMEOUT):
+            await back.wait()
+        await pubsub.broadcast("room", "t", "after the restart")
+        assert (await mailbox.get()).payload == "after the restart"
+    finally:
+        pid.exit()
+        await pubsub.shutdown()
