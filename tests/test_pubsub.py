@@ -13,9 +13,11 @@ import math
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
+import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -33,6 +35,7 @@ from tests.support.pubsub import (  # noqa: F401
     fresh_state_fixture,
 )
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
+from tests.support.servers import Server, eventually, uvicorn_server
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -679,3 +682,45 @@ async def test_a_payload_is_delivered_or_refused_alike_on_memory_and_redis(
         pubsub.configure(None)
     assert results[0] == results[1], f"memory:// {results[0]} but redis:// {results[1]}"
     assert results[0][0] == "delivered" or results[0][1] in (TypeError, ValueError)
+
+
+# -- two apps on one Redis, as real processes ------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_two_apps_on_one_redis_with_different_databases_do_not_hear_each_other(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from websockets.sync.client import connect as ws_connect
+
+    def chat(server: Server) -> Any:
+        return ws_connect(f"{server.ws_url}/chat", open_timeout=TIMEOUT, proxy=None)
+
+    def members(server: Server) -> int:
+        reply = httpx.get(f"{server.url}/chat/members", timeout=TIMEOUT)
+        return len(reply.json()["members"])
+
+    db0, db1 = redis_server.url, redis_server.url.removesuffix("/0") + "/1"
+    for name in ("shop-a", "shop-b", "blog"):
+        (tmp_path / name).mkdir()
+    app = "example_app.main:app"
+    with (
+        uvicorn_server(app, tmp_path / "shop-a", env={"NOVA_PUBSUB_URL": db0}) as shop_a,
+        uvicorn_server(app, tmp_path / "shop-b", env={"NOVA_PUBSUB_URL": db0}) as shop_b,
+        uvicorn_server(app, tmp_path / "blog", env={"NOVA_PUBSUB_URL": db1}) as blog,
+        chat(shop_a) as ann,
+        chat(shop_b) as bob,
+        chat(blog) as eve,
+    ):
+        # The shop's two processes see each other's members; the blog sees only its own.
+        assert eventually(lambda: (members(shop_a), members(blog)), lambda v: v == (2, 1))
+        ann.send("shop news")
+        assert ann.recv(timeout=TIMEOUT) == "shop news"
+        assert bob.recv(timeout=TIMEOUT) == "shop news"  # same app, other process: heard
+        eve.send("blog news")
+        # Had the shop's message reached the blog, it would have come before eve's own.
+        assert eve.recv(timeout=TIMEOUT) == "blog news"
+        ann.send("shop again")
+        assert bob.recv(timeout=TIMEOUT) == "shop again"  # not "blog news"
+        assert members(shop_b) == 2 and members(blog) == 1

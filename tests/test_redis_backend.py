@@ -19,6 +19,7 @@ from fastapi_nova import pubsub, redis_backend
 from fastapi_nova.errors import PubSubUnavailable
 from fastapi_nova.hub import Hub
 from fastapi_nova.redis_backend import COMMAND_TIMEOUT, CONNECT_TIMEOUT, RedisBackend
+from tests.support.proxy import HoldingProxy
 from tests.support.pubsub import connection, fresh_state_fixture, node_pid  # noqa: F401
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
 
@@ -299,37 +300,40 @@ async def test_only_current_subscriptions_are_restored(
         assert await numsub(redis_server.url, channel) == expected, channel
 
 
-async def test_changes_during_the_restore_are_not_lost(
-    ours: tuple[Broadcast, RedisBackend],
-    redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _, backend = ours
-    await backend.subscribe("left")
-    down = down_event(backend)
-    redis_server.stop()
-    async with asyncio.timeout(TIMEOUT):
-        await down.wait()
-    real_restore = backend._restore
-
-    async def restore_with_changes_at_its_last_await(pubsub: object) -> set[str]:
-        restored = await real_restore(pubsub)
-        # A join of a new channel and a leave of an old one arrive while the session is
-        # still being restored: they only update the backend's channel set.
+async def test_changes_during_the_restore_are_not_lost(redis_server: RedisServer) -> None:
+    # A proxy holds Redis's answer to the restoring SUBSCRIBE, so that a join of a new channel
+    # and a leave of an old one arrive while the restore waits for it (they then only update
+    # the backend's channel set; the restore and its catch-up must still honour them).
+    proxy = HoldingProxy(redis_server.port)
+    await proxy.start()
+    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0")
+    broadcast = Broadcast(backend=backend)
+    await broadcast.connect()
+    try:
+        await backend.subscribe("left")
+        down = down_event(backend)
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await down.wait()
+        proxy.arm(b"SUBSCRIBE")
+        back = connected_event(backend)
+        redis_server.start()
+        async with asyncio.timeout(TIMEOUT):
+            await proxy.triggered.wait()  # the restore sent SUBSCRIBE left and waits
+        assert not backend.connected
         await backend.subscribe("late")
         await backend.unsubscribe("left")
-        return restored
-
-    monkeypatch.setattr(backend, "_restore", restore_with_changes_at_its_last_await)
-    back = connected_event(backend)
-    redis_server.start()
-    async with asyncio.timeout(TIMEOUT):
-        await back.wait()
-    # Confirmed once the session reads again, so after every command sent before it.
-    await backend.subscribe("probe")
-    assert backend.subscriptions == {"late", "probe"}
-    for channel, expected in [("late", 1), ("left", 0), ("probe", 1)]:
-        assert await numsub(redis_server.url, channel) == expected, channel
+        proxy.release()
+        async with asyncio.timeout(TIMEOUT):
+            await back.wait()
+        # Confirmed once the session reads again, so after every command sent before it.
+        await backend.subscribe("probe")
+        assert backend.subscriptions == {"late", "probe"}
+        for channel, expected in [("late", 1), ("left", 0), ("probe", 1)]:
+            assert await numsub(redis_server.url, channel) == expected, channel
+    finally:
+        await broadcast.disconnect()
+        await proxy.close()
 
 
 async def test_connects_again_after_a_disconnect(redis_server: RedisServer) -> None:
