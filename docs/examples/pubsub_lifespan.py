@@ -1,4 +1,7 @@
-"""Pub/sub in lifespan code: give the lifespan to the router, which runs it inside pub/sub."""
+"""Pub/sub in lifespan code: give the lifespan to the router.
+
+The router runs it inside pub/sub: started before, stopped after.
+"""
 
 import asyncio
 import contextlib
@@ -44,7 +47,9 @@ class ClockHandler(NovaWebSocket):
         return ("ok", state)
 
 
-routes = [{"prefix": "", "routes": [("/clock", ClockHandler, {"protocol": "ws"})]}]
+routes = [
+    {"prefix": "", "routes": [("/clock", ClockHandler, {"protocol": "ws"})]},
+]
 
 app = FastAPI()
 app.include_router(NovaRouter(routes, lifespan=lifespan))
