@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from fastapi_nova.hub import (
     split_namespace,
 )
 from fastapi_nova.pid import Pid, spawn
+from tests.support.proxy import HoldingProxy
 from tests.support.pubsub import TIMEOUT, Bus, BusBackend, connection, node_pid
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
 
@@ -70,6 +72,72 @@ async def test_rejoining_while_the_unsubscription_runs_keeps_receiving() -> None
     assert (await second_box.get()).payload == "still here"
     await hub.close()
     second.exit()
+
+
+class SlowFirstRoomSubscribe(BusBackend):
+    """A bus whose first subscription of "room" waits until the test releases it."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus)
+        self.held = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def subscribe(self, channel: str) -> None:
+        if channel.endswith(".ch.room") and not self.held.is_set():
+            self.held.set()
+            await self.released.wait()
+        await super().subscribe(channel)
+
+
+async def loop_steps_until(predicate: Callable[[], bool], steps: int = 1000) -> None:
+    """Let other tasks run, one loop step at a time, until ``predicate()`` holds (bounded)."""
+    for _ in range(steps):
+        if predicate():
+            return
+        await asyncio.sleep(0)  # one event-loop step, not a wall-clock wait
+    raise AssertionError(f"not true after {steps} loop steps")
+
+
+@pytest.mark.parametrize("kind", ["bus", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_rejoining_a_channel_released_before_it_was_subscribed(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    proxy: HoldingProxy | None = None
+    if kind == "bus":
+        backend = SlowFirstRoomSubscribe(Bus())
+        hub = Hub("bus://", backend=backend, gossip=False)
+        await hub.start()
+        held, release = backend.held, backend.released.set
+    else:  # Redis's answer to the first SUBSCRIBE is held back by a proxy
+        server: RedisServer = request.getfixturevalue("redis_server")
+        proxy = HoldingProxy(server.port)
+        await proxy.start()
+        hub = Hub(f"redis://127.0.0.1:{proxy.port}/0")
+        await hub.start()
+        proxy.arm(b"SUBSCRIBE")
+        held, release = proxy.triggered, proxy.release
+    first, _ = connection()
+    second, box = connection()
+    try:
+        joining = asyncio.create_task(hub.join("room", first))
+        async with asyncio.timeout(TIMEOUT):
+            await held.wait()
+        first.exit()  # the channel is released while its subscription is still being made
+        rejoining = asyncio.create_task(hub.join("room", second))
+        await loop_steps_until(lambda: hub.members.members("room") == [second])
+        release()
+        async with asyncio.timeout(TIMEOUT):
+            await joining
+            await rejoining
+
+        await hub.publish("room", encode("t", "still subscribed", None))
+
+        assert (await box.get()).payload == "still subscribed"
+    finally:
+        await hub.close()
+        second.exit()
+        if proxy is not None:
+            await proxy.close()
 
 
 # -- starting and closing ------------------------------------------------------------------
