@@ -123,6 +123,26 @@ def split_namespace(url: str) -> tuple[str, str]:
     return url, ""
 
 
+def _redacted(url: str) -> str:
+    """``url`` without its credentials or query, to name a backend in messages and logs.
+
+    The one helper for this (the Redis backend and the pub/sub front use it too): a password
+    in a pub/sub URL must never reach a log line or an exception.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    if parts.username is not None or parts.password is not None:
+        netloc = f"***@{netloc}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
 class PubSubMessage(NamedTuple):
     """What a member receives: ``("nova_pubsub", channel, sender, topic, payload)``."""
 
@@ -596,7 +616,7 @@ class Hub:
 
     async def _publish(self, name: str, wire: str) -> None:
         if self._supervised is not None and not self._supervised.connected:
-            raise PubSubUnavailable(f"pub/sub backend {self._where()} is unreachable")
+            raise PubSubUnavailable(f"pub/sub backend {_redacted(self.url)} is unreachable")
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
                 await self._broadcast.publish(name, wire)
@@ -604,12 +624,8 @@ class Hub:
             raise
         except TimeoutError as exc:
             raise PubSubUnavailable(
-                f"pub/sub backend {self._where()} did not take the message within "
+                f"pub/sub backend {_redacted(self.url)} did not take the message within "
                 f"{PUBLISH_TIMEOUT}s"
             ) from exc
         except Exception as exc:
-            raise PubSubUnavailable(f"pub/sub backend {self._where()} failed: {exc}") from exc
-
-    def _where(self) -> str:
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+            raise PubSubUnavailable(f"pub/sub backend {_redacted(self.url)} failed: {exc}") from exc

@@ -41,6 +41,7 @@ from fastapi_nova.hub import (
     MAX_NAME_LENGTH,
     Hub,
     PubSubMessage,
+    _redacted,
     check_name,
     encode,
     fan_out,
@@ -129,9 +130,10 @@ class PubSub:
             return
         _check_url(url)
         if self.url is not None and self.url != url:
+            configured, wanted = _redacted(self.url), _redacted(url)
             raise PubSubConfigError(
-                f"pub/sub is already configured for {_safe(self.url)}; refusing to re-point it "
-                f"to {_safe(url)}. Pub/sub is process-wide: give every NovaRouter the same "
+                f"pub/sub is already configured for {configured!r}; refusing to re-point it "
+                f"to {wanted!r}. Pub/sub is process-wide: give every NovaRouter the same "
                 "pubsub= URL (or none, and set $NOVA_PUBSUB_URL)"
             )
         self.url = url
@@ -236,15 +238,6 @@ class PubSub:
         """See :func:`fastapi_nova.pubsub.get_local_members`."""
         check_name("channel", channel)
         return self.members.members(channel)
-
-
-def _safe(url: str) -> str:
-    # Name a backend in an error without its password.
-    parts = urlsplit(url)
-    if parts.password is None:
-        return repr(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return repr(parts._replace(netloc=f"***@{netloc}").geturl())
 
 
 async def _retire(hub: Hub) -> None:

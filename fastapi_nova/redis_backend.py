@@ -31,11 +31,11 @@ import logging
 import random
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from broadcaster import BroadcastBackend, Event
 
 from fastapi_nova.errors import PubSubUnavailable
+from fastapi_nova.hub import _redacted
 
 __all__ = ["INSTALL_HINT", "RedisBackend", "StateListener", "backoff_delay"]
 
@@ -75,12 +75,6 @@ def _import(module: str) -> Any:
         ) from exc
 
 
-def _where(url: str) -> str:
-    # Name the server in messages and logs without leaking a password from the URL.
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 6379}"
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         # A foreign publisher may send anything; a bad byte must not kill the connection.
@@ -116,7 +110,7 @@ class RedisBackend(BroadcastBackend):
         self._retry_cls = _import("redis.asyncio.retry").Retry
         self._no_backoff = _import("redis.backoff").NoBackoff
         self._url = url
-        self.where = _where(url)
+        self.where = _redacted(url)
         self._channels: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._listeners: list[StateListener] = []

@@ -220,7 +220,8 @@ async def test_a_failing_publish_is_unavailable_naming_the_backend() -> None:
             raise OSError("connection reset")
 
     hub = Hub("bus://user:secret@host:1/0", backend=Failing(Bus()), gossip=False)
-    with pytest.raises(PubSubUnavailable, match=r"bus://host:1 failed: connection reset") as e:
+    failed = r"bus://\*\*\*@host:1/0 failed: connection reset"
+    with pytest.raises(PubSubUnavailable, match=failed) as e:
         await hub.publish("chat", encode("t", 1, None))
     assert "secret" not in str(e.value)
     await hub.close()
@@ -398,3 +399,16 @@ def test_a_message_is_a_named_tuple_that_matches_as_a_tuple() -> None:
             assert text == "hi"
         case _:
             pytest.fail("no match")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@10.0.0.5:6379/2?namespace=x", "redis://***@10.0.0.5:6379/2"),
+        ("rediss://user:pw@[::1]:6380/0", "rediss://***@[::1]:6380/0"),
+        ("redis://host:notaport/0", "redis://host/0"),
+        ("memory://", "memory://"),
+    ],
+)
+def test_a_backend_is_named_without_its_credentials(url: str, shown: str) -> None:
+    assert hub_module._redacted(url) == shown
