@@ -247,8 +247,10 @@ class NovaRouter(APIRouter):
     ``routes`` is a list of groups or a callable ``routes(environment)``; ``environment``
     defaults to ``$NOVA_ENV`` or ``"dev"``. ``registry`` is the handler registry (default:
     the process-wide one), ``pubsub`` the pub/sub URL (default: ``$NOVA_PUBSUB_URL`` or
-    ``memory://``), ``templates`` the template directories (default: ``templates/`` beside
-    the module that defines the routes). The other keyword arguments are ``APIRouter``'s.
+    ``memory://``; a different URL than another router's raises
+    :class:`~fastapi_nova.PubSubConfigError`), ``templates`` the template directories
+    (default: ``templates/`` beside the module that defines the routes). The other keyword
+    arguments are ``APIRouter``'s.
     Raises :class:`~fastapi_nova.RouteConfigError` for a malformed route table.
     """
 
@@ -310,10 +312,12 @@ class NovaRouter(APIRouter):
         else:
             base_module = sys._getframe(1).f_globals.get("__name__")
             table = routes
-        if pubsub is not None:
-            from fastapi_nova import pubsub as pubsub_module
+        from fastapi_nova import pubsub as pubsub_module
 
+        if pubsub is not None:  # PubSubConfigError if another router named another backend
             pubsub_module.configure(pubsub)
+        #: The process's pub/sub, which this router's lifespan starts and stops.
+        self.pubsub = pubsub_module.current()
         self.registry = registry or default_registry
         specs = parse_groups(table, base_dir=module_directory(base_module))
         self._group_dependencies: dict[

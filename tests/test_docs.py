@@ -588,6 +588,20 @@ async def test_pubsub_rooms(memory_pubsub: None) -> None:
     assert pubsub.get_local_members("room:lobby") == []
 
 
+@exercises("pubsub_lifespan")
+def test_pubsub_lifespan(memory_pubsub: None) -> None:
+    from tests.support.ws import connect as ws_connect
+
+    module = example("pubsub_lifespan")
+    with TestClient(module.app) as http:
+        with ws_connect(http, "/clock") as ws:
+            first = int(ws.receive_text().removeprefix("tick "))
+            assert ws.receive_text() == f"tick {first + 1}"
+        hub = pubsub.current_hub()
+    # The lifespan's last broadcast ran while pub/sub was up (it would raise after the stop).
+    assert hub is not None and hub.closed
+
+
 def start_and_stop(app: Any) -> None:
     """Run the app's lifespan (startup, then shutdown) in TestClient's own thread."""
     with TestClient(app):

@@ -85,7 +85,7 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     ),
     "fastapi_nova.hub": (
         "pub/sub internals behind fastapi_nova.pubsub (PubSubMessage is exported)",
-        {"Hub", "SupervisedBackend", "encode", "fan_out"},
+        {"Hub", "SupervisedBackend", "check_name", "encode", "fan_out", "split_namespace"},
     ),
     "fastapi_nova.mailbox": (
         "a connection's mailbox; users reach it through send() and self.send_after()",
@@ -101,7 +101,7 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     ),
     "fastapi_nova.redis_backend": (
         "chosen by a redis:// pub/sub URL; never built by users",
-        {"RedisBackend"},
+        {"RedisBackend", "backoff_delay"},
     ),
     "fastapi_nova.request": (
         "how NovaRequest is built and controller styles are told apart",
