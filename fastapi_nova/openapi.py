@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from fastapi_nova.controllers import is_streaming
 from fastapi_nova.request import is_nova_style
 
 if TYPE_CHECKING:
@@ -401,10 +402,13 @@ def route_openapi(
         kwargs["openapi_extra"] = extra
 
     status_option = kwargs.get("status_code")
+    fn = getattr(controller, "__nova_controller__", controller)
     declared = _declared_returns(controller, getattr(spec, "returns", None))
     outcomes: list[_Outcome] = []
     main: int | None = None
-    if declared is not None:
+    if is_streaming(fn):
+        pass  # a yield endpoint: FastAPI streams its items and documents them itself
+    elif declared is not None:
         outcomes = _outcomes(
             declared,
             method=method,
@@ -423,7 +427,6 @@ def route_openapi(
         if method == "POST" and status_option is None:
             outcomes.append(_Outcome(201, JSON, description="Created (a (json, data) return)"))
         outcomes += _all_pages(options.status_pages, options.registry)
-    fn = getattr(controller, "__nova_controller__", controller)
     if _reads_body(fn, spec.path, nova_style, method):
         outcomes.append(_body_error(400))
     outcomes += _security_outcomes(spec.group.security)

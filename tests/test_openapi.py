@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -294,6 +295,22 @@ def test_a_body_model_keeps_fastapis_422_and_documents_its_400() -> None:
     for body in (b'{"id": 1, "name": "a"}', b'{"id": "x"}', b"\xff\xfe"):
         response = client.post("/items", content=body, headers={"content-type": "application/json"})
         assert_documented(app, "/items", "post", response)
+
+
+def test_a_yield_endpoint_is_documented_by_fastapi_alone() -> None:
+    """FastAPI streams a generator controller's items (JSON Lines): no 201 JSON is added."""
+
+    async def ticks(count: int) -> AsyncIterator[Item]:
+        for n in range(count):
+            yield Item(id=n, name="tick")
+
+    app = app_with([{"routes": [("/ticks", ticks, {"methods": ["post"]})]}])
+    responses = operation(app, "/ticks", "post")["responses"]
+    assert set(responses) == {"200", "422"}  # 422: the count query parameter
+    assert set(responses["200"]["content"]) == {"application/jsonl"}
+    response = TestClient(app).post("/ticks?count=2")
+    assert response.status_code == 200
+    assert_documented(app, "/ticks", "post", response)
 
 
 def test_a_lambda_is_summarised_by_its_path() -> None:
