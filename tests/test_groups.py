@@ -603,13 +603,16 @@ def test_static_path_relative_to_the_routes_module(tmp_path: Path) -> None:
     [
         (
             {"listdir": True},
-            "unknown static option 'listdir'; expected index_files, list_dir, mimetype",
+            "unknown static option 'listdir'; "
+            "expected hide_dotfiles, index_files, list_dir, mimetype",
         ),
         (
             {"methods": ["get"]},
-            "unknown static option 'methods'; expected index_files, list_dir, mimetype",
+            "unknown static option 'methods'; "
+            "expected hide_dotfiles, index_files, list_dir, mimetype",
         ),
         ({"list_dir": "yes"}, "list_dir must be a bool, got 'yes'"),
+        ({"hide_dotfiles": 1}, "hide_dotfiles must be a bool, got 1"),
         (
             {"index_files": "index.html"},
             "index_files must be a list of file names, got 'index.html'",

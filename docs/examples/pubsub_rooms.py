@@ -36,10 +36,13 @@ class RoomHandler(NovaWebSocket):
 
 
 async def announce(req: NovaRequest) -> Any:
-    # From an HTTP controller: the sender is None.
-    channel = f"room:{req.bindings['room']}"
-    await pubsub.broadcast(channel, "announce", req.json["text"])
-    return ("status", 202)
+    # From an HTTP controller: the sender is None. Nothing has checked the body's shape
+    # yet (req.json is None for a form or no body): a bad one is a 400, not a 500.
+    match req.json:
+        case {"text": str(text)}:
+            await pubsub.broadcast(f"room:{req.bindings['room']}", "announce", text)
+            return ("status", 202)
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": "..."}'})
 
 
 def members(req: NovaRequest) -> Any:

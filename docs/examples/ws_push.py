@@ -29,8 +29,11 @@ def notify(req: NovaRequest) -> Any:
     pid = online.get(req.bindings["user"])
     if pid is None:
         return ("status", 404, {}, {"error": "not connected"})
-    send(pid, ("notify", req.json["text"]))  # plain, non-blocking, like Erlang's !
-    return ("status", 202)
+    match req.json:  # a body of another shape is a 400, never a 500
+        case {"text": str(text)}:
+            send(pid, ("notify", text))  # plain, non-blocking, like Erlang's !
+            return ("status", 202)
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": "..."}'})
 
 
 routes = [
