@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket, Pid, send
 
-# Who is connected, by name. A plain dict is enough: callbacks run on the event loop.
+# Who is connected, by name. A plain dict is enough: callbacks run on the
+# event loop.
 online: dict[str, Pid] = {}
 
 
@@ -31,9 +32,10 @@ def notify(req: NovaRequest) -> Any:
         return ("status", 404, {}, {"error": "not connected"})
     match req.json:  # a body of another shape is a 400, never a 500
         case {"text": str(text)}:
-            send(pid, ("notify", text))  # plain, non-blocking, like Erlang's !
+            # Plain and non-blocking, like Erlang's !
+            send(pid, ("notify", text))
             return ("status", 202)
-    return ("status", 400, {}, {"error": 'expected a JSON body {"text": "..."}'})
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": ...}'})
 
 
 routes = [
