@@ -359,6 +359,8 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
             raise where.error(f"list_dir must be a bool, got {options['list_dir']!r}")
         if not isinstance(options.get("hide_dotfiles", False), bool):
             raise where.error(f"hide_dotfiles must be a bool, got {options['hide_dotfiles']!r}")
+        if "hide_dotfiles" in options and not local.is_dir():
+            raise where.error("hide_dotfiles is for a static directory (not a file)")
         if "mimetype" in options and (local.is_dir() or not isinstance(options["mimetype"], str)):
             raise where.error("mimetype is a str, for a static file (not a directory)")
         url = target[: -len(_WILDCARD)] if target.endswith(_WILDCARD) else target

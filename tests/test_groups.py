@@ -625,6 +625,14 @@ def test_static_option_errors(tmp_path: Path, options: dict[str, Any], message: 
     raises([group(("/s", str(tmp_path), options))], f"group 0 (prefix ''), route '/s': {message}")
 
 
+def test_static_hide_dotfiles_is_for_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("f")
+    raises(
+        [group(("/f", str(tmp_path / "f.txt"), {"hide_dotfiles": True}))],
+        "group 0 (prefix ''), route '/f': hide_dotfiles is for a static directory (not a file)",
+    )
+
+
 def test_static_mimetype_must_be_a_str(tmp_path: Path) -> None:
     file = tmp_path / "f.txt"
     file.write_text("x")
