@@ -37,6 +37,8 @@ _OWN_OPTIONS = frozenset({"methods", "protocol"})
 _NOT_PASSED = frozenset({"self", "path", "endpoint", "methods", "dependency_overrides_provider"})
 FASTAPI_OPTIONS = frozenset(inspect.signature(APIRoute.__init__).parameters) - _NOT_PASSED
 
+#: Bindings may not start with this: the generated endpoints name their own parameters so.
+RESERVED_BINDING_PREFIX = "_nova_"
 _BINDING = re.compile(r"^:([A-Za-z_][A-Za-z0-9_]*)$")
 _FASTAPI_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:[a-z]+)?\}$")
 _WILDCARD = "[...]"
@@ -168,6 +170,11 @@ def convert_path(nova_path: str, where: _Where) -> tuple[str, tuple[str, ...], b
             name = (nova_binding or fastapi_param).group(1)  # type: ignore[union-attr]
             if name in names or name == WILDCARD_PARAM:
                 raise where.error(f"binding {name!r} appears twice (or is reserved)")
+            if name.startswith(RESERVED_BINDING_PREFIX):  # the endpoints' own parameters
+                raise where.error(
+                    f"binding {name!r} is reserved: names starting with "
+                    f"{RESERVED_BINDING_PREFIX!r} are fastapi-nova's"
+                )
             names.append(name)
             # FastAPI's own {name:convertor} syntax is accepted and kept as written.
             out.append(segment if fastapi_param else "{" + name + "}")

@@ -437,3 +437,48 @@ def test_any_raw_frames_get_an_echo_or_a_close_code(
                 return
             assert not too_big and not bad_text, (len(payload), bad_text)
             assert (got_opcode, got) == (opcode, payload)
+
+
+# ------------------------------------------------------------------- binding names
+
+BINDING_NAMES = st.one_of(
+    st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,10}\Z"),
+    st.sampled_from(
+        ["class", "from", "def", "None", "True", "async", "match", "_", "request", "req"]
+        + ["_nova_binding_class", "nova_request", "pathinfo", "self", "kwargs", "args"]
+    ),
+)
+
+
+@settings(FUZZ, max_examples=20)
+@given(st.lists(BINDING_NAMES, min_size=1, max_size=3, unique=True), st.booleans())
+def test_any_binding_names_reach_req_bindings_or_are_refused(
+    names: list[str], fastapi_style: bool
+) -> None:
+    path = "/b/" + "/".join(f":{name}" for name in names)
+
+    def nova(req: NovaRequest) -> Any:
+        return ("json", req.bindings)
+
+    def plain(extra: str = "", limit: int = 0) -> Any:  # FastAPI style
+        return ("json", {"extra": extra, "limit": limit})
+
+    try:
+        router = NovaRouter([{"routes": [(path, plain if fastapi_style else nova)]}])
+    except RouteConfigError as exc:
+        assert str(exc).startswith("group 0 (prefix ''), route "), exc
+        event("refused")
+        return
+    event("built")
+    app = FastAPI()
+    app.include_router(router)
+    client = TestClient(app, raise_server_exceptions=False)
+    values = [f"v{i}" for i in range(len(names))]
+    response = client.get("/b/" + "/".join(values))
+    assert response.status_code == 200, (names, response.text)
+    if not fastapi_style:
+        assert response.json() == dict(zip(names, values, strict=True))
+    spec = client.get("/openapi.json").json()
+    (operation,) = spec["paths"].values()
+    documented = [p["name"] for p in operation["get"]["parameters"] if p["in"] == "path"]
+    assert documented == names

@@ -383,3 +383,14 @@ def test_keyword_binding_names_in_a_websocket_route() -> None:
 
     with connect(client, "/c/a/b") as ws:
         assert json.loads(ws.receive_text()) == {"class": "a", "from": "b"}
+
+
+@pytest.mark.parametrize("name", ["_nova_request_", "_nova_binding_class", "_nova_x"])
+def test_bindings_starting_with_nova_prefix_are_reserved(name: str) -> None:
+    # Found by the fuzz layer: they collided with the endpoints' own parameters.
+    with pytest.raises(
+        RouteConfigError,
+        match=rf"route '/b/:{name}': binding '{name}' is reserved: names starting with "
+        r"'_nova_' are fastapi-nova's",
+    ):
+        NovaRouter([{"routes": [(f"/b/:{name}", answering(("json", {})))]}])
