@@ -15,6 +15,7 @@ database here: a failure prints the example to reproduce (``@reproduce_failure``
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import string
@@ -28,8 +29,10 @@ from urllib.parse import quote, unquote
 import anyio
 import pytest
 from fastapi import FastAPI
-from hypothesis import HealthCheck, event, given, settings
+from fastapi import Path as PathParam
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 from starlette.testclient import TestClient
 
 from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket, RouteConfigError
@@ -152,6 +155,20 @@ def go_to(req: NovaRequest) -> Any:
     return ("redirect", req.parsed_qs.get("to", "/"))
 
 
+class Item(BaseModel):
+    name: str
+    tags: list[str] = []
+
+
+def typed(item: Item, class_: str = PathParam(alias="class"), limit: int = 10) -> Any:
+    return ("json", {"item": item, "class": class_, "limit": limit})
+
+
+def token(req: NovaRequest) -> Any:
+    header = req.headers.get("authorization", "")
+    return (True, header) if header == "Bearer ok" else (False, {"www-authenticate": "Bearer"})
+
+
 @pytest.fixture(scope="module")
 def http(site: Path) -> TestClient:
     app = FastAPI()
@@ -167,9 +184,11 @@ def http(site: Path) -> TestClient:
                 ("/go", go_to, {"methods": ["get"]}),
                 ("/static", str(site / "static"), {"list_dir": True}),
                 ("/hidden", str(site / "static"), {"hide_dotfiles": True}),
+                ("/typed/:class", typed, {"methods": ["post"]}),
                 (404, lambda req: ("status", 404, {}, {"error": "not found"}), {}),
             ],
-        }
+        },
+        {"prefix": "/secure", "security": token, "routes": [("/:id", controller)]},
     ]
     app.include_router(NovaRouter(table, templates=str(site / "templates")))
     return TestClient(app, raise_server_exceptions=False)
@@ -182,14 +201,17 @@ RAW_SEGMENT = st.lists(
     max_size=12,
 ).map("".join)
 PREFIXES = st.sampled_from(
-    ["/users", "/files/ann", "/courses", "/view", "/echo", "/go", "/static", "/hidden", ""]
+    ["/users", "/files/ann", "/courses", "/view", "/echo", "/go", "/static", "/hidden"]
+    + ["/typed", "/secure", ""]
 )
 HEADER_TEXT = st.text(
     alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
     max_size=30,
 ).map(str.strip)
 HEADERS = st.dictionaries(
-    st.sampled_from(["content-type", "accept", "x-thing", "cookie", "origin", "range"]),
+    st.sampled_from(
+        ["content-type", "accept", "x-thing", "cookie", "origin", "range", "authorization"]
+    ),
     HEADER_TEXT,
     max_size=3,
 )
@@ -202,7 +224,18 @@ HEADERS = st.dictionaries(
     segments=st.lists(st.one_of(SEGMENT_TEXT, RAW_SEGMENT), max_size=4),
     query=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=20)), max_size=3),
     headers=HEADERS,
-    body=st.one_of(st.binary(max_size=200), st.text(max_size=100).map(str.encode)),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=100).map(str.encode),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["name", "tags", "text", "x"]), inner, max_size=3)
+            ),
+            max_leaves=8,
+        ).map(lambda value: json.dumps(value).encode()),
+    ),
 )
 def test_any_request_gets_an_answer_below_500(
     http: TestClient,
@@ -213,10 +246,26 @@ def test_any_request_gets_an_answer_below_500(
     headers: dict[str, str],
     body: bytes,
 ) -> None:
+    # Known upstream: see test_a_non_utf8_body_to_a_fastapi_body_model_is_a_500_upstream.
+    assume(not (prefix == "/typed" and not _is_utf8(body)))
     url = prefix + "".join("/" + s for s in segments)
     raw_headers = {name: value.encode("latin-1") for name, value in headers.items()}
     response = http.request(method, url or "/", params=query, headers=raw_headers, content=body)
     assert response.status_code < 500, (method, url, query, headers, body, response.text)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FastAPI's own 422 handler raises UnicodeDecodeError on a non-UTF-8 body it "
+    "echoes back (fastapi/fastapi#13111, open): a 500 in plain FastAPI too",
+)
+def test_a_non_utf8_body_to_a_fastapi_body_model_is_a_500_upstream() -> None:
+    app = FastAPI()
+    app.include_router(NovaRouter([{"routes": [("/typed/:class", typed, {"methods": ["post"]})]}]))
+    client = TestClient(app, raise_server_exceptions=False)
+    # When FastAPI fixes it this passes, and strict xfail says to drop the marker and the
+    # assume() in test_any_request_gets_an_answer_below_500.
+    assert client.post("/typed/a", content=b"\x80").status_code == 422
 
 
 @FUZZ
