@@ -12,6 +12,7 @@ app.include_router(NovaRouter(routes))
 from __future__ import annotations
 
 from fastapi_nova import pubsub
+from fastapi_nova.asyncapi import get_asyncapi
 from fastapi_nova.controllers import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
@@ -33,7 +34,16 @@ from fastapi_nova.pid import Pid, send
 from fastapi_nova.pubsub import PubSubMessage
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.routing import NovaRouter
-from fastapi_nova.security import AuthData
+from fastapi_nova.security import AuthData, security_scheme
+from fastapi_nova.types import (
+    CallbackReturn,
+    Controller,
+    ControllerReturn,
+    HandlerFunction,
+    RouteGroupDict,
+    Routes,
+    SecurityFunction,
+)
 from fastapi_nova.websocket import (
     FrameTooLargeError,
     InvalidCallbackReturn,
@@ -46,8 +56,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthData",
+    "CallbackReturn",
+    "Controller",
+    "ControllerReturn",
     "FrameTooLargeError",
     "HandlerExistsError",
+    "HandlerFunction",
     "HandlerRegistry",
     "InvalidCallbackReturn",
     "NotInConnectionError",
@@ -61,13 +75,18 @@ __all__ = [
     "PubSubUnavailable",
     "RouteConfigError",
     "RouteGroup",
+    "RouteGroupDict",
+    "Routes",
+    "SecurityFunction",
     "TemplateNotFoundError",
     "TimerRef",
     "WebSocketOptions",
     "controller",
     "default_registry",
+    "get_asyncapi",
     "pubsub",
     "register_handler",
+    "security_scheme",
     "send",
     "unregister_handler",
 ]

@@ -32,6 +32,7 @@ NAMESPACES = {
     "fastapi_nova.pubsub": "pub/sub API: pubsub.join(...), pubsub.broadcast(...)",
     "fastapi_nova.testing": "test helpers: nova_request, connect, run_handler, subscribe",
     "fastapi_nova.cli": "python -m fastapi_nova routes|audit, and its functions",
+    "fastapi_nova.types": "type aliases for annotating route tables, controllers, security",
 }
 
 #: Public (non-underscore) classes and functions that are deliberately not exported from
@@ -45,14 +46,18 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "BoundController",
             "ControllerOptions",
             "Fallback",
+            "ResponseModel",
             "call_user",
             "error_response",
             "fastapi_endpoint",
             "is_async_callable",
+            "is_streaming",
             "json_error",
             "make_endpoint",
             "nova_endpoint",
             "render_status_page",
+            "response_model_of",
+            "streaming_endpoint",
         },
     ),
     "fastapi_nova.groups": (
