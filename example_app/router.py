@@ -12,6 +12,7 @@ from example_app.controllers import (
     main_controller,
     ws_handlers,
 )
+from fastapi_nova import browser_client_path
 
 
 def routes(environment: str) -> list[dict[str, Any]]:
@@ -21,12 +22,24 @@ def routes(environment: str) -> list[dict[str, Any]]:
             "prefix": "",
             "security": False,
             "routes": [
+                ("/", main_controller.landing, {"methods": ["get"]}),
                 ("/login", main_controller.login, {"methods": ["get"]}),
                 ("/heartbeat", lambda req: ("status", 200), {"methods": ["get"]}),
                 ("/ws", ws_handlers.EchoHandler, {"protocol": "ws"}),
-                ("/chat", ws_handlers.ChatHandler, {"protocol": "ws"}),
+                (
+                    "/chat",
+                    ws_handlers.ChatHandler,
+                    {
+                        "protocol": "ws",
+                        # The page's NovaSocket sends this a few times per idle_timeout.
+                        "heartbeat": ws_handlers.CHAT_HEARTBEAT,
+                        "idle_timeout": ws_handlers.CHAT_IDLE_TIMEOUT,
+                    },
+                ),
                 ("/chat/members", ws_handlers.chat_members, {"methods": ["get"]}),
-                ("/chat.html", "static/chat.html"),
+                ("/chat.html", main_controller.chat_page, {"methods": ["get"]}),
+                # The browser client shipped with fastapi-nova, which chat.html loads.
+                ("/js/nova-socket.js", browser_client_path()),
                 (404, errors_controller.not_found, {}),
             ],
         },

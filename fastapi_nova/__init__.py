@@ -12,6 +12,7 @@ app.include_router(NovaRouter(routes))
 from __future__ import annotations
 
 from fastapi_nova import pubsub
+from fastapi_nova.browser_client import browser_client_path
 from fastapi_nova.controllers import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
@@ -64,6 +65,7 @@ __all__ = [
     "TemplateNotFoundError",
     "TimerRef",
     "WebSocketOptions",
+    "browser_client_path",
     "controller",
     "default_registry",
     "pubsub",
