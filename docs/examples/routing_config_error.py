@@ -19,5 +19,5 @@ def routes(environment: str) -> list[dict[str, Any]]:
 
 
 # NovaRouter(routes) raises:
-# fastapi_nova.RouteConfigError: group 1 (prefix '/api'), route '/users/:id': methods must be
-# a list of HTTP method names, got 'get'
+# fastapi_nova.RouteConfigError: group 1 (prefix '/api'), route '/users/:id':
+# methods must be a list of HTTP method names, got 'get'

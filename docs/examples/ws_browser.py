@@ -1,4 +1,4 @@
-"""A socket browsers keep open: the route's heartbeat and the shipped browser client."""
+"""A socket browsers keep open: a heartbeat and the shipped client."""
 
 from typing import Any
 
@@ -19,8 +19,9 @@ class Shout(NovaWebSocket):
 
 routes = [
     {"prefix": "", "security": False, "routes": [
-        ("/", "ws_browser.html"),                          # the page below
-        ("/js/nova-socket.js", browser_client_path()),     # the client, shipped in the package
+        ("/", "ws_browser.html"),  # the page below
+        # The client, shipped in the package:
+        ("/js/nova-socket.js", browser_client_path()),
         ("/shout", Shout, {
             "protocol": "ws",
             "heartbeat": HEARTBEAT,  # echoed by the runtime; counts as activity

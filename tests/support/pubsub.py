@@ -18,26 +18,70 @@ from fastapi_nova.pid import Pid, spawn
 
 #: Bound on every wait for something that should arrive.
 TIMEOUT = 5.0
-#: How long we watch for a message that must NOT arrive. Non-delivery has no event to await,
-#: so a short bounded wait is the only way to observe it.
+#: How long a test lets a racing step go first where the code has no event to await (see its
+#: callers). Mailbox.assert_empty does not use it: it awaits a marker instead.
 QUIET = 0.2
+#: Topic of the markers Mailbox.assert_empty broadcasts (payload: the channel's name).
+FLUSH_TOPIC = "tests.support.flush"
 
 
 class Mailbox:
     """A fake connection's inbox: ``deliver`` never blocks, every ``get`` is bounded."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sees_flush_markers: bool = False) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.sees_flush_markers = sees_flush_markers
 
     def deliver(self, message: Any) -> None:
+        # flush_deliveries' markers reach every member of a channel; only its probe wants them.
+        if getattr(message, "topic", None) == FLUSH_TOPIC and not self.sees_flush_markers:
+            return
         self.queue.put_nowait(message)
 
     async def get(self) -> Any:
         return await asyncio.wait_for(self.queue.get(), TIMEOUT)
 
     async def assert_empty(self) -> None:
-        await asyncio.sleep(QUIET)  # see QUIET: waiting for a non-event
+        """Assert that nothing arrived, once every broadcast made so far has been delivered.
+
+        Non-delivery has no event of its own, so this awaits :func:`flush_deliveries` (an
+        event per channel) rather than the wall clock, then looks.
+        """
+        await flush_deliveries()
         assert self.queue.empty(), f"unexpected message {self.queue.get_nowait()!r}"
+
+
+async def flush_deliveries() -> None:
+    """Return once every message broadcast so far through ``pubsub`` has reached its members.
+
+    A channel delivers in order (one subscription per channel in this process, and its task
+    fans each message out to every member before it reads the next), so a marker broadcast
+    now on each channel that has local members, once it reaches a probe member, proves that
+    everything broadcast earlier on that channel has been delivered. A channel without local
+    members delivers to nobody, and ``local_broadcast`` delivers before it returns, so
+    neither needs a marker. Covers the process-wide API (``pubsub.join``/``broadcast``), not
+    a ``Hub`` a test built by hand.
+    """
+    hub = pubsub._STATE.hub
+    if hub is None or hub.closed:
+        return
+    channels = [ch for ch in hub.subscribed_channels if pubsub.get_local_members(ch)]
+    if not channels:
+        return
+    probe_box = Mailbox(sees_flush_markers=True)
+    probe = spawn(probe_box)
+    try:
+        for channel in channels:
+            await pubsub.join(channel, member=probe)
+        for channel in channels:
+            await pubsub.broadcast(channel, FLUSH_TOPIC, channel)
+        waiting = set(channels)
+        while waiting:  # each get() is bounded by TIMEOUT
+            message = await probe_box.get()
+            if message.topic == FLUSH_TOPIC:
+                waiting.discard(message.payload)
+    finally:
+        probe.exit()  # ends every membership of the probe
 
 
 def connection() -> tuple[Pid, Mailbox]:
