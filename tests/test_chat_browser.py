@@ -15,29 +15,16 @@ from typing import Any
 import pytest
 
 from example_app.controllers.ws_handlers import CHAT_HEARTBEAT
-from tests.support.requirements import require_chromium
+from tests.support.browser import TIMEOUT_MS, chromium
 from tests.support.servers import Server, free_port, uvicorn_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 APP = "example_app.main:app"
-TIMEOUT_MS = 10_000
 # Reconnecting waits out the client's backoff (up to 15 s between attempts) after a restart.
 RECONNECT_MS = 40_000
 IDLE_TIMEOUT = 2.0  # seconds; the page sends a heartbeat every third of it
 ENV = {"NOVA_PUBSUB_URL": "memory://", "NOVA_CHAT_IDLE_TIMEOUT": str(IDLE_TIMEOUT)}
-
-# What the machine's closed network needs (see the environment notes): no background
-# connections, no sandbox as root, no GPU.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -48,17 +35,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 class ChatPage:
@@ -116,7 +94,8 @@ def test_an_idle_reader_stays_connected_past_idle_timeout(browser: Any, server: 
     # seven of them span at least two idle timeouts in which the reader typed nothing.
     for _ in range(7):
         socket.wait_for_event(
-            "framereceived", predicate=lambda payload: payload == CHAT_HEARTBEAT,
+            "framereceived",
+            predicate=lambda payload: payload == CHAT_HEARTBEAT,
             timeout=TIMEOUT_MS,
         )
     assert not socket.is_closed()

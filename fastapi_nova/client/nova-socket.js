@@ -83,6 +83,7 @@
       this.closed = true;
       this.queue = [];
       clearTimeout(this._retry);
+      this._retry = null;
       this._stopHeartbeat();
       if (this.socket) this.socket.close(code || 1000, reason || "");
     },
