@@ -152,3 +152,28 @@ def test_a_connection_that_never_answers_the_heartbeat_is_replaced(
     closes = blank.evaluate("window.closes")
     assert closes[0] == {"code": 4000, "reason": "heartbeat lost"}
     assert len(accepted) >= 2
+
+
+def test_a_throwing_hook_is_reported_and_the_client_carries_on(
+    browser: Any, server: Server
+) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{server.url}/login")
+    page.add_script_tag(url="/js/nova-socket.js")
+    page.evaluate(
+        """() => {
+          window.got = [];
+          window.client = new NovaSocket("/ws");
+          window.client.onopen = () => { throw new Error("a bug in onopen"); };
+          window.client.onmessage = (text) => window.got.push(text);
+          window.client.send("queued");  // flushed after onopen, even though it throws
+        }"""
+    )
+    page.wait_for_function("window.got.length >= 1", timeout=TIMEOUT_MS)
+    assert page.evaluate("window.got") == ["Echo: queued"]
+    page.wait_for_function("true")  # one more round trip so the reported error is delivered
+    assert any("a bug in onopen" in error for error in errors), errors
+    page.evaluate("window.client.close()")

@@ -96,7 +96,7 @@
         self.attempts = 0;
         self._lastHeard = Date.now();
         self._startHeartbeat();
-        if (self.onopen) self.onopen(event);
+        self._hook("onopen", event);
         // Queued messages go after onopen, so a page can restore its state first.
         while (self.queue.length && socket.readyState === WebSocket.OPEN) {
           socket.send(self.queue.shift());
@@ -105,7 +105,7 @@
       socket.onmessage = function (event) {
         self._lastHeard = Date.now();
         if (event.data === self.options.heartbeat) return; // the server's answer
-        if (self.onmessage) self.onmessage(event.data, event);
+        self._hook("onmessage", event.data, event);
       };
       socket.onclose = function (event) {
         self._lost(socket, event);
@@ -118,12 +118,23 @@
       this._stopHeartbeat();
       this.socket = null;
       var delay = this.closed ? null : this._backoff();
-      if (this.onclose) this.onclose(event, delay);
+      this._hook("onclose", event, delay);
       if (delay !== null) {
         this._retry = setTimeout(function () {
           self._retry = null;
           if (!self.closed) self._connect();
         }, delay);
+      }
+    },
+
+    _hook: function (name) {
+      // A throwing hook is reported, but must not stop the queue flush or the reconnect.
+      var hook = this[name];
+      if (typeof hook !== "function") return;
+      try {
+        hook.apply(this, Array.prototype.slice.call(arguments, 1));
+      } catch (error) {
+        setTimeout(function () { throw error; }, 0); // to the console, as an uncaught error
       }
     },
 
