@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from fastapi_nova._fastapi_compat import response_field, serialize_response
 from fastapi_nova.errors import TemplateNotFoundError
 from fastapi_nova.handlers import (
     HandlerContext,
@@ -83,6 +84,55 @@ async def call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
+#: The route options (FastAPI's names) that shape a ``response_model``'s output, and the
+#: ``serialize_response`` argument each one is.
+_RESPONSE_MODEL_OPTIONS = {
+    "response_model_include": "include",
+    "response_model_exclude": "exclude",
+    "response_model_by_alias": "by_alias",
+    "response_model_exclude_unset": "exclude_unset",
+    "response_model_exclude_defaults": "exclude_defaults",
+    "response_model_exclude_none": "exclude_none",
+}
+
+
+@dataclass(frozen=True)
+class ResponseModel:
+    """A route's ``response_model`` and its options, applied to ``("json", ...)`` payloads."""
+
+    model: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def model_field(self) -> Any:
+        # Built on first use: FastAPI validates the model when the route is added (a bad one
+        # is a RouteConfigError naming the group and route), before any request gets here.
+        name = "Response_" + "".join(c if c.isalnum() else "_" for c in repr(self.model))[:60]
+        return response_field(self.model, name)
+
+    async def apply(self, value: Any) -> Any:
+        """``value`` with its JSON payload validated and filtered, as FastAPI does a returned
+        value; other returns unchanged. A payload that does not fit raises FastAPI's
+        ``ResponseValidationError`` (a 500, as in FastAPI)."""
+        if not isinstance(value, tuple) or not value or value[0] != "json":
+            return value
+        if len(value) not in (2, 4):
+            return value  # not a json return: the handler will say so
+        payload = await serialize_response(self.model_field, value[-1], **self.options)
+        return (*value[:-1], payload)
+
+
+def response_model_of(route_options: Mapping[str, Any]) -> ResponseModel | None:
+    """The ``ResponseModel`` a route's options ask for (``response_model`` and the
+    ``response_model_*`` keys, FastAPI's names), or None."""
+    model = route_options.get("response_model")
+    if model is None:
+        return None
+    given = _RESPONSE_MODEL_OPTIONS.items()
+    options = {arg: route_options[key] for key, arg in given if key in route_options}
+    return ResponseModel(model, options)
+
+
 @dataclass(frozen=True)
 class ControllerOptions:
     """How a controller's returns are turned into responses."""
@@ -94,6 +144,8 @@ class ControllerOptions:
     status_pages: Mapping[int, Callable[..., Any]] = field(default_factory=dict)
     #: Status for tuples that carry none (the route's ``status_code`` option).
     status_override: int | None = None
+    #: The route's ``response_model``, applied to what its controller returns.
+    response_model: ResponseModel | None = None
 
 
 async def render_status_page(
@@ -176,6 +228,8 @@ class BoundController:
 
     async def respond(self, value: Any, conn: HTTPConnection, nreq: NovaRequest | None) -> Response:
         """Turn ``value`` into a response: handlers, then the fallback, then a logged 500."""
+        if self.options.response_model is not None:
+            value = await self.options.response_model.apply(value)
         try:
             return await self.options.registry.to_response(value, self._context(conn, nreq))
         except InvalidReturn as exc:
@@ -344,7 +398,42 @@ def make_endpoint(
     bound = BoundController(fn, options)
     if bound.nova_style:
         return bound, nova_endpoint(bound, path_params)
+    if is_streaming(fn):
+        return bound, streaming_endpoint(fn)
     return bound, fastapi_endpoint(bound, path_params)
+
+
+def is_streaming(fn: Callable[..., Any]) -> bool:
+    """True for a FastAPI ``yield`` endpoint (Server-Sent Events, JSON Lines, ...)."""
+    target = inspect.unwrap(fn)
+    while isinstance(target, functools.partial):
+        target = target.func
+    return inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target)
+
+
+def streaming_endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A FastAPI ``yield`` endpoint, passed to FastAPI as it is.
+
+    Its items are not tuples for the handlers: FastAPI streams them (JSON Lines, or
+    ``EventSourceResponse`` events with ``response_class=EventSourceResponse``) and documents
+    them from the return annotation, exactly as on a plain FastAPI route. A new function
+    (``functools.wraps`` keeps the signature and annotation FastAPI reads) so that what the
+    router attaches to its endpoint does not land on the user's function.
+    """
+    if inspect.isasyncgenfunction(inspect.unwrap(fn)):
+
+        @functools.wraps(fn)
+        async def stream_async(*args: Any, **kwargs: Any) -> Any:
+            async for item in fn(*args, **kwargs):
+                yield item
+
+        return stream_async
+
+    @functools.wraps(fn)
+    def stream_sync(*args: Any, **kwargs: Any) -> Any:
+        yield from fn(*args, **kwargs)
+
+    return stream_sync
 
 
 @overload

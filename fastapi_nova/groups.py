@@ -18,6 +18,7 @@ from typing import Any, Literal
 from fastapi import params
 from fastapi.routing import APIRoute
 
+from fastapi_nova.controllers import is_streaming
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.request import WILDCARD_PARAM, is_nova_style
 from fastapi_nova.static import STATIC_METHODS, STATIC_OPTIONS
@@ -381,6 +382,12 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
         )
     if not callable(handler):
         raise where.error(f"controller must be callable, got {handler!r}")
+    if is_nova_style(handler) and is_streaming(handler):
+        raise where.error(
+            "a Nova-style controller (one parameter, the request) cannot yield: its items "
+            "would not be tuples for the handlers; give it FastAPI-style parameters to stream "
+            "(e.g. request: Request) and FastAPI streams it"
+        )
     methods, given = _methods(options, where)
     fastapi_options = _fastapi_options(options, where)
     documented = methods if given else DOCUMENTED_DEFAULT_METHODS
