@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import keyword
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -175,6 +176,9 @@ async def render_status_page(
     except (InvalidReturn, HandlerError, TemplateNotFoundError) as exc:
         logger.error("status page %s for %d failed: %s", name, code, exc)
         return None
+    except Exception:  # a bug in the page must not turn its plain answer into a 500
+        logger.exception("status page %s for %d raised; answering the plain %d", name, code, code)
+        return None
     for key, value_ in headers.items():
         response.headers[key] = value_
     return response
@@ -306,12 +310,25 @@ def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> 
         return await bound.run_nova(request)
 
     params = [inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
-    params += [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
-        for name in path_params
-    ]
+    params += [_binding_parameter(name) for name in path_params]
     _describe(endpoint, bound.fn, inspect.Signature(params, return_annotation=Response))
     return endpoint
+
+
+def _binding_parameter(name: str) -> inspect.Parameter:
+    """A string path parameter for binding ``name`` (documented in OpenAPI under that name).
+
+    A binding name is Nova's, not a Python identifier: ``:class`` or ``:from`` is a keyword,
+    which no parameter can be called, so it is read through an alias.
+    """
+    if keyword.iskeyword(name):
+        return inspect.Parameter(
+            f"_nova_binding_{name}",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=str,
+            default=Path(alias=name),
+        )
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
 
 
 def _declared_names(params: list[inspect.Parameter]) -> set[str]:
@@ -345,10 +362,8 @@ def fastapi_endpoint(
         None,
     )
     unnamed = [name for name in path_params if name not in _declared_names(params)]
-    extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
-        for name in unnamed
-    ]
+    extra = [_binding_parameter(name) for name in unnamed]
+    unnamed = [p.name for p in extra]  # the keyword arguments they arrive as
     added = request_name is None
     if added:
         request_name = REQUEST_PARAM

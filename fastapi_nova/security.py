@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import call_with_dependencies
 from fastapi_nova.controllers import call_user
-from fastapi_nova.handlers import encode_json
+from fastapi_nova.handlers import HandlerError, encode_json, redirect_location
 from fastapi_nova.request import (
     SCOPE_KEY,
     auth_data_of,
@@ -107,7 +107,12 @@ def verdict(result: Any, source: str = "security function") -> Verdict:
         if head is True and len(result) == 2:
             return Verdict(True, auth_data=result[1])
         if head == "redirect" and len(result) == 2 and isinstance(result[1], str):
-            redirect = Response(status_code=302, headers={"location": result[1]})
+            try:
+                location = redirect_location(result[1])
+            except HandlerError as exc:  # CR/LF: still a denial, as a logged server error
+                logger.error("%s: %s", source, exc)
+                return Verdict(False, response=Response(status_code=500))
+            redirect = Response(status_code=302, headers={"location": location})
             return Verdict(False, response=redirect)
         if head is False:
             denial = _denial(result)

@@ -879,3 +879,39 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     included = (site / "getting-started" / "index.html")
     assert not included.exists()  # index.md is the getting started page
     assert "show_user" in (site / "index.html").read_text()  # snippets were included
+
+
+#: Bodies people send by mistake (or on purpose) to an endpoint that expects {"text": str}.
+BAD_TEXT_BODIES: list[dict[str, Any]] = [
+    {},
+    {"content": b"", "headers": {"content-type": "application/json"}},
+    {"data": {"text": "a form"}},
+    {"json": {"x": 1}},
+    {"json": {"text": 42}},
+    {"json": ["text"]},
+    {"json": None},
+    {"content": b"{nope", "headers": {"content-type": "application/json"}},
+]
+
+
+@exercises("pubsub_rooms", "controllers_styles", "ws_push")
+@pytest.mark.anyio
+@pytest.mark.parametrize("body", BAD_TEXT_BODIES, ids=lambda b: repr(b)[:40])
+async def test_examples_answer_a_bad_body_with_a_4xx(
+    body: dict[str, Any], memory_pubsub: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # People copy examples: each one validates its input (issue 8, item 12).
+    push = example("ws_push")
+    endpoints = [
+        (example("pubsub_rooms").app, "/rooms/lobby/announce"),
+        (example("controllers_styles").app, "/comments/nova"),
+        (push.app, "/notify/ann"),
+    ]
+    async with connect(push.app, "/inbox/ann", timeout=TIMEOUT):  # ann is online
+        for app, path in endpoints:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                response = await http.post(path, **body)
+            assert response.status_code == 400, (path, response.text)
+            assert response.headers["content-type"] == "application/json"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

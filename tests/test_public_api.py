@@ -81,6 +81,7 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "HandlerError",
             "InvalidReturn",
             "encode_json",
+            "redirect_location",
         },
     ),
     "fastapi_nova.hub": (
