@@ -579,6 +579,25 @@ async def test_ws_options(caplog: pytest.LogCaptureFixture) -> None:
     assert "BuggyHandler.websocket_handle raised ValueError('a bug')" in caplog.text
 
 
+@exercises("ws_browser")
+@pytest.mark.anyio
+async def test_ws_browser() -> None:
+    module = example("ws_browser")
+    with TestClient(module.app) as http:
+        page = http.get("/")
+        assert page.status_code == 200
+        assert '<script src="/js/nova-socket.js"></script>' in page.text
+        assert f'heartbeat: "{module.HEARTBEAT}"' in page.text  # the page uses the route's
+        script = http.get("/js/nova-socket.js")
+        assert script.status_code == 200
+        assert script.content == fastapi_nova.browser_client_path().read_bytes()
+    async with connect(module.app, "/shout", timeout=TIMEOUT) as ws:
+        await ws.send_text(module.HEARTBEAT)
+        assert await ws.receive_text() == module.HEARTBEAT  # answered, not shouted
+        await ws.send_text("hello")
+        assert await ws.receive_text() == "HELLO"
+
+
 @exercises("pubsub_rooms")
 @pytest.mark.anyio
 async def test_pubsub_rooms(memory_pubsub: None) -> None:
