@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from starlette.responses import Response
 
 from fastapi_nova.controllers import is_streaming
@@ -348,8 +348,23 @@ def _unique(values: Sequence[Any]) -> list[Any]:
     return out
 
 
-def _response_entry(outcomes: Sequence[_Outcome], *, describe: bool = True) -> dict[str, Any]:
-    """One entry of ``responses``: its description, content, and a JSON payload's ``model``."""
+def _inline_schema(model: Any) -> dict[str, Any]:
+    """A payload type's JSON schema written in place, or any JSON when it needs definitions."""
+    try:
+        schema = TypeAdapter(model).json_schema()
+    except Exception:  # a type pydantic cannot describe: any JSON
+        return {}
+    return {} if "$defs" in schema else schema
+
+
+def _response_entry(
+    outcomes: Sequence[_Outcome], *, describe: bool = True, as_model: bool = True
+) -> dict[str, Any]:
+    """One entry of ``responses``: its description, content, and a JSON payload's ``model``.
+
+    FastAPI writes a ``model`` under the route's own media type; on a route whose response
+    class is not JSON (``as_model=False``) a JSON payload's schema is written in place instead.
+    """
     entry: dict[str, Any] = {}
     descriptions = _unique([o.description for o in outcomes if o.description])
     if describe and descriptions:
@@ -366,10 +381,12 @@ def _response_entry(outcomes: Sequence[_Outcome], *, describe: bool = True) -> d
     json_payloads = [o.payload for o in outcomes if o.media_type == JSON]
     if json_payloads:
         models = _unique(json_payloads)
-        if len(models) == 1 and models[0] is not Any:
+        if len(models) != 1 or models[0] is Any:
+            content[JSON] = {"schema": {}}
+        elif as_model:
             entry["model"] = models[0]  # FastAPI writes its schema (and components)
         else:
-            content[JSON] = {"schema": {}}
+            content[JSON] = {"schema": _inline_schema(models[0])}
     if content:
         entry["content"] = content
     return entry
@@ -461,8 +478,9 @@ def route_openapi(
     elif declared:
         # Nothing declared succeeds (a route that only redirects): no 200 JSON body either.
         kwargs.setdefault("response_class", Response)
+    as_model = kwargs.get("response_class", JSONResponse) is not HTMLResponse
     for status, group in by_status.items():
-        responses[_status_key(status)] = _response_entry(group)
+        responses[_status_key(status)] = _response_entry(group, as_model=as_model)
     responses.update(kwargs.get("responses") or {})
     if responses:
         kwargs["responses"] = responses
