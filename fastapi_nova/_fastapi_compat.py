@@ -12,6 +12,9 @@ back to FastAPI's own behaviour: slower, never wrong.
 * **Dependencies**: a route may be served without FastAPI's parameter solving only when the
   dependencies FastAPI built it with are the route's own Nova-style ones.
 * **Request internals**: the form FastAPI already parsed, the exit stack of the response.
+* **FastAPI's solver and serializer**, called as FastAPI calls them: dependencies of an
+  overriding security function (``call_with_dependencies``), a route's ``response_model``
+  applied to a ``("json", ...)`` payload (``response_field``, ``serialize_response``).
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ import fastapi.routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette._utils import get_route_path
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.types import Scope
+from starlette.websockets import WebSocket
 
 #: FastAPI's per-request scope entry and the keys under it (fastapi/routing.py).
 _FASTAPI_SCOPE_KEY = "fastapi"
@@ -241,3 +246,55 @@ def consumed_form(request: Request) -> Any | None:
 def apiroute_option_names() -> frozenset[str]:
     """The keyword arguments ``APIRoute`` takes (route options a route table may pass on)."""
     return frozenset(inspect.signature(APIRoute.__init__).parameters)
+
+
+async def call_with_dependencies(conn: HTTPConnection, call: Callable[..., Any]) -> Any:
+    """Call ``call`` with its parameters solved by FastAPI for ``conn``, return its result.
+
+    Used for a test's ``app.dependency_overrides`` replacement of a Nova-style security
+    function when the replacement has a FastAPI signature (a header, a scheme, ``Depends``):
+    FastAPI would solve it that way for any overridden dependency. Invalid input raises
+    FastAPI's validation error (422 on HTTP, a 1008 close on a WebSocket), as there.
+    """
+    from fastapi.dependencies.utils import get_dependant, solve_dependencies
+    from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+
+    dependant = get_dependant(path=conn.url.path, call=call)
+    stack = conn.scope.get("fastapi_inner_astack")
+    async with AsyncExitStack() as own_stack:
+        solved = await solve_dependencies(
+            request=conn,  # type: ignore[arg-type]  # a Request or a WebSocket, as FastAPI's
+            dependant=dependant,
+            dependency_overrides_provider=conn.scope.get("app"),
+            async_exit_stack=stack if isinstance(stack, AsyncExitStack) else own_stack,
+            embed_body_fields=False,
+        )
+        if solved.errors:
+            if isinstance(conn, WebSocket):
+                raise WebSocketRequestValidationError(solved.errors)
+            raise RequestValidationError(solved.errors)
+        if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
+            getattr(call, "__call__", None)  # noqa: B004 - an object with async __call__
+        ):
+            return await call(**solved.values)
+        result = await run_in_threadpool(call, **solved.values)
+        return await result if inspect.isawaitable(result) else result
+
+
+def response_field(model: Any, name: str) -> Any:
+    """The field FastAPI validates and serializes a route's return value with.
+
+    Built as ``APIRoute`` builds its ``response_field`` for ``response_model``, so that a
+    ``("json", payload)`` is filtered exactly as a returned value would be.
+    """
+    from fastapi.utils import create_model_field
+
+    return create_model_field(name=name, type_=model, mode="serialization")
+
+
+async def serialize_response(field: Any, payload: Any, **options: Any) -> Any:
+    """FastAPI's own ``serialize_response``: validate ``payload`` against ``field`` and dump it
+    with the route's ``response_model_*`` options; raises ``ResponseValidationError``."""
+    return await fastapi.routing.serialize_response(
+        field=field, response_content=payload, is_coroutine=True, **options
+    )

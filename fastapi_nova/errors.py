@@ -32,3 +32,7 @@ class PubSubUnavailable(PubSubError, ConnectionError):
 
 class NotInConnectionError(PubSubError, RuntimeError):
     """``join``/``leave`` was called outside a WebSocket connection without ``member=``."""
+
+
+class PubSubConfigError(PubSubError, ValueError):
+    """A second pub/sub configuration conflicts with the process's (e.g. another backend URL)."""

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import anyio
 from fastapi.encoders import jsonable_encoder
@@ -163,7 +164,25 @@ async def _view(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         headers = _headers(options["headers"], value)
     else:
         headers = {"content-type": "text/html; charset=utf-8"}
-    return Response(ctx.templates.render(name, variables), status_code=status, headers=headers)
+    html = _is_html(headers)
+    body = ctx.templates.render(name, variables, html=html)
+    return Response(body, status_code=status, headers=headers)
+
+
+#: Media types a browser renders as markup (and runs scripts in); "" is no content type.
+_HTML_TYPES = frozenset(
+    {"", "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml"}
+)
+
+
+def _is_html(headers: Mapping[str, str]) -> bool:
+    """Whether a view answers HTML (its variables are then escaped whatever the template).
+
+    No content type counts as HTML: a browser sniffs such a body and may run its scripts.
+    """
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in _HTML_TYPES
 
 
 async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
@@ -180,10 +199,26 @@ async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Respon
     return Response(status_code=status, headers=headers)
 
 
+#: Characters a Location keeps as they are: Starlette's RedirectResponse's set, so an URL that
+#: is already encoded (``%20``) or has a query and fragment goes out unchanged.
+_LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"
+
+
+def redirect_location(url: str) -> str:
+    """The ``Location`` value for ``url``: percent-encoded as Starlette's RedirectResponse does.
+
+    CR or LF is refused (HandlerError, a logged 500): in a redirect target it can only be
+    an attempt at header injection, carried in from user input.
+    """
+    if "\r" in url or "\n" in url:
+        raise HandlerError(f"redirect URL contains CR or LF, refused: {url!r}")
+    return quote(url, safe=_LOCATION_SAFE)
+
+
 async def _redirect(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
     if len(value) != 2 or not isinstance(value[1], str):
         raise InvalidReturn(f"redirect takes (redirect, url) with a str url, got {value!r}")
-    return Response(status_code=302, headers={"location": value[1]})
+    return Response(status_code=302, headers={"location": redirect_location(value[1])})
 
 
 async def _sendfile(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
@@ -237,26 +272,31 @@ class FileSliceResponse(Response):
         if scope.get("method") == "HEAD":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        remaining = self.length
-        async with await anyio.open_file(self.path, "rb") as file:
-            await file.seek(self.offset)
-            while remaining > 0:
-                chunk = await file.read(min(self.chunk_size, remaining))
-                if not chunk:  # the file shrank under us; end the body honestly short
-                    break
-                remaining -= len(chunk)
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
-                )
+        remaining, last = self.length, b""
         if remaining > 0:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            async with await anyio.open_file(self.path, "rb") as file:
+                await file.seek(self.offset)
+                while remaining > 0:
+                    chunk = await file.read(min(self.chunk_size, remaining))
+                    if not chunk:  # the file shrank under us; end the body honestly short
+                        break
+                    remaining -= len(chunk)
+                    if remaining == 0:
+                        last = chunk
+                        break
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        # Always exactly one final message, also for a slice of length 0: without it the
+        # server never sees the response end and drops the keep-alive connection.
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
 
 class _UserHandler:
     """Adapts a ``fn(status_code, extra_headers, payload)`` handler to the tuple form."""
 
-    def __init__(self, name: str, fn: HandlerFunction) -> None:
+    def __init__(self, name: str, fn: HandlerFunction, media_type: str | None = None) -> None:
         self.name, self.fn = name, fn
+        #: What OpenAPI documents for this handler's body (None: the router cannot know).
+        self.media_type = media_type
 
     async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         if len(value) == 2:
@@ -277,6 +317,16 @@ class _UserHandler:
             )
         return result
 
+
+#: What OpenAPI documents for each built-in's body (None: no body, or one it cannot know).
+BUILTIN_MEDIA_TYPES: dict[str, str | None] = {
+    "json": "application/json",
+    "ok": "text/html",
+    "view": "text/html",
+    "status": None,
+    "redirect": None,
+    "sendfile": None,
+}
 
 _BUILTINS: dict[str, Converter] = {
     "json": _json,
@@ -299,11 +349,25 @@ class HandlerRegistry:
         self._handlers: dict[str, Converter] = dict(_BUILTINS)
         self._lock = threading.Lock()
 
-    def register(self, name: str, fn: HandlerFunction, *, replace: bool = False) -> None:
+    def register(
+        self,
+        name: str,
+        fn: HandlerFunction,
+        *,
+        replace: bool = False,
+        media_type: str | None = None,
+    ) -> None:
         """Register ``fn(status_code, extra_headers, payload) -> Response`` under ``name``.
 
+        ``media_type`` is what OpenAPI documents for routes that declare they return ``name``.
         Raises HandlerExistsError if ``name`` is taken, unless ``replace=True``.
         """
+        if media_type is not None:
+            example = f"such as 'application/xml', got {media_type!r}"
+            if not isinstance(media_type, str):
+                raise TypeError(f"media_type must be a str {example}")
+            if "/" not in media_type.strip("/"):
+                raise ValueError(f"media_type must be type/subtype {example}")
         if not isinstance(name, str) or not name:
             raise TypeError(f"handler name must be a non-empty str, got {name!r}")
         if not callable(fn):
@@ -314,7 +378,7 @@ class HandlerRegistry:
                     f"handler {name!r} is already registered; call unregister_handler({name!r}) "
                     "first or pass replace=True"
                 )
-            self._handlers[name] = _UserHandler(name, fn)
+            self._handlers[name] = _UserHandler(name, fn, media_type)
 
     def unregister(self, name: str) -> bool:
         """Remove handler ``name``; True if it was registered."""
@@ -324,6 +388,13 @@ class HandlerRegistry:
     def get(self, name: Any) -> Converter | None:
         """The handler for a tuple tag, or None."""
         return self._handlers.get(name) if isinstance(name, str) else None
+
+    def media_type(self, name: str) -> str | None:
+        """The media type handler ``name`` answers with, for OpenAPI (None: unknown)."""
+        handler = self._handlers.get(name)
+        if isinstance(handler, _UserHandler):
+            return handler.media_type
+        return BUILTIN_MEDIA_TYPES.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._handlers
@@ -353,6 +424,7 @@ def register_handler(
     *,
     replace: bool = False,
     registry: HandlerRegistry | None = None,
+    media_type: str | None = None,
 ) -> None:
     """Register a custom handler (Nova's ``nova_handlers:register_handler/2``).
 
@@ -360,10 +432,11 @@ def register_handler(
     def xml(status_code, headers, payload):
         return Response(payload, status_code, {"content-type": "application/xml", **headers})
 
-    register_handler("xml", xml)    # a controller may now return ("xml", "<user/>")
+    register_handler("xml", xml, media_type="application/xml")
+    # a controller may now return ("xml", "<user/>"); OpenAPI shows application/xml
     ```
     """
-    (registry or default_registry).register(name, fn, replace=replace)
+    (registry or default_registry).register(name, fn, replace=replace, media_type=media_type)
 
 
 def unregister_handler(name: str, *, registry: HandlerRegistry | None = None) -> bool:

@@ -15,12 +15,17 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any, cast
 
 from fastapi import params
+from fastapi.datastructures import Default
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
+from fastapi.utils import generate_unique_id
 from starlette.requests import Request
-from starlette.routing import Match
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -42,7 +47,7 @@ from fastapi_nova._route import (
     route_info,
 )
 from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
-from fastapi_nova.controllers import ControllerOptions, make_endpoint
+from fastapi_nova.controllers import ControllerOptions, make_endpoint, response_model_of
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.groups import (
     DOCUMENTED_DEFAULT_METHODS,
@@ -55,12 +60,12 @@ from fastapi_nova.groups import (
     parse_groups,
 )
 from fastapi_nova.handlers import HandlerRegistry, default_registry
+from fastapi_nova.openapi import route_openapi
 from fastapi_nova.request import build_nova_request, is_nova_style
 from fastapi_nova.security import SecurityDenied, security_dependency
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
-
-Routes = Sequence[Any] | Callable[[str], Sequence[Any]]
+from fastapi_nova.types import Routes
 
 #: Top-level scope key where ``matches`` leaves the index's answer for ``handle`` (top level:
 #: FastAPI probes trailing-slash redirects on a shallow copy of the scope).
@@ -122,6 +127,12 @@ def _nova_lifespan(
     return lifespan
 
 
+# APIRouter's defaults: placeholders, so an app-level setting still wins where none is given.
+_DEFAULT_RESPONSE_CLASS: Any = Default(JSONResponse)
+_DEFAULT_UNIQUE_ID: Any = Default(generate_unique_id)
+_DEFAULT_STRICT_CONTENT_TYPE: Any = Default(True)
+
+
 class NovaRouter(APIRouter):
     """An ``APIRouter`` built from Nova route groups.
 
@@ -142,8 +153,10 @@ class NovaRouter(APIRouter):
     ``routes`` is a list of groups or a callable ``routes(environment)``; ``environment``
     defaults to ``$NOVA_ENV`` or ``"dev"``. ``registry`` is the handler registry (default:
     the process-wide one), ``pubsub`` the pub/sub URL (default: ``$NOVA_PUBSUB_URL`` or
-    ``memory://``), ``templates`` the template directories (default: ``templates/`` beside
-    the module that defines the routes). Other keyword arguments go to ``APIRouter``.
+    ``memory://``; a different URL than another router's raises
+    :class:`~fastapi_nova.PubSubConfigError`), ``templates`` the template directories
+    (default: ``templates/`` beside the module that defines the routes). The other keyword
+    arguments are ``APIRouter``'s.
     Raises :class:`~fastapi_nova.RouteConfigError` for a malformed route table.
     """
 
@@ -155,10 +168,49 @@ class NovaRouter(APIRouter):
         registry: HandlerRegistry | None = None,
         pubsub: str | None = None,
         templates: TemplateDirs | None = None,
-        **apirouter_kwargs: Any,
+        # APIRouter's own keyword arguments, spelled out (with its defaults) so that a
+        # misspelled one is a type error rather than a TypeError at start-up.
+        prefix: str = "",
+        tags: list[str | Enum] | None = None,
+        dependencies: Sequence[params.Depends] | None = None,
+        default_response_class: type[Response] = _DEFAULT_RESPONSE_CLASS,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        callbacks: list[BaseRoute] | None = None,
+        redirect_slashes: bool = True,
+        default: ASGIApp | None = None,
+        dependency_overrides_provider: Any | None = None,
+        route_class: type[APIRoute] = APIRoute,
+        on_startup: Sequence[Callable[[], Any]] | None = None,
+        on_shutdown: Sequence[Callable[[], Any]] | None = None,
+        lifespan: Callable[[Any], AbstractAsyncContextManager[Any]] | None = None,
+        deprecated: bool | None = None,
+        include_in_schema: bool = True,
+        generate_unique_id_function: Callable[[APIRoute], str] = _DEFAULT_UNIQUE_ID,
+        strict_content_type: bool = _DEFAULT_STRICT_CONTENT_TYPE,
+        max_body_size: int | None = None,
+        form_limits: Any | None = None,  # FastAPI's type for it is private (_FormLimits)
     ) -> None:
-        user_lifespan = apirouter_kwargs.pop("lifespan", None)
-        super().__init__(lifespan=_nova_lifespan(user_lifespan), **apirouter_kwargs)
+        super().__init__(
+            prefix=prefix,
+            tags=tags,
+            dependencies=dependencies,
+            default_response_class=default_response_class,
+            responses=responses,
+            callbacks=callbacks,
+            redirect_slashes=redirect_slashes,
+            default=default,
+            dependency_overrides_provider=dependency_overrides_provider,
+            route_class=route_class,
+            on_startup=on_startup,
+            on_shutdown=on_shutdown,
+            lifespan=_nova_lifespan(lifespan),
+            deprecated=deprecated,
+            include_in_schema=include_in_schema,
+            generate_unique_id_function=generate_unique_id_function,
+            strict_content_type=strict_content_type,
+            max_body_size=max_body_size,
+            form_limits=form_limits,
+        )
         self.environment = environment or os.environ.get("NOVA_ENV") or "dev"
         if callable(routes):
             base_module: str | None = getattr(routes, "__module__", None)
@@ -166,10 +218,12 @@ class NovaRouter(APIRouter):
         else:
             base_module = sys._getframe(1).f_globals.get("__name__")
             table = routes
-        if pubsub is not None:
-            from fastapi_nova import pubsub as pubsub_module
+        from fastapi_nova import pubsub as pubsub_module
 
+        if pubsub is not None:  # PubSubConfigError if another router named another backend
             pubsub_module.configure(pubsub)
+        #: The process's pub/sub, which this router's lifespan starts and stops.
+        self.pubsub = pubsub_module.current()
         self.registry = registry or default_registry
         #: Compiled indexes by inclusion: (inclusion, routes version, index or None).
         self._indexes: dict[int, tuple[object, int, RouteIndex[_Target] | None]] = {}
@@ -332,11 +386,19 @@ class NovaRouter(APIRouter):
             cached = self._group_dependencies[group.index] = (deps, own)
         return list(cached[0]), list(cached[1])
 
+    def _controller_options(self, fastapi_options: dict[str, Any]) -> ControllerOptions:
+        """One HTTP route's ControllerOptions: the router's, with what its options change."""
+        return replace(
+            self.nova_options,
+            status_override=fastapi_options.get("status_code"),
+            response_model=response_model_of(fastapi_options),
+        )
+
     def _add_http(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         group = spec.group
         allow = allow_by_path.setdefault(_pattern(spec.path), set())
         fastapi_options = dict(spec.fastapi_options)
-        options = replace(self.nova_options, status_override=fastapi_options.get("status_code"))
+        options = self._controller_options(fastapi_options)
         bound, endpoint = make_endpoint(spec.controller, options, spec.path_params)
         deps, own = self._dependencies(group)
         route_deps = fastapi_options.pop("dependencies", [])
@@ -371,7 +433,7 @@ class NovaRouter(APIRouter):
                     tags=list(tags) or None,
                     include_in_schema=include and documented,
                     route_class_override=route_class,
-                    **fastapi_options,
+                    **route_openapi(spec, method, options, fastapi_options),
                 )
 
     def _add_wildcard_base(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:

@@ -31,8 +31,12 @@ async def add_comment(comment: Comment, user: AuthData) -> Any:
 
 def add_comment_nova(req: NovaRequest) -> Any:
     # The body is parsed before a Nova-style controller runs: req.json,
-    # req.params.
-    return ("json", {"text": req.json["text"], "by": req.auth_data})
+    # req.params. Parsed, not validated: check its shape, so a bad body is a
+    # 400, not a 500.
+    match req.json:
+        case {"text": str(text)}:
+            return ("json", {"text": text, "by": req.auth_data})
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": ...}'})
 
 
 # The trap: one parameter *annotated with something else* is FastAPI style, so

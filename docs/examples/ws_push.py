@@ -30,9 +30,12 @@ def notify(req: NovaRequest) -> Any:
     pid = online.get(req.bindings["user"])
     if pid is None:
         return ("status", 404, {}, {"error": "not connected"})
-    # Plain and non-blocking, like Erlang's !
-    send(pid, ("notify", req.json["text"]))
-    return ("status", 202)
+    match req.json:  # a body of another shape is a 400, never a 500
+        case {"text": str(text)}:
+            # Plain and non-blocking, like Erlang's !
+            send(pid, ("notify", text))
+            return ("status", 202)
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": ...}'})
 
 
 routes = [
