@@ -88,6 +88,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
 from starlette.routing import Host, Mount, WebSocketRoute
 
+from fastapi_nova.errors import CliError
 from fastapi_nova.groups import ALL_METHODS
 from fastapi_nova.request import callable_name
 from fastapi_nova.routing import NovaRouteInfo
@@ -114,10 +115,6 @@ FASTAPI_ROUTES = "FastAPI routes"
 _METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE", "WS"))}
 _EXIT_BROKEN_PIPE = 141
 _ASCII_TREE = str.maketrans({"├": "|", "└": "`", "│": "|", "─": "-"})
-
-
-class CliError(Exception):
-    """A one-line error for the user (exit code 2)."""
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,13 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from fastapi_nova._fastapi_compat import response_field, serialize_response
-from fastapi_nova.errors import TemplateNotFoundError
+from fastapi_nova._shapes import encode_json
+from fastapi_nova.errors import HandlerError, InvalidReturn, TemplateNotFoundError
 from fastapi_nova.handlers import (
     HandlerContext,
-    HandlerError,
     HandlerRegistry,
-    InvalidReturn,
     StatusPageRenderer,
     default_registry,
-    encode_json,
 )
 from fastapi_nova.request import (
     NovaRequest,
@@ -42,7 +40,7 @@ from fastapi_nova.request import (
 )
 from fastapi_nova.templates import TemplateDirs, TemplateFinder, finder_for
 
-logger = logging.getLogger("fastapi_nova.controller")
+logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

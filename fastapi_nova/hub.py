@@ -51,8 +51,7 @@ __all__ = [
     "split_namespace",
 ]
 
-# The logger of the pub/sub layer as a whole, as before the split into modules.
-logger = logging.getLogger("fastapi_nova.pubsub")
+logger = logging.getLogger(__name__)
 
 #: Seconds a ``broadcast`` may wait for the backend before raising ``PubSubUnavailable``
 #: (read at every call, so a test may patch ``fastapi_nova.hub.PUBLISH_TIMEOUT``).

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # The logger of the pub/sub layer as a whole, as before the split into modules.
-logger = logging.getLogger("fastapi_nova.pubsub")
+logger = logging.getLogger(__name__)
 
 #: Seconds between a node's heartbeats (its membership sequence number, not the member list).
 HEARTBEAT_INTERVAL = 1.0

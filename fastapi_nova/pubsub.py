@@ -69,7 +69,7 @@ __all__ = [
     "startup",
 ]
 
-logger = logging.getLogger("fastapi_nova.pubsub")
+logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a hub on another (still running) event loop to close.
 RETIRE_TIMEOUT = 2.0

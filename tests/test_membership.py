@@ -147,7 +147,7 @@ def test_deltas_apply_in_order_and_a_gap_asks_for_a_snapshot() -> None:
 def test_own_messages_and_unknown_ops_change_nothing(caplog: pytest.LogCaptureFixture) -> None:
     gossip, _, changes = gossip_with_clock()
     gossip.receive(snap("me", 0, {"room": ["p1"]}))  # ours, back from the backend
-    with caplog.at_level(logging.ERROR, logger="fastapi_nova.pubsub"):
+    with caplog.at_level(logging.ERROR, logger="fastapi_nova.membership"):
         gossip.receive(json.dumps({"op": "shout", "node": "other", "epoch": "e"}))
         gossip.receive("not json")
         gossip.receive(json.dumps({"op": "snap", "node": "other"}))  # no epoch
@@ -228,7 +228,7 @@ async def test_a_dead_nodes_members_disappear_by_missed_heartbeats(
     await a.join("room", pa)
     await b.wait_until(lambda: len(b.get_members("room")) == 1, TIMEOUT)
 
-    with caplog.at_level(logging.INFO, logger="fastapi_nova.pubsub"):
+    with caplog.at_level(logging.INFO, logger="fastapi_nova.membership"):
         await a.close(farewell=False)  # no goodbye: only the missing heartbeats tell
         await b.wait_until(lambda: b.get_members("room") == [], TIMEOUT)
     # The cause is the expiry (the bound itself is tested exactly, with a set clock, above).

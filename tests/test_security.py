@@ -674,3 +674,54 @@ def test_verdict_table(result: Any, allowed: bool, status: int | None) -> None:
 def test_true_without_data_sets_no_auth_data() -> None:
     assert not verdict(True).has_auth_data
     assert verdict((True, None)).has_auth_data and verdict((True, None)).auth_data is None
+
+
+# --------------------------------------------------------------------------- one strictness
+
+#: Header values a controller's ``("status", 403, headers)`` accepts, and so security's
+#: ``(False, 403, headers)`` too: one parser (``fastapi_nova._shapes``) reads both.
+GOOD_HEADERS = [{"x-a": "1"}, {"x-a": 1}, [("x-a", "1")], (["x-a", "1"],)]
+#: ...and values both refuse: a controller gets a logged 500, security a 401 denial.
+BAD_HEADERS = [{"x-a": 1.5}, {"x-a": None}, [(1, "a")], [("x-a", "1", "extra")], "x-a: 1"]
+
+
+def statuses(headers: Any) -> tuple[int, int]:
+    """What a controller returning ``("status", 403, headers)`` and a security function
+    returning ``(False, 403, headers)`` answer."""
+
+    def ctrl(req):
+        return ("status", 403, headers)
+
+    app = FastAPI()
+    app.include_router(
+        NovaRouter(
+            [
+                {"prefix": "/c", "routes": [("/r", ctrl)]},
+                {
+                    "prefix": "/s",
+                    "security": lambda req: (False, 403, headers),
+                    "routes": [("/r", Controllers().nova)],
+                },
+            ]
+        )
+    )
+    client = TestClient(app, raise_server_exceptions=False)
+    return client.get("/c/r").status_code, client.get("/s/r").status_code
+
+
+@pytest.mark.parametrize("headers", GOOD_HEADERS, ids=repr)
+def test_handlers_and_security_accept_the_same_headers(headers: Any) -> None:
+    assert statuses(headers) == (403, 403)
+
+
+@pytest.mark.parametrize("headers", BAD_HEADERS, ids=repr)
+def test_handlers_and_security_refuse_the_same_headers(headers: Any) -> None:
+    # Security used to str() any header value (a float went out as "1.5"): now refused
+    # as a handler refuses it, and a refused verdict denies with 401.
+    assert statuses(headers) == (500, 401)
+
+
+@pytest.mark.parametrize("body", [None, 1, object()], ids=repr)
+def test_security_body_must_be_json_text_or_bytes(body: Any) -> None:
+    # As the docs' table says; None too (a handler's ("status", ...) takes None as "no body").
+    assert verdict((False, 403, {}, body)).response.status_code == 401  # type: ignore[union-attr]
