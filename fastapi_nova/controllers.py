@@ -12,7 +12,7 @@ import inspect
 import keyword
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar, overload
 
@@ -504,5 +504,3 @@ def controller(
 
     return decorate if fn is None else decorate(fn)
 
-
-Endpoint = Callable[..., Awaitable[Response]]

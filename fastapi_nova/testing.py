@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from fastapi_nova import pubsub
 from fastapi_nova.errors import WebSocketRefused
 from fastapi_nova.pid import Pid, spawn
 from fastapi_nova.request import SCOPE_KEY, WILDCARD_PARAM, NovaRequest
@@ -435,8 +436,6 @@ async def subscribe(
         assert (await probe.receive()).payload == "hi"
     ```
     """
-    from fastapi_nova import pubsub
-
     probe = PubSubProbe(timeout)
     try:
         await pubsub.join(channel, member=probe.pid)
