@@ -299,6 +299,8 @@ class Hub:
         self.node = node
         self.loop = asyncio.get_running_loop()
         if backend is None and urlsplit(url).scheme in ("redis", "rediss"):
+            # Imported by URL scheme (as broadcaster picks its backends), and here rather
+            # than at the top: redis_backend imports this module.
             from fastapi_nova.redis_backend import RedisBackend
 
             backend = RedisBackend(backend_url)
