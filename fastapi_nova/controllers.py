@@ -299,8 +299,9 @@ class BoundController:
 def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> Callable[..., Any]:
     """A FastAPI endpoint for a Nova-style controller.
 
-    Its signature declares the route's bindings as string path parameters, so OpenAPI lists
-    them, and a ``Request`` that carries everything else.
+    Its signature takes only the ``Request``: the controller reads its bindings from it, so
+    FastAPI has nothing to validate and documents no 422. The router declares the bindings
+    as path parameters in the route's ``openapi_extra`` (fastapi_nova.openapi).
     """
 
     async def endpoint(**kwargs: Any) -> Response:
@@ -308,7 +309,6 @@ def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> 
         return await bound.run_nova(request)
 
     params = [inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
-    params += [_binding_parameter(name) for name in path_params]
     _describe(endpoint, bound.fn, inspect.Signature(params, return_annotation=Response))
     return endpoint
 

@@ -231,8 +231,10 @@ class FileSliceResponse(Response):
 class _UserHandler:
     """Adapts a ``fn(status_code, extra_headers, payload)`` handler to the tuple form."""
 
-    def __init__(self, name: str, fn: HandlerFunction) -> None:
+    def __init__(self, name: str, fn: HandlerFunction, media_type: str | None = None) -> None:
         self.name, self.fn = name, fn
+        #: What OpenAPI documents for this handler's body (None: the router cannot know).
+        self.media_type = media_type
 
     async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         if len(value) == 2:
@@ -255,6 +257,16 @@ class _UserHandler:
         return result
 
 
+#: What OpenAPI documents for each built-in's body (None: no body, or one it cannot know).
+BUILTIN_MEDIA_TYPES: dict[str, str | None] = {
+    "json": "application/json",
+    "ok": "text/html",
+    "view": "text/html",
+    "status": None,
+    "redirect": None,
+    "sendfile": None,
+}
+
 _BUILTINS: dict[str, Converter] = {
     "json": _json,
     "ok": _view,
@@ -276,11 +288,25 @@ class HandlerRegistry:
         self._handlers: dict[str, Converter] = dict(_BUILTINS)
         self._lock = threading.Lock()
 
-    def register(self, name: str, fn: HandlerFunction, *, replace: bool = False) -> None:
+    def register(
+        self,
+        name: str,
+        fn: HandlerFunction,
+        *,
+        replace: bool = False,
+        media_type: str | None = None,
+    ) -> None:
         """Register ``fn(status_code, extra_headers, payload) -> Response`` under ``name``.
 
+        ``media_type`` is what OpenAPI documents for routes that declare they return ``name``.
         Raises HandlerExistsError if ``name`` is taken, unless ``replace=True``.
         """
+        if media_type is not None:
+            example = f"such as 'application/xml', got {media_type!r}"
+            if not isinstance(media_type, str):
+                raise TypeError(f"media_type must be a str {example}")
+            if "/" not in media_type.strip("/"):
+                raise ValueError(f"media_type must be type/subtype {example}")
         if not isinstance(name, str) or not name:
             raise TypeError(f"handler name must be a non-empty str, got {name!r}")
         if not callable(fn):
@@ -291,7 +317,7 @@ class HandlerRegistry:
                     f"handler {name!r} is already registered; call unregister_handler({name!r}) "
                     "first or pass replace=True"
                 )
-            self._handlers[name] = _UserHandler(name, fn)
+            self._handlers[name] = _UserHandler(name, fn, media_type)
 
     def unregister(self, name: str) -> bool:
         """Remove handler ``name``; True if it was registered."""
@@ -301,6 +327,13 @@ class HandlerRegistry:
     def get(self, name: Any) -> Converter | None:
         """The handler for a tuple tag, or None."""
         return self._handlers.get(name) if isinstance(name, str) else None
+
+    def media_type(self, name: str) -> str | None:
+        """The media type handler ``name`` answers with, for OpenAPI (None: unknown)."""
+        handler = self._handlers.get(name)
+        if isinstance(handler, _UserHandler):
+            return handler.media_type
+        return BUILTIN_MEDIA_TYPES.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._handlers
@@ -330,6 +363,7 @@ def register_handler(
     *,
     replace: bool = False,
     registry: HandlerRegistry | None = None,
+    media_type: str | None = None,
 ) -> None:
     """Register a custom handler (Nova's ``nova_handlers:register_handler/2``).
 
@@ -337,10 +371,11 @@ def register_handler(
     def xml(status_code, headers, payload):
         return Response(payload, status_code, {"content-type": "application/xml", **headers})
 
-    register_handler("xml", xml)    # a controller may now return ("xml", "<user/>")
+    register_handler("xml", xml, media_type="application/xml")
+    # a controller may now return ("xml", "<user/>"); OpenAPI shows application/xml
     ```
     """
-    (registry or default_registry).register(name, fn, replace=replace)
+    (registry or default_registry).register(name, fn, replace=replace, media_type=media_type)
 
 
 def unregister_handler(name: str, *, registry: HandlerRegistry | None = None) -> bool:

@@ -35,6 +35,8 @@ memberships taken in ``init`` are always released. Reasons and the close code we
   (:class:`FrameTooLargeError`): close 1009. The task was cancelled
   (``asyncio.CancelledError``, e.g. a hard server shutdown): close 1001 if still possible.
 * ``"timeout"``: no frame arrived for ``idle_timeout`` seconds: close 1000, as cowboy does.
+  With the ``heartbeat`` option, a text frame equal to it is answered with itself here, counts
+  as a frame, and never reaches ``websocket_handle`` (the browser client's keep-alive).
 * ``"overflow"``: the mailbox was full under ``on_overflow="close"``: close 1013.
 
 Refusals use the ASGI WebSocket denial response. A server without that extension gets a close
@@ -143,6 +145,10 @@ class WebSocketOptions:
     mailbox_size: int = 1024
     #: What a full mailbox does with one more message.
     on_overflow: OverflowPolicy = "close"
+    #: A text frame exactly equal to this is answered with the same frame by the runtime,
+    #: never reaches ``websocket_handle``, and counts as activity for ``idle_timeout``
+    #: (browsers cannot send pings; the shipped browser client sends this). None: off.
+    heartbeat: str | None = None
 
     def __post_init__(self) -> None:
         timeout = self.idle_timeout
@@ -154,6 +160,9 @@ class WebSocketOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        beat = self.heartbeat
+        if beat is not None and (not isinstance(beat, str) or not beat):
+            raise ValueError(f"heartbeat must be None or a non-empty str, got {beat!r}")
         if self.on_overflow not in OVERFLOW_POLICIES:
             expected = ", ".join(repr(p) for p in OVERFLOW_POLICIES)
             raise ValueError(
@@ -510,6 +519,13 @@ class _Connection:
             logger.warning("%s: %s; closing with 1009", self.name, error)
             return _End(("error", error), (1009, "message too big"))
         text = message.get("text")
+        if text is not None and text == self.options.heartbeat:
+            # Answered here, not by the handler: the client's keep-alive (see heartbeat).
+            try:
+                await self.ws.send({"type": "websocket.send", "text": text})
+            except WebSocketDisconnect as exc:
+                return _End(("remote", self._remote_code(exc.code)), None)
+            return None
         frame: InFrame = ("text", text) if text is not None else ("binary", message["bytes"])
         return await self._dispatch("websocket_handle", frame, self.state)
 

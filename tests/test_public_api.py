@@ -98,6 +98,11 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
         "pub/sub membership and gossip, behind pubsub.get_members()",
         {"ExitListener", "Gossip", "LocalMembers"},
     ),
+    "fastapi_nova.openapi": (
+        "what a route documents, derived when NovaRouter builds it (ErrorDetail names the "
+        "documented {'detail': ...} body)",
+        {"ErrorDetail", "returns_error", "route_openapi"},
+    ),
     "fastapi_nova.pid": (
         "connection plumbing; users get pids from self.pid and pub/sub senders",
         {"Inbox", "reset_current", "self_pid", "set_current", "spawn", "whereis"},
