@@ -83,4 +83,3 @@ def test_re_exports_are_the_same_class(module_name: str, name: str) -> None:
     # Users import WebSocketRefused from testing and CliError from cli; routing imports
     # SecurityDenied from security: each must be the one class that errors.py defines.
     assert getattr(importlib.import_module(module_name), name) is getattr(errors, name)
-

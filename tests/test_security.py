@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI, Form, HTTPException
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from fastapi_nova import AuthData, NovaRequest, NovaRouter
+from fastapi_nova._shapes import parse_headers
+from fastapi_nova.errors import InvalidReturn
 from fastapi_nova.security import verdict
 
 api_key = APIKeyHeader(name="x-key", auto_error=False)
@@ -725,3 +730,48 @@ def test_handlers_and_security_refuse_the_same_headers(headers: Any) -> None:
 def test_security_body_must_be_json_text_or_bytes(body: Any) -> None:
     # As the docs' table says; None too (a handler's ("status", ...) takes None as "no body").
     assert verdict((False, 403, {}, body)).response.status_code == 401  # type: ignore[union-attr]
+
+
+#: Bounded; derandomized under CI (as tests/test_fuzz.py) so a run is repeatable.
+BOUNDED = settings(
+    max_examples=60, deadline=2000, derandomize=os.environ.get("CI") == "true", database=None
+)
+#: Any value a hand-written security function might put in a status, headers or body slot.
+ANYTHING = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-1000, 1000)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.binary(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3).map(tuple)
+        | st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(BOUNDED)
+@given(status=ANYTHING, headers=ANYTHING, body=ANYTHING, size=st.sampled_from([2, 3, 4]))
+def test_any_false_tuple_denies_with_its_status_or_401(
+    status: Any, headers: Any, body: Any, size: int
+) -> None:
+    # Never a pass, never a crash, never a 500: the parser shared with handlers raises only
+    # InvalidReturn, which security turns into the 401 of "anything else".
+    result = (False, status, headers, body)[:size] if size > 2 else (False, headers)
+    decision = verdict(result)
+    assert decision.allowed is False and decision.response is not None
+    assert decision.response.status_code in (401, status)
+
+
+@settings(BOUNDED)
+@given(value=ANYTHING)
+def test_the_shared_header_parser_raises_only_invalid_return(value: Any) -> None:
+    try:
+        headers = parse_headers(value, ("status", 200, value))
+    except InvalidReturn as exc:
+        assert str(exc).endswith(f"in {('status', 200, value)!r}")  # names the tuple
+    else:
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
