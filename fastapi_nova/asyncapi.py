@@ -29,7 +29,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
 from starlette.routing import WebSocketRoute
 
-from fastapi_nova._route import route_info
+from fastapi_nova._route_info import nova_info
 from fastapi_nova.request import callable_name
 
 #: The AsyncAPI version of the document.
@@ -104,11 +104,11 @@ def get_asyncapi(
 def _nova_websocket_info(context: RouteContext) -> Any:
     """The ``NovaRouteInfo`` of a Nova WebSocket route, else None.
 
-    Read through ``route_info``, the one accessor for what NovaRouter attaches to its routes.
+    Read as the ``routes`` CLI reads it (the info NovaRouter attaches to the endpoint).
     """
     if not isinstance(context.original_route, WebSocketRoute):
         return None
-    info = route_info(context.original_route) or route_info(context.endpoint)
+    info = nova_info(context)
     return info if info is not None and info.kind == "ws" else None
 
 

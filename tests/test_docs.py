@@ -479,7 +479,7 @@ def test_fallback_decorator_and_failures(caplog: pytest.LogCaptureFixture) -> No
             for path in ("/raising", "/invalid", "/no-fallback"):
                 failed = http.get(path)
                 assert (failed.status_code, failed.json()) == (500, internal), path
-    messages = [r.getMessage() for r in caplog.records if r.name == "fastapi_nova.controller"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "fastapi_nova.controllers"]
     assert any(
         "fallback_decorator.raising returned None and its fallback" in m and "raised" in m
         for m in messages

@@ -60,6 +60,11 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "streaming_endpoint",
         },
     ),
+    "fastapi_nova.errors": (
+        "control flow between modules, or re-exported where users meet them "
+        "(fastapi_nova.testing.WebSocketRefused, fastapi_nova.cli.CliError)",
+        {"CliError", "HandlerError", "InvalidReturn", "SecurityDenied", "WebSocketRefused"},
+    ),
     "fastapi_nova.groups": (
         "validated forms of a route table, built by NovaRouter (users write dicts/RouteGroup)",
         {
@@ -78,9 +83,6 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "Converter",
             "FileSliceResponse",
             "HandlerContext",
-            "HandlerError",
-            "InvalidReturn",
-            "encode_json",
             "redirect_location",
         },
     ),
@@ -125,7 +127,6 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     "fastapi_nova.security": (
         "security callables turned into dependencies; users write the callables",
         {
-            "SecurityDenied",
             "Verdict",
             "run_nova_security",
             "security_dependency",
