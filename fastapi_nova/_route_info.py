@@ -8,7 +8,7 @@ from fastapi_nova.routing import NovaRouteInfo
 
 
 def nova_info(context: RouteContext) -> NovaRouteInfo | None:
-    """The ``NovaRouteInfo`` of a route NovaRouter built, or None for any other route."""
+    """The `NovaRouteInfo` of a route NovaRouter built, or None for any other route."""
     # A NovaRoute carries its own info (one per path of a static directory); WebSocket routes
     # are plain APIWebSocketRoutes whose endpoint carries it.
     info = getattr(context.original_route, "nova", None)
