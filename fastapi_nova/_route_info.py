@@ -8,7 +8,7 @@ from fastapi_nova._route import NovaRouteInfo, route_info
 
 
 def nova_info(context: RouteContext) -> NovaRouteInfo | None:
-    """The ``NovaRouteInfo`` of a route NovaRouter built, or None for any other route."""
+    """The `NovaRouteInfo` of a route NovaRouter built, or None for any other route."""
     # The route itself for a NovaRoute (one per path of a static directory); the endpoint for
     # a WebSocket route, a plain APIWebSocketRoute.
     return route_info(context.original_route) or route_info(context.endpoint)
