@@ -20,6 +20,7 @@ from fastapi_nova.errors import (
     PubSubError,
     PubSubUnavailable,
     RouteConfigError,
+    SendTimeoutError,
     TemplateNotFoundError,
 )
 from fastapi_nova.groups import RouteGroup
@@ -61,6 +62,7 @@ __all__ = [
     "PubSubUnavailable",
     "RouteConfigError",
     "RouteGroup",
+    "SendTimeoutError",
     "TemplateNotFoundError",
     "TimerRef",
     "WebSocketOptions",

@@ -14,6 +14,9 @@ Erlang process that holds messages until ``websocket_info`` takes them one at a 
   oldest waiting message, ``"drop_newest"`` discards the new one. Drops are logged once per
   mailbox, not once per message, so a flood cannot flood the log too.
 * :meth:`Mailbox.send_after` is ``erlang:send_after``; its timers die with the mailbox.
+* One awaitable per owner: :meth:`Mailbox.wait` is the only future its connection sleeps on;
+  the connection's socket reader completes the same future with :meth:`Mailbox.wake`, so a
+  message or a frame costs one future, not a fresh ``asyncio.wait`` over two.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import logging
 import math
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Literal
 
 logger = logging.getLogger("fastapi_nova.websocket")
@@ -64,7 +68,14 @@ class TimerRef:
 class Mailbox:
     """The bounded inbox of one connection; ``deliver`` never blocks."""
 
-    def __init__(self, size: int, on_overflow: OverflowPolicy, *, name: str = "") -> None:
+    def __init__(
+        self,
+        size: int,
+        on_overflow: OverflowPolicy,
+        *,
+        name: str = "",
+        on_close_overflow: Callable[[], None] | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError(f"mailbox size must be a positive int, got {size!r}")
         if on_overflow not in OVERFLOW_POLICIES:
@@ -80,6 +91,9 @@ class Mailbox:
         self._overflowed = False
         self._closed = False
         self._drop_logged = False
+        # Called on the loop the moment the "close" policy trips, so the owner can act at once
+        # even while it is not waiting on the mailbox (e.g. blocked sending to a slow client).
+        self._on_close_overflow = on_close_overflow
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -117,6 +131,10 @@ class Mailbox:
             if self._queue or self._overflowed:
                 waiter.set_result(None)
         return waiter
+
+    def wake(self) -> None:
+        """Complete the pending :meth:`wait` without a message (its owner has other work)."""
+        self._wake()
 
     def send_after(self, seconds: float, message: Any) -> TimerRef:
         """Deliver ``message`` after ``seconds`` (``erlang:send_after``); call it on the loop."""
@@ -156,6 +174,8 @@ class Mailbox:
             if self.on_overflow == "close":
                 self._overflowed = True
                 self._wake()
+                if self._on_close_overflow is not None:
+                    self._on_close_overflow()
                 return
             self._note_drop()
             if self.on_overflow == "drop_newest":

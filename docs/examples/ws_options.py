@@ -37,6 +37,7 @@ routes = [
             "allowed_origins": ["https://app.example.com"],  # default: the request's host
             "mailbox_size": 100,           # messages waiting for websocket_info (default 1024)
             "on_overflow": "drop_oldest",  # or "close" (default, 1013) or "drop_newest"
+            "send_timeout": 10,            # seconds a send may stall (default 30): dropped
         }),
         ("/buggy", BuggyHandler, {"protocol": "ws", "idle_timeout": 0.2}),
     ]},
