@@ -24,10 +24,11 @@ thousands of sockets pays thousands of times):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import anyio
@@ -54,6 +55,9 @@ logger = logging.getLogger("fastapi_nova.websocket")
 
 # How long terminate may still run after the connection's task was cancelled.
 _CANCEL_GRACE = 5.0
+# The context our timers run in: they only wake the connection's task (which has its own), so
+# they need none of the caller's, and sharing one spares a context copy per connection.
+_TIMER_CONTEXT = contextvars.Context()
 
 
 class _End:
@@ -67,19 +71,20 @@ class _End:
         self.close = close
 
 
-async def serve_websocket(
+def serve_websocket(
     websocket: WebSocket,
     handler_cls: type[NovaWebSocket],
     *,
     state: dict[str, Any],
     options: WebSocketOptions,
-) -> None:
+) -> Coroutine[Any, Any, None]:
     """Run one WebSocket connection with ``handler_cls``, from the origin check to ``terminate``.
 
-    Never raises for anything the client or the handler does (that is logged and answered);
-    cancellation still runs ``terminate`` and ``pid.exit()`` and is re-raised.
+    Await it. Never raises for anything the client or the handler does (that is logged and
+    answered); cancellation still runs ``terminate`` and ``pid.exit()`` and is re-raised.
     """
-    await _Connection(websocket, handler_cls, options).run(state)
+    # A plain function returning the connection's coroutine: no extra frame per connection.
+    return _Connection(websocket, handler_cls, options).run(state)
 
 
 async def deny_upgrade(websocket: WebSocket, response: Response) -> None:
@@ -152,6 +157,8 @@ class _Connection:
         self.since = 0.0  # the idle clock runs only while we wait for the socket
 
     async def run(self, state: dict[str, Any]) -> None:
+        # One coroutine from the origin check to terminate: every level of a suspended
+        # connection's await chain is a frame kept in memory and resumed per message.
         if not origin_allowed(self.ws, self.options.allowed_origins):
             logger.info(
                 "%s: refused WebSocket upgrade from origin %r (host %r, allowed_origins %r)",
@@ -168,61 +175,54 @@ class _Connection:
         )
         self.pid = spawn(self.mailbox)
         try:
-            await self._run(state)
+            self.state = state
+            try:
+                self.handler = self.handler_cls()
+            except Exception:
+                logger.exception("%s: creating the handler failed; refusing with 500", self.name)
+                await self._deny(500)
+                return
+            self.handler._nova_pid, self.handler._nova_mailbox = self.pid, self.mailbox
+            first = await self._invoke("init", state)
+            if isinstance(first, _End):
+                await self._deny(500)
+                return
+            self.state = first[1]
+            if first[0] == "stop":
+                await self._deny(403)
+                return
+            try:
+                await self.ws.accept()
+            except (OSError, WebSocketDisconnect):  # the client left during init
+                return
+            try:
+                end = await self._apply(first)
+                if end is None:
+                    end = await self._dispatch("websocket_init", self.state)
+                if end is None:
+                    end = await self._loop()
+            except asyncio.CancelledError as exc:
+                abort = self._abort
+                task = self._task
+                if abort is None or task is None or task.uncancel() > 0:
+                    await self._after_cancel(("error", exc), (1001, ""))
+                    raise
+                end = abort  # our own interruption of a blocked send: not a cancellation
+            except Exception as exc:  # a fault of ours or the server's: still end cleanly
+                logger.exception("%s: connection loop failed; closing with 1011", self.name)
+                end = _End(("error", exc), (1011, ""))
+            finally:
+                self._stop_timers()
+            try:
+                await self._close(end.close)
+            except asyncio.CancelledError:
+                await self._after_cancel(end.reason, None)
+                raise
+            await self._terminate(end.reason)
         finally:
             self._stop_timers()
             self.mailbox.close()
             self.pid.exit()
-
-    async def _run(self, state: dict[str, Any]) -> None:
-        self.state = state
-        try:
-            self.handler = self.handler_cls()
-        except Exception:
-            logger.exception("%s: creating the handler failed; refusing with 500", self.name)
-            await self._deny(500)
-            return
-        self.handler._nova_pid, self.handler._nova_mailbox = self.pid, self.mailbox
-        first = await self._invoke("init", state)
-        if isinstance(first, _End):
-            await self._deny(500)
-            return
-        self.state = first[1]
-        if first[0] == "stop":
-            await self._deny(403)
-            return
-        try:
-            await self.ws.accept()
-        except (OSError, WebSocketDisconnect):  # the client left during init
-            return
-        try:
-            end = await self._converse(first)
-        except asyncio.CancelledError as exc:
-            abort = self._abort
-            task = self._task
-            if abort is None or task is None or task.uncancel() > 0:
-                await self._after_cancel(("error", exc), (1001, ""))
-                raise
-            end = abort  # our own interruption of a blocked send: not a cancellation
-        except Exception as exc:  # a fault of ours or the server's: still end cleanly
-            logger.exception("%s: connection loop failed; closing with 1011", self.name)
-            end = _End(("error", exc), (1011, ""))
-        finally:
-            self._stop_timers()
-        try:
-            await self._close(end.close)
-        except asyncio.CancelledError:
-            await self._after_cancel(end.reason, None)
-            raise
-        await self._terminate(end.reason)
-
-    async def _converse(self, first: Action) -> _End:
-        end = await self._apply(first)
-        if end is None:
-            end = await self._dispatch("websocket_init", self.state)
-        if end is None:
-            end = await self._loop()
-        return end
 
     def _read(self) -> asyncio.Task[Any]:
         # One pending socket read; its completion wakes the same future the mailbox does.
@@ -268,7 +268,7 @@ class _Connection:
     # -- timers: one per connection each, re-armed lazily ----------------------------------
 
     def _arm_idle(self, when: float) -> None:
-        self._idle_timer = self.loop.call_at(when, self._idle_fired)
+        self._idle_timer = self.loop.call_at(when, self._idle_fired, context=_TIMER_CONTEXT)
 
     def _idle_fired(self) -> None:
         self._idle_timer = None
@@ -289,7 +289,9 @@ class _Connection:
             logger.warning("%s: %s; dropping the connection", self.name, error)
             self._interrupt(_End(("error", error), None))
         else:
-            self._send_timer = self.loop.call_at(started + timeout, self._send_fired)
+            self._send_timer = self.loop.call_at(
+                started + timeout, self._send_fired, context=_TIMER_CONTEXT
+            )
 
     def _on_close_overflow(self) -> None:
         # Called by the mailbox the moment it overflows. A task blocked in a send would only
@@ -342,7 +344,7 @@ class _Connection:
         token = set_current(self.pid)
         try:
             result = getattr(self.handler, callback)(*args)
-            if inspect.isawaitable(result):
+            if type(result) is not tuple and inspect.isawaitable(result):  # a tuple never is
                 result = await result
         except (Exception, asyncio.CancelledError) as exc:
             if _cancelled(exc):
@@ -381,9 +383,10 @@ class _Connection:
         # not once per send) interrupts a send that started too long ago.
         if self._send_timer is None and self.options.send_timeout != math.inf:
             self._send_timer = self.loop.call_at(
-                self.loop.time() + self.options.send_timeout, self._send_fired
+                self.loop.time() + self.options.send_timeout, self._send_fired,
+                context=_TIMER_CONTEXT,
             )
-        self._sending = self.loop.time()
+        self._sending = self.loop.time()  # read by the timer only
         try:
             await self.ws.send(message)
         finally:
