@@ -28,7 +28,7 @@ import contextvars
 import inspect
 import logging
 import math
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any
 
 import anyio
@@ -334,25 +334,63 @@ class _Connection:
         return await self._dispatch("websocket_handle", frame, self.state)
 
     async def _dispatch(self, callback: str, *args: Any) -> _End | None:
-        action = await self._invoke(callback, *args)
+        # The per-message path: a sync callback that returns ("ok", state) creates no coroutine
+        # here at all, and a reply only _apply's. Every coroutine object is an allocation the
+        # garbage collector tracks, and a fan-out makes thousands at once.
+        action = self._call(callback, *args)
         if isinstance(action, _End):
             return action
-        return await self._apply(action)
+        if not isinstance(action, tuple):
+            action = await self._finish(callback, action)
+            if isinstance(action, _End):
+                return action
+        if action[2] or action[0] == "stop":
+            return await self._apply(action)
+        self.state = action[1]
+        return None
 
     async def _invoke(self, callback: str, *args: Any) -> Action | _End:
         """Call one callback with this connection's pid current; failures become an _End."""
+        action = self._call(callback, *args)
+        if isinstance(action, _End | tuple):
+            return action
+        return await self._finish(callback, action)
+
+    def _call(self, callback: str, *args: Any) -> Action | _End | Awaitable[Any]:
+        """Run a callback's synchronous part: its parsed return, an _End, or its awaitable."""
         token = set_current(self.pid)
         try:
             result = getattr(self.handler, callback)(*args)
-            if type(result) is not tuple and inspect.isawaitable(result):  # a tuple never is
-                result = await result
         except (Exception, asyncio.CancelledError) as exc:
             if _cancelled(exc):
                 raise
-            logger.exception("%s.%s raised %r; closing with 1011", self.name, callback, exc)
-            return _End(("error", exc), (1011, ""))
+            return self._crashed(callback, exc)
         finally:
             reset_current(token)
+        if not isinstance(result, tuple) and inspect.isawaitable(result):
+            return result
+        return self._parse(callback, result)
+
+    async def _finish(self, callback: str, awaitable: Awaitable[Any]) -> Action | _End:
+        """Await an ``async def`` callback with this connection's pid current."""
+        token = set_current(self.pid)
+        try:
+            result = await awaitable
+        except (Exception, asyncio.CancelledError) as exc:
+            if _cancelled(exc):
+                raise
+            return self._crashed(callback, exc)
+        finally:
+            reset_current(token)
+        return self._parse(callback, result)
+
+    def _crashed(self, callback: str, exc: BaseException) -> _End:
+        logger.exception(
+            "%s.%s raised %r; closing with 1011", self.name, callback, exc, exc_info=exc
+        )
+        return _End(("error", exc), (1011, ""))
+
+    def _parse(self, callback: str, result: object) -> Action | _End:
         try:
             return parse_return(result)
         except BadReturn as bad:
@@ -362,35 +400,33 @@ class _Connection:
 
     async def _apply(self, action: Action) -> _End | None:
         kind, self.state, frames = action
+        send = self.ws.send
         for frame in frames:
+            if frame[0] == "close":
+                message = {"type": "websocket.close", "code": frame[1], "reason": frame[2]}
+            elif frame[0] == "text":
+                message = {"type": "websocket.send", "text": frame[1]}
+            else:
+                message = {"type": "websocket.send", "bytes": frame[1]}
+            # Each send is bounded by send_timeout: the timer (armed at most once per
+            # send_timeout, not once per send) interrupts a send that started too long ago.
+            if self._send_timer is None and self.options.send_timeout != math.inf:
+                self._send_timer = self.loop.call_at(
+                    self.loop.time() + self.options.send_timeout, self._send_fired,
+                    context=_TIMER_CONTEXT,
+                )
+            self._sending = self.loop.time()  # read by the timer only
             try:
-                if frame[0] == "close":
-                    await self._send({"type": "websocket.close", "code": frame[1],
-                                      "reason": frame[2]})
-                    return _End("normal", None)
-                if frame[0] == "text":
-                    await self._send({"type": "websocket.send", "text": frame[1]})
-                else:
-                    await self._send({"type": "websocket.send", "bytes": frame[1]})
+                await send(message)
             except WebSocketDisconnect as exc:  # Starlette's form of a send to a lost client
                 return _End(("remote", self._remote_code(exc.code)), None)
+            finally:
+                self._sending = None
+            if frame[0] == "close":
+                return _End("normal", None)
         if kind == "stop":
             return _End("normal", (1000, ""))
         return None
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        # A send is bounded by send_timeout: the timer (armed at most once per send_timeout,
-        # not once per send) interrupts a send that started too long ago.
-        if self._send_timer is None and self.options.send_timeout != math.inf:
-            self._send_timer = self.loop.call_at(
-                self.loop.time() + self.options.send_timeout, self._send_fired,
-                context=_TIMER_CONTEXT,
-            )
-        self._sending = self.loop.time()  # read by the timer only
-        try:
-            await self.ws.send(message)
-        finally:
-            self._sending = None
 
     def _remote_code(self, fallback: int) -> int:
         # The disconnect event, when it already arrived, says how the client left.
