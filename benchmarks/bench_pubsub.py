@@ -10,16 +10,20 @@ collector runs between batches, not inside them.
 A subscriber stands for one WebSocket connection without the network: its socket is a fake
 whose ``send_text`` builds the ASGI ``websocket.send`` message and keeps it (no I/O). Every
 variant does the same work per subscriber: decode the JSON payload
-``{"from": ..., "text": ...}`` once, take its ``text``, ``await socket.send_text(text)``. The
-payload is encoded once per broadcast, inside the timed region, in every variant.
+``{"from": ..., "text": ...}`` once, take its ``text``, ``await socket.send_text(text)``;
+except nova pubsub, which decodes once per broadcast and shares the decoded message among
+its members (that saving is part of what it measures). The payload is encoded once per
+broadcast, inside the timed region, in every variant.
 
 * **nova pubsub**: N pids whose inboxes are real ``fastapi_nova.mailbox.Mailbox`` es, joined
-  to one channel of a :class:`fastapi_nova.pubsub.Hub` (the object behind
-  ``pubsub.join``/``pubsub.broadcast``; the module-level functions add a few lookups). The hub
-  holds one broadcaster subscription for the channel; its fan-out decodes the payload per
-  member and delivers a ``PubSubMessage`` to each mailbox; a consumer task per subscriber takes
-  it from the mailbox, as the connection loop does, and sends ``payload["text"]``. It does not
-  run a ``NovaWebSocket`` handler callback (a few more microseconds per message).
+  to one channel with ``join(CHANNEL, member=pid)`` and sent to with ``broadcast`` of a
+  :class:`fastapi_nova.pubsub.PubSub` (the object behind the module functions ``pubsub.join``
+  and ``pubsub.broadcast``; one per variant here, since memory:// and redis:// run side by
+  side). Its hub holds one broadcaster subscription for the channel; its fan-out decodes the
+  payload once and delivers the one ``PubSubMessage`` to each mailbox; a consumer task per
+  subscriber takes it from the mailbox, as the connection loop does, and sends
+  ``payload["text"]``. It does not run a ``NovaWebSocket`` handler callback (a few more
+  microseconds per message).
 * **(a) plain loop**: ``for socket in sockets: await socket.send_text(...)``, what a
   hand-written chat does on one process: no tasks, no queues, no backend, one process only.
 * **(b) broadcaster per socket**: N ``Broadcast.subscribe(channel)`` subscriptions, one per
@@ -35,6 +39,11 @@ else a ``redis-server`` started on a free 127.0.0.1 port if the binary is instal
 with a message otherwise). With Redis, (b) uses fastapi-nova's ``RedisBackend`` as the hub
 does (broadcaster 0.3.1's own loses the first subscription under redis-py 8), so (b) and
 nova differ only in how they fan out; with gossip on, as in a cluster.
+
+A second table isolates the hub side: one ``fastapi_nova.hub.fan_out`` call (decode the wire
+message, deliver to N mailboxes, no consumer tasks) against the fan-out as it was before this
+round (the payload decoded again for each member, kept here as a reference copy) and against
+the floor, a bare ``for mailbox in mailboxes: mailbox.deliver(message)``.
 
 A real socket costs more per frame than the fake one (uvicorn's framing and the write), so
 against a real server the ratios move towards 1.00x.
@@ -62,9 +71,10 @@ from typing import Any
 
 from broadcaster import Broadcast
 
+from fastapi_nova.hub import encode, fan_out
 from fastapi_nova.mailbox import Mailbox
 from fastapi_nova.pid import Pid, spawn
-from fastapi_nova.pubsub import Hub, PubSubMessage
+from fastapi_nova.pubsub import PubSub, PubSubMessage
 
 CHANNEL = "bench"
 PAYLOAD = {"from": "ann", "text": "hello, everyone in the room"}
@@ -249,8 +259,9 @@ class NovaPubSub(Variant):
         self.pids: list[Pid] = []
 
     async def setup(self) -> None:
-        self.hub = Hub(self.url)
-        await self.hub.start()
+        self.pubsub = PubSub()
+        self.pubsub.configure(self.url)
+        await self.pubsub.start()
         for sock in self.sockets:
             mailbox = Mailbox(1024, "close", name="bench")
             pid = spawn(mailbox)
@@ -258,20 +269,20 @@ class NovaPubSub(Variant):
             self.tasks.append(asyncio.create_task(self._consume(mailbox, sock)))
         async with asyncio.timeout(SETUP_TIMEOUT):
             for pid in self.pids:
-                await self.hub.join(CHANNEL, pid)
+                await self.pubsub.join(CHANNEL, member=pid)
 
     async def _consume(self, mailbox: Mailbox, sock: FakeSocket) -> None:
         await consume_mailbox(mailbox, sock, self.arrivals.arrived)
 
     async def publish(self, payload: dict[str, str]) -> None:
         # Encodes a small header (sender, topic) besides the payload: fastapi-nova's wire form.
-        await self.hub.broadcast(CHANNEL, "message", payload, None)
+        await self.pubsub.broadcast(CHANNEL, "message", payload)
 
     async def teardown(self) -> None:
         for pid in self.pids:
             pid.exit()
         await super().teardown()
-        await self.hub.close()
+        await self.pubsub.stop()
 
 
 async def measure(
@@ -356,6 +367,72 @@ async def main(subscribers: int, broadcasts: int, rounds: int, redis_url: str | 
     )
 
 
+# -- the hub side alone: fan_out -------------------------------------------------------------
+
+
+def fan_out_per_member_decode(members: list[Pid], channel: str, wire: str) -> int:
+    """The fan-out before this round (reference copy): a fresh decode for every member."""
+    head_text, _, body = wire.partition("\n")
+    head = json.loads(head_text)
+    sender = Pid.from_json(head["s"]) if head["s"] is not None else None
+    topic = str(head["t"])
+    payload = json.loads(body)
+    shared = not isinstance(payload, dict | list)
+    delivered = 0
+    for index, pid in enumerate(members):
+        value = payload if shared or index == 0 else json.loads(body)
+        delivered += pid.deliver(PubSubMessage("nova_pubsub", channel, sender, topic, value))
+    return delivered
+
+
+def bare_deliver(members: list[Pid], channel: str, wire: str) -> int:
+    """The floor: one prepared message, delivered to every mailbox."""
+    message = PubSubMessage("nova_pubsub", channel, None, "message", PAYLOAD)
+    for pid in members:
+        pid.deliver(message)
+    return len(members)
+
+
+async def measure_fan_out(subscribers: int, rounds: int) -> None:
+    """Print the hub side's cost per subscriber (mailboxes need a running loop)."""
+    mailboxes = [Mailbox(1_000_000, "close", name="bench") for _ in range(subscribers)]
+    pids = [spawn(mailbox) for mailbox in mailboxes]
+    wire = encode("message", PAYLOAD, None)
+    variants: dict[str, Callable[[list[Pid], str, str], int]] = {
+        "bare deliver loop (floor)": bare_deliver,
+        "fan_out before (decode per member)": fan_out_per_member_decode,
+        "fan_out now (decode once, shared)": fan_out,
+    }
+    per_round: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for index in range(rounds):
+        for name in names[index % 3 :] + names[: index % 3]:
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                for _ in range(10):
+                    variants[name](pids, CHANNEL, wire)
+                elapsed = (time.perf_counter() - start) / 10
+            finally:
+                gc.enable()
+            per_round[name].append(elapsed)
+            for mailbox in mailboxes:
+                while mailbox:
+                    mailbox.pop()
+    for pid in pids:
+        pid.exit()
+    floor = statistics.median(per_round[names[0]])
+    print(f"hub side only: one fan_out to {subscribers} mailboxes; {rounds} rounds (median)")
+    print(f"{'variant':40} {'us/subscriber':>14} {'spread':>7} {'vs floor':>9}")
+    for name, values in per_round.items():
+        secs = statistics.median(values)
+        spread = _half_iqr(values) / secs * 100
+        print(f"{name:40} {secs * 1e6 / subscribers:14.3f} {f'±{spread:.0f}%':>7} "
+              f"{floor / secs:8.2f}x")
+    print("(vs floor: speed relative to the bare loop; below 1.00x is slower)")
+
+
 # -- a redis-server for the redis:// variants -----------------------------------------------
 
 
@@ -420,6 +497,9 @@ if __name__ == "__main__":
     parser.add_argument("--redis-url", default=None, help="a running Redis to use")
     parser.add_argument("--no-redis", action="store_true", help="measure memory:// only")
     args = parser.parse_args()
+    asyncio.run(
+        measure_fan_out(min(max(args.subscribers, 1), 10_000), min(max(args.rounds, 1), 50))
+    )
     with redis_for_bench(args.redis_url, not args.no_redis) as redis_url:
         asyncio.run(
             main(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from example_app import auth
 from example_app.controllers import (
     admin_controller,
@@ -12,9 +10,10 @@ from example_app.controllers import (
     main_controller,
     ws_handlers,
 )
+from fastapi_nova import RouteGroupDict
 
 
-def routes(environment: str) -> list[dict[str, Any]]:
+def routes(environment: str) -> list[RouteGroupDict]:
     """Nova's route groups: public pages and sockets, the login-protected index, the API, admin."""
     return [
         {

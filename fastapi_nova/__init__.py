@@ -12,11 +12,13 @@ app.include_router(NovaRouter(routes))
 from __future__ import annotations
 
 from fastapi_nova import pubsub
+from fastapi_nova.asyncapi import get_asyncapi
 from fastapi_nova.controllers import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
     NotInConnectionError,
     NovaError,
+    PubSubConfigError,
     PubSubError,
     PubSubUnavailable,
     RouteConfigError,
@@ -34,7 +36,16 @@ from fastapi_nova.pid import Pid, send
 from fastapi_nova.pubsub import PubSubMessage
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.routing import NovaRouter
-from fastapi_nova.security import AuthData
+from fastapi_nova.security import AuthData, security_scheme
+from fastapi_nova.types import (
+    CallbackReturn,
+    Controller,
+    ControllerReturn,
+    HandlerFunction,
+    RouteGroupDict,
+    Routes,
+    SecurityFunction,
+)
 from fastapi_nova.websocket import (
     FrameTooLargeError,
     InvalidCallbackReturn,
@@ -47,8 +58,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthData",
+    "CallbackReturn",
+    "Controller",
+    "ControllerReturn",
     "FrameTooLargeError",
     "HandlerExistsError",
+    "HandlerFunction",
     "HandlerRegistry",
     "InvalidCallbackReturn",
     "NotInConnectionError",
@@ -57,19 +72,25 @@ __all__ = [
     "NovaRouter",
     "NovaWebSocket",
     "Pid",
+    "PubSubConfigError",
     "PubSubError",
     "PubSubMessage",
     "PubSubUnavailable",
     "RouteConfigError",
     "RouteGroup",
+    "RouteGroupDict",
+    "Routes",
+    "SecurityFunction",
     "SendTimeoutError",
     "TemplateNotFoundError",
     "TimerRef",
     "WebSocketOptions",
     "controller",
     "default_registry",
+    "get_asyncapi",
     "pubsub",
     "register_handler",
+    "security_scheme",
     "send",
     "unregister_handler",
 ]

@@ -13,6 +13,7 @@ FastAPI's own solver, so that security answers before FastAPI's body decoding er
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -20,7 +21,9 @@ from typing import Any
 import fastapi.routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.requests import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection, Request
+from starlette.websockets import WebSocket
 
 
 def _effective_dependant(route: APIRoute) -> Dependant | None:
@@ -85,3 +88,55 @@ def dependencies_through(
 
 def _nothing() -> None:  # pragma: no cover - never called, the root of a partial dependant
     return None
+
+
+async def call_with_dependencies(conn: HTTPConnection, call: Callable[..., Any]) -> Any:
+    """Call ``call`` with its parameters solved by FastAPI for ``conn``, return its result.
+
+    Used for a test's ``app.dependency_overrides`` replacement of a Nova-style security
+    function when the replacement has a FastAPI signature (a header, a scheme, ``Depends``):
+    FastAPI would solve it that way for any overridden dependency. Invalid input raises
+    FastAPI's validation error (422 on HTTP, a 1008 close on a WebSocket), as there.
+    """
+    from fastapi.dependencies.utils import get_dependant, solve_dependencies
+    from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+
+    dependant = get_dependant(path=conn.url.path, call=call)
+    stack = conn.scope.get("fastapi_inner_astack")
+    async with AsyncExitStack() as own_stack:
+        solved = await solve_dependencies(
+            request=conn,  # type: ignore[arg-type]  # a Request or a WebSocket, as FastAPI's
+            dependant=dependant,
+            dependency_overrides_provider=conn.scope.get("app"),
+            async_exit_stack=stack if isinstance(stack, AsyncExitStack) else own_stack,
+            embed_body_fields=False,
+        )
+        if solved.errors:
+            if isinstance(conn, WebSocket):
+                raise WebSocketRequestValidationError(solved.errors)
+            raise RequestValidationError(solved.errors)
+        if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
+            getattr(call, "__call__", None)  # noqa: B004 - an object with async __call__
+        ):
+            return await call(**solved.values)
+        result = await run_in_threadpool(call, **solved.values)
+        return await result if inspect.isawaitable(result) else result
+
+
+def response_field(model: Any, name: str) -> Any:
+    """The field FastAPI validates and serializes a route's return value with.
+
+    Built as ``APIRoute`` builds its ``response_field`` for ``response_model``, so that a
+    ``("json", payload)`` is filtered exactly as a returned value would be.
+    """
+    from fastapi.utils import create_model_field
+
+    return create_model_field(name=name, type_=model, mode="serialization")
+
+
+async def serialize_response(field: Any, payload: Any, **options: Any) -> Any:
+    """FastAPI's own ``serialize_response``: validate ``payload`` against ``field`` and dump it
+    with the route's ``response_model_*`` options; raises ``ResponseValidationError``."""
+    return await fastapi.routing.serialize_response(
+        field=field, response_content=payload, is_coroutine=True, **options
+    )

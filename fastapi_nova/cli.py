@@ -51,8 +51,9 @@ object with exactly these string keys (new keys may be added, these will not cha
 
 * ``warning``: a route without security that changes state (POST, PUT, PATCH, DELETE, or
   ``*``), and every WebSocket route without security;
-* ``info``: a public GET (static content is not reported: it is public by nature) and a
-  mounted app (its routes are not visible, so not audited).
+* ``info``: a public GET, public static content (a static route in a group without
+  security, once per path, on its GET row) and a mounted app (its routes are not visible,
+  so not audited).
 
 A route counts as secured when its group has a security function, or when it depends on a
 FastAPI security scheme (``HTTPBasic``, ``OAuth2PasswordBearer``, ``APIKeyHeader``, ...).
@@ -60,9 +61,9 @@ A plain dependency that checks credentials by hand is not recognised. ``audit --
 prints a list of ``{"level", "method", "path", "target", "message"}`` objects.
 
 Exit codes: 0 success; 1 ``audit --strict`` found warnings; 2 usage error or an app that
-cannot be loaded (one line on stderr: bad ``MODULE:APP``, import failure, missing attribute,
-not a FastAPI app); 141 the output pipe closed early (``| head``), as for a process killed
-by SIGPIPE.
+cannot be loaded (one line on stderr: bad ``MODULE:APP``, import failure, a module that calls
+``sys.exit`` on import, a missing attribute or one whose lookup raises, not a FastAPI app);
+141 the output pipe closed early (``| head``), as for a process killed by SIGPIPE.
 
 The functions are usable from Python too, e.g. a project test that fails on any warning::
 
@@ -154,6 +155,8 @@ def load_app(target: str) -> FastAPI:
         sys.path.insert(0, "")  # like uvicorn: import from the working directory
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as exc:  # a script run on import: its exit must not pass for ours
+        raise CliError(f"importing {module_name!r} called sys.exit({exc.code!r})") from exc
     except ModuleNotFoundError as exc:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise CliError(
@@ -170,6 +173,11 @@ def load_app(target: str) -> FastAPI:
             app = getattr(app, part)
         except AttributeError as exc:
             raise CliError(f"module {module_name!r} has no attribute {attr!r}") from exc
+        except Exception as exc:  # a lazy module __getattr__ or property that fails
+            raise CliError(
+                f"getting {attr!r} from {module_name!r} raised {type(exc).__name__}: "
+                f"{_one_line(exc)}"
+            ) from exc
     if not isinstance(app, FastAPI):
         raise CliError(f"{target} is a {type(app).__name__}, not a FastAPI app")
     return app
@@ -343,7 +351,12 @@ def audit(rows: Sequence[RouteRow]) -> list[Finding]:
                 Finding("info", row.method, row.path, row.target, "mounted app, not audited")
             )
             continue
-        if row.security != "-" or row.protocol in ("static", "status"):
+        if row.security != "-" or row.protocol == "status":
+            continue
+        if row.protocol == "static":  # public by nature, but an operator should know
+            if row.method == "GET":
+                message = "public static content"
+                findings.append(Finding("info", row.method, row.path, row.target, message))
             continue
         methods = set(ALL_METHODS) if row.method == "*" else {row.method}
         if row.protocol == "ws":

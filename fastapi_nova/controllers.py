@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import keyword
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from fastapi_nova._fastapi_compat import response_field, serialize_response
 from fastapi_nova.errors import TemplateNotFoundError
 from fastapi_nova.handlers import (
     HandlerContext,
@@ -83,6 +85,55 @@ async def call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
+#: The route options (FastAPI's names) that shape a ``response_model``'s output, and the
+#: ``serialize_response`` argument each one is.
+_RESPONSE_MODEL_OPTIONS = {
+    "response_model_include": "include",
+    "response_model_exclude": "exclude",
+    "response_model_by_alias": "by_alias",
+    "response_model_exclude_unset": "exclude_unset",
+    "response_model_exclude_defaults": "exclude_defaults",
+    "response_model_exclude_none": "exclude_none",
+}
+
+
+@dataclass(frozen=True)
+class ResponseModel:
+    """A route's ``response_model`` and its options, applied to ``("json", ...)`` payloads."""
+
+    model: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def model_field(self) -> Any:
+        # Built on first use: FastAPI validates the model when the route is added (a bad one
+        # is a RouteConfigError naming the group and route), before any request gets here.
+        name = "Response_" + "".join(c if c.isalnum() else "_" for c in repr(self.model))[:60]
+        return response_field(self.model, name)
+
+    async def apply(self, value: Any) -> Any:
+        """``value`` with its JSON payload validated and filtered, as FastAPI does a returned
+        value; other returns unchanged. A payload that does not fit raises FastAPI's
+        ``ResponseValidationError`` (a 500, as in FastAPI)."""
+        if not isinstance(value, tuple) or not value or value[0] != "json":
+            return value
+        if len(value) not in (2, 4):
+            return value  # not a json return: the handler will say so
+        payload = await serialize_response(self.model_field, value[-1], **self.options)
+        return (*value[:-1], payload)
+
+
+def response_model_of(route_options: Mapping[str, Any]) -> ResponseModel | None:
+    """The ``ResponseModel`` a route's options ask for (``response_model`` and the
+    ``response_model_*`` keys, FastAPI's names), or None."""
+    model = route_options.get("response_model")
+    if model is None:
+        return None
+    given = _RESPONSE_MODEL_OPTIONS.items()
+    options = {arg: route_options[key] for key, arg in given if key in route_options}
+    return ResponseModel(model, options)
+
+
 @dataclass(frozen=True)
 class ControllerOptions:
     """How a controller's returns are turned into responses."""
@@ -94,6 +145,8 @@ class ControllerOptions:
     status_pages: Mapping[int, Callable[..., Any]] = field(default_factory=dict)
     #: Status for tuples that carry none (the route's ``status_code`` option).
     status_override: int | None = None
+    #: The route's ``response_model``, applied to what its controller returns.
+    response_model: ResponseModel | None = None
 
 
 async def render_status_page(
@@ -122,6 +175,9 @@ async def render_status_page(
         response = await options.registry.to_response(value, ctx)
     except (InvalidReturn, HandlerError, TemplateNotFoundError) as exc:
         logger.error("status page %s for %d failed: %s", name, code, exc)
+        return None
+    except Exception:  # a bug in the page must not turn its plain answer into a 500
+        logger.exception("status page %s for %d raised; answering the plain %d", name, code, code)
         return None
     for key, value_ in headers.items():
         response.headers[key] = value_
@@ -176,6 +232,8 @@ class BoundController:
 
     async def respond(self, value: Any, conn: HTTPConnection, nreq: NovaRequest | None) -> Response:
         """Turn ``value`` into a response: handlers, then the fallback, then a logged 500."""
+        if self.options.response_model is not None:
+            value = await self.options.response_model.apply(value)
         try:
             return await self.options.registry.to_response(value, self._context(conn, nreq))
         except InvalidReturn as exc:
@@ -252,12 +310,25 @@ def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> 
         return await bound.run_nova(request)
 
     params = [inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
-    params += [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
-        for name in path_params
-    ]
+    params += [_binding_parameter(name) for name in path_params]
     _describe(endpoint, bound.fn, inspect.Signature(params, return_annotation=Response))
     return endpoint
+
+
+def _binding_parameter(name: str) -> inspect.Parameter:
+    """A string path parameter for binding ``name`` (documented in OpenAPI under that name).
+
+    A binding name is Nova's, not a Python identifier: ``:class`` or ``:from`` is a keyword,
+    which no parameter can be called, so it is read through an alias.
+    """
+    if keyword.iskeyword(name):
+        return inspect.Parameter(
+            f"_nova_binding_{name}",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=str,
+            default=Path(alias=name),
+        )
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
 
 
 def _declared_names(params: list[inspect.Parameter]) -> set[str]:
@@ -291,10 +362,8 @@ def fastapi_endpoint(
         None,
     )
     unnamed = [name for name in path_params if name not in _declared_names(params)]
-    extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Path())
-        for name in unnamed
-    ]
+    extra = [_binding_parameter(name) for name in unnamed]
+    unnamed = [p.name for p in extra]  # the keyword arguments they arrive as
     added = request_name is None
     if added:
         request_name = REQUEST_PARAM
@@ -344,7 +413,42 @@ def make_endpoint(
     bound = BoundController(fn, options)
     if bound.nova_style:
         return bound, nova_endpoint(bound, path_params)
+    if is_streaming(fn):
+        return bound, streaming_endpoint(fn)
     return bound, fastapi_endpoint(bound, path_params)
+
+
+def is_streaming(fn: Callable[..., Any]) -> bool:
+    """True for a FastAPI ``yield`` endpoint (Server-Sent Events, JSON Lines, ...)."""
+    target = inspect.unwrap(fn)
+    while isinstance(target, functools.partial):
+        target = target.func
+    return inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target)
+
+
+def streaming_endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A FastAPI ``yield`` endpoint, passed to FastAPI as it is.
+
+    Its items are not tuples for the handlers: FastAPI streams them (JSON Lines, or
+    ``EventSourceResponse`` events with ``response_class=EventSourceResponse``) and documents
+    them from the return annotation, exactly as on a plain FastAPI route. A new function
+    (``functools.wraps`` keeps the signature and annotation FastAPI reads) so that what the
+    router attaches to its endpoint does not land on the user's function.
+    """
+    if inspect.isasyncgenfunction(inspect.unwrap(fn)):
+
+        @functools.wraps(fn)
+        async def stream_async(*args: Any, **kwargs: Any) -> Any:
+            async for item in fn(*args, **kwargs):
+                yield item
+
+        return stream_async
+
+    @functools.wraps(fn)
+    def stream_sync(*args: Any, **kwargs: Any) -> Any:
+        yield from fn(*args, **kwargs)
+
+    return stream_sync
 
 
 @overload

@@ -40,6 +40,10 @@ class NotInConnectionError(PubSubError, RuntimeError):
     """``join``/``leave`` was called outside a WebSocket connection without ``member=``."""
 
 
+class PubSubConfigError(PubSubError, ValueError):
+    """A second pub/sub configuration conflicts with the process's (e.g. another backend URL)."""
+
+
 class InvalidCallbackReturn(NovaError, TypeError):
     """A WebSocket callback returned something that is not one of the documented forms."""
 

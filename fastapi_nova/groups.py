@@ -18,6 +18,7 @@ from typing import Any, Literal
 from fastapi import params
 from fastapi.routing import APIRoute
 
+from fastapi_nova.controllers import is_streaming
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.request import WILDCARD_PARAM, is_nova_style
 from fastapi_nova.static import STATIC_METHODS, STATIC_OPTIONS
@@ -37,6 +38,8 @@ _OWN_OPTIONS = frozenset({"methods", "protocol"})
 _NOT_PASSED = frozenset({"self", "path", "endpoint", "methods", "dependency_overrides_provider"})
 FASTAPI_OPTIONS = frozenset(inspect.signature(APIRoute.__init__).parameters) - _NOT_PASSED
 
+#: Bindings may not start with this: the generated endpoints name their own parameters so.
+RESERVED_BINDING_PREFIX = "_nova_"
 _BINDING = re.compile(r"^:([A-Za-z_][A-Za-z0-9_]*)$")
 _FASTAPI_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:[a-z]+)?\}$")
 _WILDCARD = "[...]"
@@ -168,6 +171,11 @@ def convert_path(nova_path: str, where: _Where) -> tuple[str, tuple[str, ...], b
             name = (nova_binding or fastapi_param).group(1)  # type: ignore[union-attr]
             if name in names or name == WILDCARD_PARAM:
                 raise where.error(f"binding {name!r} appears twice (or is reserved)")
+            if name.startswith(RESERVED_BINDING_PREFIX):  # the endpoints' own parameters
+                raise where.error(
+                    f"binding {name!r} is reserved: names starting with "
+                    f"{RESERVED_BINDING_PREFIX!r} are fastapi-nova's"
+                )
             names.append(name)
             # FastAPI's own {name:convertor} syntax is accepted and kept as written.
             out.append(segment if fastapi_param else "{" + name + "}")
@@ -357,6 +365,10 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
             raise where.error(f"index_files must be a list of file names, got {index_files!r}")
         if not isinstance(options.get("list_dir", False), bool):
             raise where.error(f"list_dir must be a bool, got {options['list_dir']!r}")
+        if not isinstance(options.get("hide_dotfiles", False), bool):
+            raise where.error(f"hide_dotfiles must be a bool, got {options['hide_dotfiles']!r}")
+        if "hide_dotfiles" in options and not local.is_dir():
+            raise where.error("hide_dotfiles is for a static directory (not a file)")
         if "mimetype" in options and (local.is_dir() or not isinstance(options["mimetype"], str)):
             raise where.error("mimetype is a str, for a static file (not a directory)")
         url = target[: -len(_WILDCARD)] if target.endswith(_WILDCARD) else target
@@ -381,6 +393,12 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
         )
     if not callable(handler):
         raise where.error(f"controller must be callable, got {handler!r}")
+    if is_nova_style(handler) and is_streaming(handler):
+        raise where.error(
+            "a Nova-style controller (one parameter, the request) cannot yield: its items "
+            "would not be tuples for the handlers; give it FastAPI-style parameters to stream "
+            "(e.g. request: Request) and FastAPI streams it"
+        )
     methods, given = _methods(options, where)
     fastapi_options = _fastapi_options(options, where)
     documented = methods if given else DOCUMENTED_DEFAULT_METHODS

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import anyio
 from fastapi.encoders import jsonable_encoder
@@ -163,7 +164,25 @@ async def _view(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         headers = _headers(options["headers"], value)
     else:
         headers = {"content-type": "text/html; charset=utf-8"}
-    return Response(ctx.templates.render(name, variables), status_code=status, headers=headers)
+    html = _is_html(headers)
+    body = ctx.templates.render(name, variables, html=html)
+    return Response(body, status_code=status, headers=headers)
+
+
+#: Media types a browser renders as markup (and runs scripts in); "" is no content type.
+_HTML_TYPES = frozenset(
+    {"", "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml"}
+)
+
+
+def _is_html(headers: Mapping[str, str]) -> bool:
+    """Whether a view answers HTML (its variables are then escaped whatever the template).
+
+    No content type counts as HTML: a browser sniffs such a body and may run its scripts.
+    """
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in _HTML_TYPES
 
 
 async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
@@ -180,10 +199,26 @@ async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Respon
     return Response(status_code=status, headers=headers)
 
 
+#: Characters a Location keeps as they are: Starlette's RedirectResponse's set, so an URL that
+#: is already encoded (``%20``) or has a query and fragment goes out unchanged.
+_LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"
+
+
+def redirect_location(url: str) -> str:
+    """The ``Location`` value for ``url``: percent-encoded as Starlette's RedirectResponse does.
+
+    CR or LF is refused (HandlerError, a logged 500): in a redirect target it can only be
+    an attempt at header injection, carried in from user input.
+    """
+    if "\r" in url or "\n" in url:
+        raise HandlerError(f"redirect URL contains CR or LF, refused: {url!r}")
+    return quote(url, safe=_LOCATION_SAFE)
+
+
 async def _redirect(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
     if len(value) != 2 or not isinstance(value[1], str):
         raise InvalidReturn(f"redirect takes (redirect, url) with a str url, got {value!r}")
-    return Response(status_code=302, headers={"location": value[1]})
+    return Response(status_code=302, headers={"location": redirect_location(value[1])})
 
 
 async def _sendfile(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
@@ -237,19 +272,22 @@ class FileSliceResponse(Response):
         if scope.get("method") == "HEAD":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        remaining = self.length
-        async with await anyio.open_file(self.path, "rb") as file:
-            await file.seek(self.offset)
-            while remaining > 0:
-                chunk = await file.read(min(self.chunk_size, remaining))
-                if not chunk:  # the file shrank under us; end the body honestly short
-                    break
-                remaining -= len(chunk)
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
-                )
+        remaining, last = self.length, b""
         if remaining > 0:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            async with await anyio.open_file(self.path, "rb") as file:
+                await file.seek(self.offset)
+                while remaining > 0:
+                    chunk = await file.read(min(self.chunk_size, remaining))
+                    if not chunk:  # the file shrank under us; end the body honestly short
+                        break
+                    remaining -= len(chunk)
+                    if remaining == 0:
+                        last = chunk
+                        break
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        # Always exactly one final message, also for a slice of length 0: without it the
+        # server never sees the response end and drops the keep-alive connection.
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
 
 class _UserHandler:

@@ -7,8 +7,12 @@ unsubscribes when the last one leaves or exits. Who the members are is kept by
 starts) the hub of the running event loop.
 
 Every payload travels as JSON, on every backend (memory included): members receive what a
-cluster would deliver, and a payload that is not JSON fails in ``broadcast``, not in a
-receiver.
+cluster would deliver, and a payload that is not JSON (or holds a string that is not valid
+Unicode) fails in ``broadcast``, not in a receiver. A message is decoded once per process and
+the one :class:`PubSubMessage` is shared by every local member, as an Erlang term would be.
+
+Backend channel names are ``nova.<namespace>.ch.<channel>`` (``nova.ch.<channel>`` without a
+namespace) and the gossip channel is ``nova.<namespace>.gossip``: see :func:`split_namespace`.
 """
 
 from __future__ import annotations
@@ -21,13 +25,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from broadcaster import Broadcast, BroadcastBackend
 
 from fastapi_nova.errors import PubSubUnavailable
 from fastapi_nova.membership import (
-    CONTROL_CHANNEL,
     HEARTBEAT_INTERVAL,
     MISSED_HEARTBEATS,
     Gossip,
@@ -36,28 +39,108 @@ from fastapi_nova.membership import (
 from fastapi_nova.pid import NODE, Pid
 
 __all__ = [
-    "CHANNEL_PREFIX",
+    "JOIN_TIMEOUT",
+    "MAX_NAME_LENGTH",
     "PUBLISH_TIMEOUT",
-    "SUBSCRIBE_TIMEOUT",
     "Hub",
     "PubSubMessage",
     "SupervisedBackend",
+    "check_name",
     "encode",
     "fan_out",
+    "split_namespace",
 ]
 
 # The logger of the pub/sub layer as a whole, as before the split into modules.
 logger = logging.getLogger("fastapi_nova.pubsub")
 
-#: Backend channel names are the user's channel with this prefix, which keeps them apart from
-#: other users of the same Redis and from :data:`~fastapi_nova.membership.CONTROL_CHANNEL`.
-CHANNEL_PREFIX = "nova.ch."
-#: Seconds a ``broadcast`` may wait for the backend before raising ``PubSubUnavailable``.
+#: Seconds a ``broadcast`` may wait for the backend before raising ``PubSubUnavailable``
+#: (read at every call, so a test may patch ``fastapi_nova.hub.PUBLISH_TIMEOUT``).
 PUBLISH_TIMEOUT = 1.5
-#: Seconds a ``join`` may wait for its channel's subscription to be in place.
-SUBSCRIBE_TIMEOUT = 5.0
+#: Seconds a ``join`` (or the hub's start) waits for a channel's backend subscription to be in
+#: place, and a ``leave`` for its release, before giving up.
+JOIN_TIMEOUT = 5.0
+#: Longest channel or topic name, in characters (a documented limit: names reach the backend).
+MAX_NAME_LENGTH = 256
+#: The URL query parameter that names the channel namespace (stripped before the backend).
+NAMESPACE_PARAM = "namespace"
+#: What a namespace may be made of: it becomes part of every backend channel name.
+_NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 _TAG: Literal["nova_pubsub"] = "nova_pubsub"
+
+
+def check_name(kind: str, value: object) -> str:
+    """``value`` if it is a usable channel or topic name; ``TypeError``/``ValueError`` if not.
+
+    A name is a non-empty ``str`` of at most :data:`MAX_NAME_LENGTH` characters that encodes
+    as UTF-8 (no lone surrogates, which JSON's ``"\\ud800"`` escape can smuggle in): every
+    backend can then carry it, so no name can poison a backend's subscriptions.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"pubsub {kind} must be a str, got {type(value).__name__}: {value!r}")
+    if not value:
+        raise ValueError(f"pubsub {kind} must not be empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"pubsub {kind} is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}: "
+            f"{value[:40]!r}..."
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"pubsub {kind} {value[:80]!r} is not valid Unicode (a lone surrogate at index "
+            f"{exc.start})"
+        ) from None
+    return value
+
+
+def split_namespace(url: str) -> tuple[str, str]:
+    """``(backend URL, namespace)`` of a pub/sub URL; ``ValueError`` for a bad namespace.
+
+    The namespace comes from the URL's ``?namespace=`` parameter (removed from the URL the
+    backend sees). Without one, a ``redis://``/``rediss://`` URL gets ``db<N>`` from its
+    database number, because Redis pub/sub ignores the database: two apps on one Redis with
+    different database numbers stay apart. Other URLs get no namespace.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    given = [value for key, value in query if key == NAMESPACE_PARAM]
+    if given:
+        namespace = given[-1]
+        if not namespace or len(namespace) > 64 or not set(namespace) <= _NAMESPACE_CHARS:
+            raise ValueError(
+                f"pub/sub namespace {namespace!r} in {url!r} must be 1 to 64 characters of "
+                "letters, digits, '-' and '_'"
+            )
+        rest = urlencode([(key, value) for key, value in query if key != NAMESPACE_PARAM])
+        # Rebuilt by hand: urlunsplit would turn "memory://" into "memory:".
+        return url.partition("?")[0] + (f"?{rest}" if rest else ""), namespace
+    if parts.scheme in ("redis", "rediss"):
+        db = parts.path.strip("/") or dict(query).get("db") or "0"
+        return url, f"db{db}"
+    return url, ""
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its credentials or query, to name a backend in messages and logs.
+
+    The one helper for this (the Redis backend and the pub/sub front use it too): a password
+    in a pub/sub URL must never reach a log line or an exception.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    if parts.username is not None or parts.password is not None:
+        netloc = f"***@{netloc}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 class PubSubMessage(NamedTuple):
@@ -95,7 +178,12 @@ class SupervisedBackend(Protocol):
 
 
 def encode(topic: str, payload: Any, sender: Pid | None) -> str:
-    """The wire form of one message; ``TypeError`` if ``payload`` is not JSON-serialisable."""
+    """The wire form of one message, the same on every backend.
+
+    ``TypeError`` if ``payload`` is not JSON-serialisable (NaN and infinities included);
+    ``ValueError`` if it holds a string that is not valid Unicode (a lone surrogate, which no
+    backend that sends bytes can carry) or is nested too deeply to encode.
+    """
     try:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -103,25 +191,36 @@ def encode(topic: str, payload: Any, sender: Pid | None) -> str:
             "pubsub payload must be JSON-serialisable (dict, list, str, int, float, bool or "
             f"None); got {type(payload).__name__}: {exc}"
         ) from exc
+    except RecursionError:
+        raise ValueError("pubsub payload is nested too deeply to encode") from None
+    try:
+        # Checked here, on every backend, since memory:// would carry it and Redis would not.
+        body.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            "pubsub payload holds a string that is not valid Unicode (a lone surrogate near "
+            f"{body[max(exc.start - 20, 0) : exc.end + 20]!r}); it cannot be sent"
+        ) from None
     head = json.dumps({"s": sender.to_json() if sender is not None else None, "t": topic})
     return f"{head}\n{body}"
 
 
 def fan_out(members: list[Pid], channel: str, wire: str) -> int:
-    """Deliver one wire message to ``members``; returns how many took it."""
+    """Deliver one wire message to ``members``; returns how many took it.
+
+    The message is decoded once and the one :class:`PubSubMessage` goes to every member
+    (its payload is shared: members must treat it as read-only, as Erlang terms are).
+    """
     if not members:
         return 0
     head_text, _, body = wire.partition("\n")
     head = json.loads(head_text)
     sender = Pid.from_json(head["s"]) if head["s"] is not None else None
-    topic = str(head["t"])
-    payload = json.loads(body)
-    shared = not isinstance(payload, dict | list)  # immutable values can be shared
+    message = PubSubMessage(_TAG, channel, sender, str(head["t"]), json.loads(body))
     delivered = 0
-    for index, pid in enumerate(members):
-        value = payload if shared or index == 0 else json.loads(body)
+    for pid in members:
         try:
-            delivered += pid.deliver(PubSubMessage(_TAG, channel, sender, topic, value))
+            delivered += pid.deliver(message)
         except Exception:  # one member's full or broken mailbox must not starve the others
             logger.exception("delivering a %r message to %r failed", channel, pid)
     return delivered
@@ -192,14 +291,22 @@ class Hub:
         missed_heartbeats: int = MISSED_HEARTBEATS,
     ) -> None:
         self.url = url
+        backend_url, self.namespace = split_namespace(url)
+        #: Backend channel names: ``<prefix><channel>``, and the gossip channel.
+        self.channel_prefix = f"nova.{self.namespace}.ch." if self.namespace else "nova.ch."
+        self.control_channel = (
+            f"nova.{self.namespace}.gossip" if self.namespace else "nova.gossip"
+        )
         self.node = node
         self.loop = asyncio.get_running_loop()
         if backend is None and urlsplit(url).scheme in ("redis", "rediss"):
             from fastapi_nova.redis_backend import RedisBackend
 
-            backend = RedisBackend(url)
+            backend = RedisBackend(backend_url)
         self.backend = backend
-        self._broadcast = Broadcast(backend=backend) if backend is not None else Broadcast(url)
+        self._broadcast = (
+            Broadcast(backend=backend) if backend is not None else Broadcast(backend_url)
+        )
         self._supervised = backend if isinstance(backend, SupervisedBackend) else None
         self.members = members if members is not None else LocalMembers()
         self.members.hub = self
@@ -209,6 +316,7 @@ class Hub:
         self.epoch = uuid.uuid4().hex[:12]
         self.closed = False
         self._started: asyncio.Task[None] | None = None
+        self._listening = False  # whether the supervised backend reports to us
         self._channels: dict[str, _Channel] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
@@ -217,7 +325,7 @@ class Hub:
                 node=node,
                 epoch=self.epoch,
                 members=self.members,
-                publish=functools.partial(self._publish, CONTROL_CHANNEL),
+                publish=functools.partial(self._publish, self.control_channel),
                 on_change=self._pulse,
                 loop=self.loop,
                 heartbeat_interval=heartbeat_interval,
@@ -262,16 +370,18 @@ class Hub:
         self._check_open()
         if self._supervised is not None:
             self._supervised.add_state_listener(self._on_backend_state)
+            self._listening = True
         if self._gossip is not None:
             ready: asyncio.Future[None] = self.loop.create_future()
             ready.add_done_callback(_consume)
             self._spawn(self._run_control(self._gossip, ready), "control")
             try:
-                async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                async with asyncio.timeout(JOIN_TIMEOUT):
                     await asyncio.shield(ready)
             except TimeoutError as exc:
                 raise PubSubUnavailable(
-                    f"subscribing {CONTROL_CHANNEL!r} on {self.url} took over {SUBSCRIBE_TIMEOUT}s"
+                    f"subscribing {self.control_channel!r} on {self.url} took over "
+                    f"{JOIN_TIMEOUT}s"
                 ) from exc
             self._check_open()
             self._spawn(self._gossip.send_loop(), "gossip sender")
@@ -306,7 +416,7 @@ class Hub:
         if say_bye and gossip is not None:
             with contextlib.suppress(Exception):
                 await gossip.say_goodbye()
-        if self._supervised is not None:
+        if self._supervised is not None and self._listening:
             self._supervised.remove_state_listener(self._on_backend_state)
         started = self._started
         channels = self._channels.values()
@@ -342,6 +452,7 @@ class Hub:
 
     async def join(self, channel: str, pid: Pid) -> None:
         """Make local ``pid`` a member of ``channel``; returns once the channel is subscribed."""
+        check_name("channel", channel)
         if pid.node != self.node:
             raise ValueError(
                 f"pubsub can only join pids of this node ({self.node}); {pid!r} belongs to "
@@ -371,7 +482,7 @@ class Hub:
         stopping = self._left(pid, [channel])
         if stopping:
             # Wait (bounded) for the unsubscription so that callers observe it done.
-            await asyncio.wait(stopping, timeout=SUBSCRIBE_TIMEOUT)
+            await asyncio.wait(stopping, timeout=JOIN_TIMEOUT)
         return True
 
     def members_exited(self, pid: Pid, channels: list[str]) -> None:
@@ -397,10 +508,6 @@ class Hub:
         elif not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 self.loop.call_soon_threadsafe(callback)
-
-    def get_local_members(self, channel: str) -> list[Pid]:
-        """The members of ``channel`` in this process."""
-        return self.members.members(channel)
 
     def get_members(self, channel: str) -> list[Pid]:
         """The members of ``channel`` on every node this hub knows of (local ones first)."""
@@ -442,11 +549,11 @@ class Hub:
                 self._run_channel(channel, st), name=f"fastapi-nova pubsub channel {channel!r}"
             )
         try:
-            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            async with asyncio.timeout(JOIN_TIMEOUT):
                 await asyncio.shield(st.ready)
         except TimeoutError as exc:
             raise PubSubUnavailable(
-                f"subscribing channel {channel!r} on {self.url} took over {SUBSCRIBE_TIMEOUT}s"
+                f"subscribing channel {channel!r} on {self.url} took over {JOIN_TIMEOUT}s"
             ) from exc
 
     def _stop_channel(self, channel: str) -> asyncio.Task[None] | None:
@@ -467,7 +574,7 @@ class Hub:
                 # racing a pending one (or its unsubscribe) would leave ours receiving nothing.
                 await asyncio.wait({st.previous})
                 st.previous = None
-            async with self._broadcast.subscribe(CHANNEL_PREFIX + channel) as subscriber:
+            async with self._broadcast.subscribe(self.channel_prefix + channel) as subscriber:
                 st.ready.set_result(None)
                 while not st.stopping:
                     event = await subscriber.get()
@@ -491,7 +598,7 @@ class Hub:
 
     async def _run_control(self, gossip: Gossip, ready: asyncio.Future[None]) -> None:
         try:
-            async with self._broadcast.subscribe(CONTROL_CHANNEL) as subscriber:
+            async with self._broadcast.subscribe(self.control_channel) as subscriber:
                 ready.set_result(None)
                 while True:
                     event = await subscriber.get()
@@ -502,24 +609,14 @@ class Hub:
 
     # -- publishing ------------------------------------------------------------------------
 
-    async def broadcast(self, channel: str, topic: str, payload: Any, sender: Pid | None) -> None:
-        """Publish to every member of ``channel`` on every node."""
-        wire = encode(topic, payload, sender)
+    async def publish(self, channel: str, wire: str) -> None:
+        """Publish one encoded message (see :func:`encode`) to ``channel`` on every node."""
         await self.start()
-        await self._publish(CHANNEL_PREFIX + channel, wire)
-
-    async def publish_wire(self, channel: str, wire: str) -> None:
-        """Publish an already encoded message (see :func:`encode`)."""
-        await self.start()
-        await self._publish(CHANNEL_PREFIX + channel, wire)
-
-    def local_broadcast(self, channel: str, topic: str, payload: Any, sender: Pid | None) -> int:
-        """Deliver to the members of ``channel`` in this process only; returns how many."""
-        return fan_out(self.members.members(channel), channel, encode(topic, payload, sender))
+        await self._publish(self.channel_prefix + channel, wire)
 
     async def _publish(self, name: str, wire: str) -> None:
         if self._supervised is not None and not self._supervised.connected:
-            raise PubSubUnavailable(f"pub/sub backend {self._where()} is unreachable")
+            raise PubSubUnavailable(f"pub/sub backend {_redacted(self.url)} is unreachable")
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
                 await self._broadcast.publish(name, wire)
@@ -527,12 +624,8 @@ class Hub:
             raise
         except TimeoutError as exc:
             raise PubSubUnavailable(
-                f"pub/sub backend {self._where()} did not take the message within "
+                f"pub/sub backend {_redacted(self.url)} did not take the message within "
                 f"{PUBLISH_TIMEOUT}s"
             ) from exc
         except Exception as exc:
-            raise PubSubUnavailable(f"pub/sub backend {self._where()} failed: {exc}") from exc
-
-    def _where(self) -> str:
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+            raise PubSubUnavailable(f"pub/sub backend {_redacted(self.url)} failed: {exc}") from exc

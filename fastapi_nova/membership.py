@@ -3,8 +3,9 @@
 * :class:`LocalMembers` holds the members of each channel that live in this process. It
   belongs to the process, not to a hub: a hub that replaces another resubscribes it.
 * :class:`Gossip` keeps this node's view of every other node's members by exchanging messages
-  on :data:`CONTROL_CHANNEL`, so :func:`fastapi_nova.pubsub.get_members` works over any
-  broadcaster backend. The hub that owns it publishes and subscribes for it.
+  on the hub's gossip channel (``nova.gossip``, or ``nova.<namespace>.gossip``), so
+  :func:`fastapi_nova.pubsub.get_members` works over any broadcaster backend. The hub that
+  owns it publishes and subscribes for it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from fastapi_nova.errors import PubSubUnavailable
 from fastapi_nova.pid import Pid
 
 __all__ = [
-    "CONTROL_CHANNEL",
     "HEARTBEAT_INTERVAL",
     "MISSED_HEARTBEATS",
     "ExitListener",
@@ -31,8 +31,6 @@ __all__ = [
 # The logger of the pub/sub layer as a whole, as before the split into modules.
 logger = logging.getLogger("fastapi_nova.pubsub")
 
-#: Reserved backend channel on which nodes gossip their membership.
-CONTROL_CHANNEL = "nova.gossip"
 #: Seconds between a node's heartbeats (its membership sequence number, not the member list).
 HEARTBEAT_INTERVAL = 1.0
 #: A node not heard from for this many heartbeat intervals is dead: its members disappear.
@@ -147,7 +145,7 @@ class _Peer:
 
 
 class Gossip:
-    """One node's side of the membership gossip on :data:`CONTROL_CHANNEL`.
+    """One node's side of the membership gossip on the gossip channel.
 
     Each node publishes
 
@@ -165,7 +163,7 @@ class Gossip:
     node dies without a bye.
 
     The hub runs :meth:`send_loop` and :meth:`heartbeat_loop` as tasks, feeds every message of
-    :data:`CONTROL_CHANNEL` to :meth:`receive`, and gives ``publish`` (which publishes one
+    the gossip channel to :meth:`receive`, and gives ``publish`` (which publishes one
     message on that channel, raising ``PubSubUnavailable`` when it cannot) and ``on_change``
     (called whenever the view of other nodes changes).
     """
@@ -290,61 +288,89 @@ class Gossip:
     # -- receiving -------------------------------------------------------------------------
 
     def receive(self, text: str) -> None:
-        """Apply one message of :data:`CONTROL_CHANNEL`; a malformed one is logged, not raised."""
+        """Apply one message of the gossip channel; a malformed one is logged, not raised."""
         try:
             self._on_control(json.loads(text))
         except Exception:  # a malformed message must not end the gossip
             logger.exception("bad gossip message: %.200r", text)
 
     def _on_control(self, message: dict[str, Any]) -> None:
-        node, epoch, op = str(message["node"]), str(message["epoch"]), message["op"]
+        node, epoch, op = str(message["node"]), str(message["epoch"]), str(message["op"])
         if node == self.node:
             return  # ours, back from the backend (or from this process's previous hub)
+        handler = self._HANDLERS.get(op)
+        if handler is None:
+            raise ValueError(f"unknown gossip op {op!r}")
+        handler(self, node, epoch, message)
+
+    def _on_bye(self, node: str, epoch: str, message: dict[str, Any]) -> None:
         peer = self._peers.get(node)
-        if op == "bye":
-            if peer is not None and peer.epoch == epoch:
-                del self._peers[node]
-                self._on_change()
-            return
-        if op == "sync":
-            if message.get("target") in (None, self.node):
-                self._queue_snapshot()
-            if peer is not None and peer.epoch == epoch:
-                peer.last_seen = self.loop.time()
-            return  # a starting node sends its own snapshot right after
+        if peer is not None and peer.epoch == epoch:
+            del self._peers[node]
+            self._on_change()
+
+    def _on_sync(self, node: str, epoch: str, message: dict[str, Any]) -> None:
+        if message.get("target") in (None, self.node):
+            self._queue_snapshot()
+        peer = self._peers.get(node)
+        if peer is not None and peer.epoch == epoch:
+            peer.last_seen = self.loop.time()
+        # A starting node sends its own snapshot right after its sync: nothing more to do.
+
+    def _heard(self, node: str, epoch: str, *, snapshot: bool) -> _Peer:
+        # The peer that sent a snap, delta or beat: new (or restarted) peers are asked to sync.
         now = self.loop.time()
+        peer = self._peers.get(node)
         if peer is None or peer.epoch != epoch:
             peer = self._peers[node] = _Peer(epoch, now)
             self._on_change()
-            if op != "snap":
+            if not snapshot:
                 self._ask_sync(node, peer)
         peer.last_seen = now
+        return peer
+
+    def _on_snap(self, node: str, epoch: str, message: dict[str, Any]) -> None:
         seq = int(message["seq"])
-        if op == "snap":
-            peer.members = {ch: dict.fromkeys(ids) for ch, ids in message["members"].items()}
-            peer.seq, peer.synced = seq, True
-            self._on_change()
-        elif op == "delta":
-            if not peer.synced or seq <= peer.seq:
-                return  # before a snapshot, or already contained in it
-            if seq == peer.seq + 1:
-                peer.seq = seq
-            else:
-                # A delta was lost. Apply this one meanwhile but keep the seq we had: every
-                # later beat then disagrees and asks again, until a snapshot repairs the view
-                # (this request may be skipped by the once-per-interval limit).
-                self._ask_sync(node, peer)
-            for ch, ids in message["join"].items():
-                peer.members.setdefault(ch, {}).update(dict.fromkeys(ids))
-            for ch, ids in message["leave"].items():
-                known = peer.members.get(ch, {})
-                for pid_id in ids:
-                    known.pop(pid_id, None)
-                if not known:
-                    peer.members.pop(ch, None)
-            self._on_change()
-        elif op == "beat" and (not peer.synced or seq != peer.seq):
+        peer = self._heard(node, epoch, snapshot=True)
+        peer.members = {ch: dict.fromkeys(ids) for ch, ids in message["members"].items()}
+        peer.seq, peer.synced = seq, True
+        self._on_change()
+
+    def _on_delta(self, node: str, epoch: str, message: dict[str, Any]) -> None:
+        seq = int(message["seq"])
+        peer = self._heard(node, epoch, snapshot=False)
+        if not peer.synced or seq <= peer.seq:
+            return  # before a snapshot, or already contained in it
+        if seq == peer.seq + 1:
+            peer.seq = seq
+        else:
+            # A delta was lost. Apply this one meanwhile but keep the seq we had: every later
+            # beat then disagrees and asks again, until a snapshot repairs the view (this
+            # request may be skipped by the once-per-interval limit).
             self._ask_sync(node, peer)
+        for ch, ids in message["join"].items():
+            peer.members.setdefault(ch, {}).update(dict.fromkeys(ids))
+        for ch, ids in message["leave"].items():
+            known = peer.members.get(ch, {})
+            for pid_id in ids:
+                known.pop(pid_id, None)
+            if not known:
+                peer.members.pop(ch, None)
+        self._on_change()
+
+    def _on_beat(self, node: str, epoch: str, message: dict[str, Any]) -> None:
+        seq = int(message["seq"])
+        peer = self._heard(node, epoch, snapshot=False)
+        if not peer.synced or seq != peer.seq:
+            self._ask_sync(node, peer)
+
+    _HANDLERS: ClassVar[dict[str, Callable[[Gossip, str, str, dict[str, Any]], None]]] = {
+        "bye": _on_bye,
+        "sync": _on_sync,
+        "snap": _on_snap,
+        "delta": _on_delta,
+        "beat": _on_beat,
+    }
 
     def _ask_sync(self, node: str, peer: _Peer) -> None:
         now = self.loop.time()

@@ -1,27 +1,29 @@
 """Pub/sub channels for connections: Nova's ``nova_pubsub`` over broadcaster.
 
-.. code-block:: python
+```python
+from fastapi_nova import pubsub
 
-    from fastapi_nova import pubsub
+await pubsub.join("chat")                        # the current connection joins
+await pubsub.broadcast("chat", "message", "hi")  # every member on every node
+# each member's websocket_info gets ("nova_pubsub", "chat", sender, "message", "hi")
+```
 
-    await pubsub.join("chat")                       # the current connection joins
-    await pubsub.broadcast("chat", "message", "hi")  # every member on every node
-    # each member's websocket_info gets ("nova_pubsub", "chat", sender, "message", "hi")
-
-How it is built (this module is the API and the process-wide state; the parts live in
-:mod:`fastapi_nova.hub` and :mod:`fastapi_nova.membership`, and import nothing from here):
+How it is built. Pub/sub is process-wide state, as in Nova: one :class:`PubSub` object per
+process owns the backend URL, the local membership and the hub, and the functions of this
+module are its front. ``NovaRouter(pubsub=url)`` configures it (a second router naming
+another backend is refused with :class:`PubSubConfigError`) and its lifespan starts and
+stops it. The parts live in :mod:`fastapi_nova.hub` and :mod:`fastapi_nova.membership`,
+which import nothing from here:
 
 * Membership is kept per process (:class:`LocalMembers`); a :class:`Hub` connects it to the
   backend. The hub holds **one** broadcaster subscription per channel that has local members
-  and fans each message out to those members' pids; it subscribes when the first local member
-  joins and unsubscribes when the last one leaves or exits.
+  and fans each message out to those members' pids.
 * Every payload travels as JSON, on every backend (memory included): members receive what a
-  cluster would deliver, and a payload that is not JSON fails in ``broadcast``, not in a
-  receiver.
+  cluster would deliver, and a payload that cannot be sent fails in ``broadcast``.
 * The hub is bound to the event loop it started on. Used from another loop (Starlette's
-  ``TestClient`` runs one per portal), the module-level functions retire it and start a new
-  one there, resubscribing every channel with local members.
-* :func:`get_members` sees other nodes through gossip on :data:`CONTROL_CHANNEL` (see
+  ``TestClient`` runs one per portal), the functions retire it and start a new one there,
+  resubscribing every channel with local members.
+* :func:`get_members` sees other nodes through gossip (see
   :class:`~fastapi_nova.membership.Gossip`), so it works over any broadcaster backend.
 """
 
@@ -30,41 +32,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi_nova.errors import NotInConnectionError
+from fastapi_nova.errors import NotInConnectionError, PubSubConfigError, PubSubUnavailable
 from fastapi_nova.hub import (
-    CHANNEL_PREFIX,
-    PUBLISH_TIMEOUT,
-    SUBSCRIBE_TIMEOUT,
+    MAX_NAME_LENGTH,
     Hub,
     PubSubMessage,
-    SupervisedBackend,
+    _redacted,
+    check_name,
     encode,
     fan_out,
+    split_namespace,
 )
-from fastapi_nova.membership import (
-    CONTROL_CHANNEL,
-    HEARTBEAT_INTERVAL,
-    MISSED_HEARTBEATS,
-    LocalMembers,
-)
+from fastapi_nova.membership import HEARTBEAT_INTERVAL, MISSED_HEARTBEATS, LocalMembers
 from fastapi_nova.pid import Pid, self_pid
 
 __all__ = [
-    "CHANNEL_PREFIX",
-    "CONTROL_CHANNEL",
     "HEARTBEAT_INTERVAL",
+    "MAX_NAME_LENGTH",
     "MISSED_HEARTBEATS",
-    "PUBLISH_TIMEOUT",
-    "SUBSCRIBE_TIMEOUT",
-    "Hub",
-    "LocalMembers",
+    "PubSub",
     "PubSubMessage",
-    "SupervisedBackend",
     "broadcast",
     "configure",
+    "current",
     "current_hub",
     "get_local_members",
     "get_members",
@@ -85,25 +79,6 @@ SCHEMES = frozenset(
 )
 
 
-def _check_name(kind: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"pubsub {kind} must be a str, got {type(value).__name__}: {value!r}")
-    return value
-
-
-# -- the process-wide API ------------------------------------------------------------------
-
-
-class _State:
-    def __init__(self) -> None:
-        self.url: str | None = None
-        self.hub: Hub | None = None
-        self.members = LocalMembers()
-
-
-_STATE = _State()
-
-
 def _check_url(url: str) -> str:
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
@@ -111,6 +86,7 @@ def _check_url(url: str) -> str:
             f"unsupported pub/sub URL {url!r}: the scheme must be one of "
             f"{', '.join(sorted(SCHEMES))}"
         )
+    split_namespace(url)  # a bad ?namespace= fails here, at configuration
     if scheme in ("redis", "rediss"):
         from fastapi_nova.redis_backend import INSTALL_HINT
 
@@ -123,42 +99,145 @@ def _check_url(url: str) -> str:
     return url
 
 
-def configure(url: str | None) -> None:
-    """Set the backend URL (``NovaRouter(pubsub=...)`` calls this); None means the default.
+class PubSub:
+    """The process's pub/sub: its backend URL, its local members and its hub.
 
-    The default is ``$NOVA_PUBSUB_URL``, else ``memory://``. A connected hub moves to the new
-    URL on its next use.
+    There is one per process (:func:`current`); the module functions are its front, and
+    ``NovaRouter(pubsub=...)`` configures it. Its lifetime: :meth:`start` (the router's
+    lifespan) connects and :meth:`stop` disconnects; in between, and before any start (a
+    ``TestClient`` used without ``with``), it connects lazily on first use. After the last
+    :meth:`stop` on an event loop, use on that loop raises :class:`PubSubUnavailable` instead
+    of silently reconnecting; a later :meth:`start`, or another loop, opens it again.
     """
-    _STATE.url = _check_url(url) if url is not None else None
 
+    def __init__(self) -> None:
+        #: The configured URL; None means ``$NOVA_PUBSUB_URL``, else ``memory://``.
+        self.url: str | None = None
+        self.members = LocalMembers()
+        self.hub: Hub | None = None
+        self._leases = 0  # started lifespans not yet stopped (several routers may share it)
+        self._stopped_on: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
-def _url() -> str:
-    return _STATE.url or _check_url(os.environ.get("NOVA_PUBSUB_URL") or "memory://")
+    def configure(self, url: str | None) -> None:
+        """Use ``url``; None forgets the configuration (back to the default).
 
+        Raises :class:`PubSubConfigError` if another URL is already configured: pub/sub is
+        process-wide, so a second configuration would re-point the first one's connections.
+        """
+        if url is None:
+            self.url = None
+            self._stopped_on = None
+            return
+        _check_url(url)
+        if self.url is not None and self.url != url:
+            configured, wanted = _redacted(self.url), _redacted(url)
+            raise PubSubConfigError(
+                f"pub/sub is already configured for {configured!r}; refusing to re-point it "
+                f"to {wanted!r}. Pub/sub is process-wide: give every NovaRouter the same "
+                "pubsub= URL (or none, and set $NOVA_PUBSUB_URL)"
+            )
+        self.url = url
 
-def current_hub() -> Hub | None:
-    """The hub the module-level functions use now, if one started (for tests and benchmarks)."""
-    return _STATE.hub
+    def resolved_url(self) -> str:
+        """The URL in use: the configured one, else ``$NOVA_PUBSUB_URL``, else ``memory://``."""
+        return self.url or _check_url(os.environ.get("NOVA_PUBSUB_URL") or "memory://")
 
+    async def hub_for_use(self) -> Hub:
+        """The connected hub of the running loop, started if needed."""
+        loop = asyncio.get_running_loop()
+        if self._stopped_on is not None and self._stopped_on() is loop:
+            raise PubSubUnavailable(
+                "pub/sub has shut down with the app's lifespan; it does not reconnect on this "
+                "event loop. Code that broadcasts at shutdown belongs in "
+                "NovaRouter(..., lifespan=...), which runs before pub/sub stops"
+            )
+        url = self.resolved_url()
+        hub = self.hub
+        if hub is None or hub.closed or hub.loop is not loop or hub.url != url:
+            old, hub = hub, Hub(url, members=self.members)
+            self.hub = hub  # before any await, so concurrent callers share this hub
+            if old is not None:
+                await _retire(old)
+        try:
+            await hub.start()
+        except Exception:  # not CancelledError: one cancelled caller must not fail the others
+            if self.hub is hub:
+                self.hub = None
+                await hub.close(farewell=False)
+            raise
+        return hub
 
-async def _hub() -> Hub:
-    state = _STATE
-    loop = asyncio.get_running_loop()
-    url = _url()
-    hub = state.hub
-    if hub is None or hub.closed or hub.loop is not loop or hub.url != url:
-        old, hub = hub, Hub(url, members=state.members)
-        state.hub = hub  # before any await, so concurrent callers share this hub
-        if old is not None:
-            await _retire(old)
-    try:
-        await hub.start()
-    except Exception:  # not CancelledError: one cancelled caller must not fail the others
-        if state.hub is hub:
-            state.hub = None
-            await hub.close(farewell=False)
-        raise
-    return hub
+    async def start(self) -> None:
+        """Connect on the running loop; each call needs its :meth:`stop` (a lifespan's pair)."""
+        self._stopped_on = None
+        self._leases += 1
+        try:
+            await self.hub_for_use()
+        except BaseException:
+            self._leases -= 1
+            raise
+
+    async def stop(self) -> None:
+        """End one :meth:`start`; the last one disconnects, and use on this loop then raises."""
+        self._leases = max(self._leases - 1, 0)
+        if self._leases:
+            return
+        self._stopped_on = weakref.ref(asyncio.get_running_loop())
+        hub, self.hub = self.hub, None
+        if hub is not None:
+            await _retire(hub)
+
+    # -- the API (the module functions call these on the process's object) ------------------
+
+    async def join(self, channel: str, *, member: Pid | None = None) -> None:
+        """See :func:`fastapi_nova.pubsub.join`."""
+        check_name("channel", channel)
+        pid = _member(member, "join")
+        hub = await self.hub_for_use()
+        await hub.join(channel, pid)
+
+    async def leave(self, channel: str, *, member: Pid | None = None) -> bool:
+        """See :func:`fastapi_nova.pubsub.leave`."""
+        check_name("channel", channel)
+        pid = _member(member, "leave")
+        hub = self.hub
+        if hub is not None and not hub.closed and hub.loop is asyncio.get_running_loop():
+            return await hub.leave(channel, pid)
+        # No hub on this loop: membership belongs to the process, so leave it here; a hub on
+        # another loop releases the channel's subscription on its own loop.
+        if not self.members.remove(channel, pid):
+            return False
+        if hub is not None:
+            hub.members_exited(pid, [channel])
+        return True
+
+    async def broadcast(self, channel: str, topic: str, payload: Any) -> None:
+        """See :func:`fastapi_nova.pubsub.broadcast`."""
+        check_name("channel", channel)
+        check_name("topic", topic)
+        wire = encode(topic, payload, self_pid())
+        hub = await self.hub_for_use()
+        await hub.publish(channel, wire)
+
+    def local_broadcast(self, channel: str, topic: str, payload: Any) -> int:
+        """See :func:`fastapi_nova.pubsub.local_broadcast`; returns how many members took it."""
+        check_name("channel", channel)
+        check_name("topic", topic)
+        wire = encode(topic, payload, self_pid())
+        return fan_out(self.members.members(channel), channel, wire)
+
+    def get_members(self, channel: str) -> list[Pid]:
+        """See :func:`fastapi_nova.pubsub.get_members`."""
+        check_name("channel", channel)
+        hub = self.hub
+        if hub is None or hub.closed:
+            return self.members.members(channel)
+        return hub.get_members(channel)
+
+    def get_local_members(self, channel: str) -> list[Pid]:
+        """See :func:`fastapi_nova.pubsub.get_local_members`."""
+        check_name("channel", channel)
+        return self.members.members(channel)
 
 
 async def _retire(hub: Hub) -> None:
@@ -178,16 +257,40 @@ async def _retire(hub: Hub) -> None:
             hub.abandon()
 
 
+_STATE = PubSub()
+
+
+# -- the module-level front ------------------------------------------------------------------
+
+
+def current() -> PubSub:
+    """The process's :class:`PubSub` (the one ``NovaRouter`` configures and starts)."""
+    return _STATE
+
+
+def configure(url: str | None) -> None:
+    """Set the backend URL (``NovaRouter(pubsub=...)`` calls this); None means the default.
+
+    The default is ``$NOVA_PUBSUB_URL``, else ``memory://``. A ``?namespace=name`` parameter
+    sets the channel namespace. Configuring a different URL than the one already set raises
+    :class:`~fastapi_nova.PubSubConfigError`; the same URL again is fine.
+    """
+    _STATE.configure(url)
+
+
+def current_hub() -> Hub | None:
+    """The hub the module-level functions use now, if one started (for tests and benchmarks)."""
+    return _STATE.hub
+
+
 async def startup() -> None:
     """Connect the pub/sub backend on the running loop (the router's lifespan calls this)."""
-    await _hub()
+    await _STATE.start()
 
 
 async def shutdown() -> None:
-    """Disconnect the pub/sub backend (the router's lifespan calls this); use reconnects."""
-    hub, _STATE.hub = _STATE.hub, None
-    if hub is not None:
-        await _retire(hub)
+    """Disconnect (the router's lifespan calls this); later use on this loop raises."""
+    await _STATE.stop()
 
 
 def _member(member: Pid | None, action: str) -> Pid:
@@ -207,67 +310,52 @@ async def join(channel: str, *, member: Pid | None = None) -> None:
     """Make the current connection (or ``member``) a member of ``channel``.
 
     Joining twice is one membership; it ends with :func:`leave` or when the connection ends.
+    ``ValueError``/``TypeError`` for a channel name that breaks the rules (see
+    :func:`broadcast`).
 
-    .. code-block:: python
-
-        async def init(self, state):
-            await pubsub.join("chat")
-            return ("ok", state)
+    ```python
+    async def init(self, state):
+        await pubsub.join("chat")
+        return ("ok", state)
+    ```
     """
-    _check_name("channel", channel)
-    pid = _member(member, "join")
-    hub = await _hub()
-    await hub.join(channel, pid)
+    await _STATE.join(channel, member=member)
 
 
 async def leave(channel: str, *, member: Pid | None = None) -> bool:
     """Remove the current connection (or ``member``) from ``channel``; False if not a member."""
-    _check_name("channel", channel)
-    pid = _member(member, "leave")
-    hub = _STATE.hub
-    if hub is not None and not hub.closed and hub.loop is asyncio.get_running_loop():
-        return await hub.leave(channel, pid)
-    if not _STATE.members.remove(channel, pid):
-        return False
-    if hub is not None:  # a hub on another loop: let it unsubscribe there
-        hub.members_exited(pid, [channel])
-    return True
+    return await _STATE.leave(channel, member=member)
 
 
 async def broadcast(channel: str, topic: str, payload: Any) -> None:
     """Send ``payload`` to every member of ``channel`` on every node, the sender included.
 
-    Raises ``TypeError`` if ``payload`` is not JSON-serialisable and
-    :class:`~fastapi_nova.errors.PubSubUnavailable` if the backend cannot take it now.
+    Channel and topic: a non-empty ``str`` of valid Unicode of at most
+    :data:`MAX_NAME_LENGTH` characters, else ``TypeError``/``ValueError``. ``payload`` must
+    be JSON-serialisable (else ``TypeError``) with valid Unicode strings (else ``ValueError``),
+    on every backend alike. :class:`~fastapi_nova.errors.PubSubUnavailable` means the backend
+    cannot take it now.
 
-    .. code-block:: python
-
-        await pubsub.broadcast("chat", "message", {"from": "ann", "text": "hi"})
+    ```python
+    await pubsub.broadcast("chat", "message", {"from": "ann", "text": "hi"})
+    ```
     """
-    _check_name("channel", channel)
-    _check_name("topic", topic)
-    wire = encode(topic, payload, self_pid())
-    hub = await _hub()
-    await hub.publish_wire(channel, wire)
+    await _STATE.broadcast(channel, topic, payload)
 
 
 async def local_broadcast(channel: str, topic: str, payload: Any) -> None:
-    """Send ``payload`` to the members of ``channel`` in this process only (no backend)."""
-    _check_name("channel", channel)
-    _check_name("topic", topic)
-    fan_out(_STATE.members.members(channel), channel, encode(topic, payload, self_pid()))
+    """Send ``payload`` to the members of ``channel`` in this process only (no backend).
+
+    The same rules as :func:`broadcast`; it works while the backend is down, or shut down.
+    """
+    _STATE.local_broadcast(channel, topic, payload)
 
 
 def get_members(channel: str) -> list[Pid]:
     """The members of ``channel`` on every node (local ones first)."""
-    _check_name("channel", channel)
-    hub = _STATE.hub
-    if hub is None or hub.closed:
-        return _STATE.members.members(channel)
-    return hub.get_members(channel)
+    return _STATE.get_members(channel)
 
 
 def get_local_members(channel: str) -> list[Pid]:
     """The members of ``channel`` in this process."""
-    _check_name("channel", channel)
-    return _STATE.members.members(channel)
+    return _STATE.get_local_members(channel)

@@ -31,13 +31,13 @@ import logging
 import random
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from broadcaster import BroadcastBackend, Event
 
 from fastapi_nova.errors import PubSubUnavailable
+from fastapi_nova.hub import _redacted
 
-__all__ = ["INSTALL_HINT", "RedisBackend", "StateListener"]
+__all__ = ["INSTALL_HINT", "RedisBackend", "StateListener", "backoff_delay"]
 
 logger = logging.getLogger("fastapi_nova.redis_backend")
 
@@ -46,7 +46,7 @@ CONNECT_TIMEOUT = 1.0
 #: Seconds one command (PUBLISH, UNSUBSCRIBE) may take before the caller is told Redis is down.
 COMMAND_TIMEOUT = 1.0
 #: Seconds to wait for Redis to confirm a SUBSCRIBE (the reply proves later messages arrive).
-SUBSCRIBE_TIMEOUT = 2.0
+SUBSCRIBE_CONFIRM_TIMEOUT = 2.0
 #: Pause before the first reconnection attempt; it doubles per failure up to BACKOFF_MAX.
 BACKOFF_INITIAL = 0.05
 #: Longest pause between reconnection attempts, so a returning Redis is found within it.
@@ -75,12 +75,6 @@ def _import(module: str) -> Any:
         ) from exc
 
 
-def _where(url: str) -> str:
-    # Name the server in messages and logs without leaking a password from the URL.
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 6379}"
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         # A foreign publisher may send anything; a bad byte must not kill the connection.
@@ -88,15 +82,35 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def backoff_delay(failures: int) -> float:
+    """Seconds before the next reconnection attempt after ``failures`` failed ones in a row."""
+    delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** min(failures, 16))
+    # Jitter so that many processes do not reconnect in lockstep after an outage.
+    return delay * random.uniform(0.75, 1.0)
+
+
+def _check_channel(channel: str) -> None:
+    try:
+        channel.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"Redis cannot subscribe {channel[:80]!r}: not valid Unicode (a lone surrogate at "
+            f"index {exc.start})"
+        ) from None
+
+
 class RedisBackend(BroadcastBackend):
     """broadcaster backend for ``redis://`` / ``rediss://`` that reconnects and resubscribes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, backoff: Callable[[int], float] | None = None) -> None:
+        #: Seconds to wait after ``failures`` failed attempts in a row (default: exponential
+        #: with jitter, see :func:`backoff_delay`).
+        self.backoff = backoff or backoff_delay
         self._redis = _import("redis.asyncio")  # fail here, at configuration, if missing
         self._retry_cls = _import("redis.asyncio.retry").Retry
         self._no_backoff = _import("redis.backoff").NoBackoff
         self._url = url
-        self.where = _where(url)
+        self.where = _redacted(url)
         self._channels: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._listeners: list[StateListener] = []
@@ -179,7 +193,12 @@ class RedisBackend(BroadcastBackend):
             logger.warning("the Redis supervisor for %s did not stop in time", self.where)
 
     async def subscribe(self, channel: str) -> None:
-        """Subscribe ``channel``; while connected, return once Redis confirmed it."""
+        """Subscribe ``channel``; while connected, return once Redis confirmed it.
+
+        ``ValueError`` for a name Redis cannot carry (not valid UTF-8): it is never kept, so
+        it cannot stop the other channels from being restored after a reconnect.
+        """
+        _check_channel(channel)
         self._channels.add(channel)
         pubsub = self._pubsub
         if pubsub is None or not self._connected:
@@ -187,7 +206,7 @@ class RedisBackend(BroadcastBackend):
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(channel, []).append(waiter)
         try:
-            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            async with asyncio.timeout(SUBSCRIBE_CONFIRM_TIMEOUT):
                 await pubsub.subscribe(channel)
                 await waiter
         except Exception as exc:  # the connection broke: the supervisor restores it
@@ -275,7 +294,7 @@ class RedisBackend(BroadcastBackend):
                     logger.debug("Redis at %s still unreachable: %r", self.where, error)
                 reported_down = True
                 failures = 0 if was_up else failures + 1
-                await asyncio.sleep(self._backoff(failures))  # a backoff pause, not a sync
+                await asyncio.sleep(self.backoff(failures))  # a backoff pause, not a sync
         finally:
             self._cleaning_up = True
             self._connected = False  # no listener call: this is a deliberate shutdown
@@ -284,18 +303,12 @@ class RedisBackend(BroadcastBackend):
                 with contextlib.suppress(Exception):
                     await publisher.aclose()
 
-    @staticmethod
-    def _backoff(failures: int) -> float:
-        delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** min(failures, 16))
-        # Jitter so that many processes do not reconnect in lockstep after an outage.
-        return delay * random.uniform(0.75, 1.0)
-
     async def _session(self) -> None:
         """One connection's life: connect, restore subscriptions, read until it fails."""
         client = self._client(retries=0)
         pubsub = client.pubsub()
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT + SUBSCRIBE_TIMEOUT):
+            async with asyncio.timeout(CONNECT_TIMEOUT + SUBSCRIBE_CONFIRM_TIMEOUT):
                 await pubsub.connect()
                 restored = await self._restore(pubsub)
             self._pubsub = pubsub
@@ -323,6 +336,12 @@ class RedisBackend(BroadcastBackend):
 
     async def _restore(self, pubsub: Any) -> set[str]:
         # Subscribe every channel on a new connection; returns the channels subscribed.
+        for channel in list(self._channels):
+            try:
+                _check_channel(channel)
+            except ValueError as exc:  # only if one got past subscribe(): it must not block
+                logger.warning("not restoring a channel Redis cannot carry: %s", exc)
+                self._channels.discard(channel)
         confirmed: set[str] = set()
         for _ in range(_RESTORE_ROUNDS):
             missing = self._channels - confirmed
@@ -330,7 +349,7 @@ class RedisBackend(BroadcastBackend):
                 return confirmed
             await pubsub.subscribe(*sorted(missing))
             while not missing <= confirmed:
-                message = await pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT)
+                message = await pubsub.get_message(timeout=SUBSCRIBE_CONFIRM_TIMEOUT)
                 if message is None:
                     raise TimeoutError(f"Redis did not confirm SUBSCRIBE of {sorted(missing)}")
                 self._handle(message, confirmed)

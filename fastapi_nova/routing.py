@@ -16,15 +16,20 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any, cast
 
 from fastapi import params
+from fastapi.datastructures import Default
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
+from fastapi.utils import generate_unique_id
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import dependencies_through, dependency_calls
@@ -34,6 +39,7 @@ from fastapi_nova.controllers import (
     error_response,
     make_endpoint,
     render_status_page,
+    response_model_of,
 )
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.groups import (
@@ -57,10 +63,9 @@ from fastapi_nova.security import (
 )
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
+from fastapi_nova.types import Routes
 
 logger = logging.getLogger("fastapi_nova.routing")
-
-Routes = Sequence[Any] | Callable[[str], Sequence[Any]]
 
 _METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
 
@@ -216,6 +221,12 @@ def _nova_lifespan(
     return lifespan
 
 
+# APIRouter's defaults: placeholders, so an app-level setting still wins where none is given.
+_DEFAULT_RESPONSE_CLASS: Any = Default(JSONResponse)
+_DEFAULT_UNIQUE_ID: Any = Default(generate_unique_id)
+_DEFAULT_STRICT_CONTENT_TYPE: Any = Default(True)
+
+
 class NovaRouter(APIRouter):
     """An ``APIRouter`` built from Nova route groups.
 
@@ -236,8 +247,10 @@ class NovaRouter(APIRouter):
     ``routes`` is a list of groups or a callable ``routes(environment)``; ``environment``
     defaults to ``$NOVA_ENV`` or ``"dev"``. ``registry`` is the handler registry (default:
     the process-wide one), ``pubsub`` the pub/sub URL (default: ``$NOVA_PUBSUB_URL`` or
-    ``memory://``), ``templates`` the template directories (default: ``templates/`` beside
-    the module that defines the routes). Other keyword arguments go to ``APIRouter``.
+    ``memory://``; a different URL than another router's raises
+    :class:`~fastapi_nova.PubSubConfigError`), ``templates`` the template directories
+    (default: ``templates/`` beside the module that defines the routes). The other keyword
+    arguments are ``APIRouter``'s.
     Raises :class:`~fastapi_nova.RouteConfigError` for a malformed route table.
     """
 
@@ -249,10 +262,49 @@ class NovaRouter(APIRouter):
         registry: HandlerRegistry | None = None,
         pubsub: str | None = None,
         templates: TemplateDirs | None = None,
-        **apirouter_kwargs: Any,
+        # APIRouter's own keyword arguments, spelled out (with its defaults) so that a
+        # misspelled one is a type error rather than a TypeError at start-up.
+        prefix: str = "",
+        tags: list[str | Enum] | None = None,
+        dependencies: Sequence[params.Depends] | None = None,
+        default_response_class: type[Response] = _DEFAULT_RESPONSE_CLASS,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        callbacks: list[BaseRoute] | None = None,
+        redirect_slashes: bool = True,
+        default: ASGIApp | None = None,
+        dependency_overrides_provider: Any | None = None,
+        route_class: type[APIRoute] = APIRoute,
+        on_startup: Sequence[Callable[[], Any]] | None = None,
+        on_shutdown: Sequence[Callable[[], Any]] | None = None,
+        lifespan: Callable[[Any], AbstractAsyncContextManager[Any]] | None = None,
+        deprecated: bool | None = None,
+        include_in_schema: bool = True,
+        generate_unique_id_function: Callable[[APIRoute], str] = _DEFAULT_UNIQUE_ID,
+        strict_content_type: bool = _DEFAULT_STRICT_CONTENT_TYPE,
+        max_body_size: int | None = None,
+        form_limits: Any | None = None,  # FastAPI's type for it is private (_FormLimits)
     ) -> None:
-        user_lifespan = apirouter_kwargs.pop("lifespan", None)
-        super().__init__(lifespan=_nova_lifespan(user_lifespan), **apirouter_kwargs)
+        super().__init__(
+            prefix=prefix,
+            tags=tags,
+            dependencies=dependencies,
+            default_response_class=default_response_class,
+            responses=responses,
+            callbacks=callbacks,
+            redirect_slashes=redirect_slashes,
+            default=default,
+            dependency_overrides_provider=dependency_overrides_provider,
+            route_class=route_class,
+            on_startup=on_startup,
+            on_shutdown=on_shutdown,
+            lifespan=_nova_lifespan(lifespan),
+            deprecated=deprecated,
+            include_in_schema=include_in_schema,
+            generate_unique_id_function=generate_unique_id_function,
+            strict_content_type=strict_content_type,
+            max_body_size=max_body_size,
+            form_limits=form_limits,
+        )
         self.environment = environment or os.environ.get("NOVA_ENV") or "dev"
         if callable(routes):
             base_module: str | None = getattr(routes, "__module__", None)
@@ -260,10 +312,12 @@ class NovaRouter(APIRouter):
         else:
             base_module = sys._getframe(1).f_globals.get("__name__")
             table = routes
-        if pubsub is not None:
-            from fastapi_nova import pubsub as pubsub_module
+        from fastapi_nova import pubsub as pubsub_module
 
+        if pubsub is not None:  # PubSubConfigError if another router named another backend
             pubsub_module.configure(pubsub)
+        #: The process's pub/sub, which this router's lifespan starts and stops.
+        self.pubsub = pubsub_module.current()
         self.registry = registry or default_registry
         specs = parse_groups(table, base_dir=module_directory(base_module))
         self._group_dependencies: dict[
@@ -349,7 +403,11 @@ class NovaRouter(APIRouter):
         group = spec.group
         allow = allow_by_path.setdefault(_pattern(spec.path), set())
         fastapi_options = dict(spec.fastapi_options)
-        options = replace(self.nova_options, status_override=fastapi_options.get("status_code"))
+        options = replace(
+            self.nova_options,
+            status_override=fastapi_options.get("status_code"),
+            response_model=response_model_of(fastapi_options),
+        )
         bound, endpoint = make_endpoint(spec.controller, options, spec.path_params)
         deps, own = self._dependencies(group)
         route_deps = fastapi_options.pop("dependencies", [])

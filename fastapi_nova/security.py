@@ -9,19 +9,24 @@ appear in OpenAPI.
 
 from __future__ import annotations
 
-import functools
+import copy
 import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, Security
+from fastapi.exceptions import ValidationException
+from fastapi.security.base import SecurityBase
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
-from fastapi_nova.controllers import call_user, is_async_callable
-from fastapi_nova.handlers import encode_json
+from fastapi_nova._fastapi_compat import call_with_dependencies
+from fastapi_nova.controllers import call_user
+from fastapi_nova.handlers import HandlerError, encode_json, redirect_location
 from fastapi_nova.request import (
     SCOPE_KEY,
     auth_data_of,
@@ -31,10 +36,14 @@ from fastapi_nova.request import (
     resolved_signature,
     set_auth_data,
 )
+from fastapi_nova.types import SecurityFunction
 
 logger = logging.getLogger("fastapi_nova.security")
 
-SecurityFunction = Callable[..., Any]
+S = TypeVar("S", bound=Callable[..., Any])
+
+#: Attribute :func:`security_scheme` sets on a Nova-style security function.
+_SCHEME_ATTR = "__nova_security_scheme__"
 
 
 class SecurityDenied(Exception):
@@ -98,7 +107,12 @@ def verdict(result: Any, source: str = "security function") -> Verdict:
         if head is True and len(result) == 2:
             return Verdict(True, auth_data=result[1])
         if head == "redirect" and len(result) == 2 and isinstance(result[1], str):
-            redirect = Response(status_code=302, headers={"location": result[1]})
+            try:
+                location = redirect_location(result[1])
+            except HandlerError as exc:  # CR/LF: still a denial, as a logged server error
+                logger.error("%s: %s", source, exc)
+                return Verdict(False, response=Response(status_code=500))
+            redirect = Response(status_code=302, headers={"location": location})
             return Verdict(False, response=redirect)
         if head is False:
             denial = _denial(result)
@@ -149,15 +163,114 @@ def _crashed(name: str) -> SecurityDenied:
     return SecurityDenied(Response(status_code=500))
 
 
+def _refused(conn: HTTPConnection, exc: HTTPException) -> HTTPException | SecurityDenied:
+    """What an ``HTTPException`` raised by security becomes.
+
+    On HTTP it is raised on, so the app's ``HTTPException`` handler answers it exactly as it
+    answers one raised by any FastAPI dependency. A WebSocket upgrade has no such handler (an
+    HTTPException there ends in a bare 403), so it becomes the denial response FastAPI's handler
+    would have sent: its status, its headers and ``{"detail": ...}``.
+    """
+    if not isinstance(conn, WebSocket):
+        return exc
+    headers = dict(exc.headers or {})
+    headers["content-type"] = "application/json"
+    body = encode_json({"detail": exc.detail})
+    return SecurityDenied(Response(body, status_code=exc.status_code, headers=headers))
+
+
+def _override(conn: HTTPConnection, fn: SecurityFunction) -> Callable[..., Any] | None:
+    """The replacement for ``fn`` in ``app.dependency_overrides``, if the test set one."""
+    overrides = getattr(conn.scope.get("app"), "dependency_overrides", None)
+    return overrides.get(fn) if overrides else None
+
+
+async def _call_replacement(replacement: Callable[..., Any], conn: HTTPConnection) -> Any:
+    """Call an override as its own style asks: Nova-style gets the request, a function
+    without parameters nothing, any other signature is solved by FastAPI (headers, schemes,
+    ``Depends``...) as FastAPI solves an overridden dependency."""
+    if is_nova_style(replacement):
+        return await call_user(replacement, await build_nova_request(conn))
+    if not resolved_signature(replacement).parameters:
+        return await call_user(replacement)
+    return await call_with_dependencies(conn, replacement)
+
+
 async def run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
-    """Run a Nova-style security function on ``conn``; raise SecurityDenied to deny."""
-    name = callable_name(fn)
-    nreq = await build_nova_request(conn)
+    """Run a Nova-style security function on ``conn``; raise SecurityDenied to deny.
+
+    Honours ``app.dependency_overrides[fn]`` (both the lean path and FastAPI's path call
+    this), and lets an ``HTTPException`` through as FastAPI would (see :func:`_refused`).
+    """
+    replacement = _override(conn, fn)
+    name = callable_name(fn if replacement is None else replacement)
     try:
-        result = await call_user(fn, nreq)
+        if replacement is None:
+            result = await call_user(fn, await build_nova_request(conn))
+        else:
+            result = await _call_replacement(replacement, conn)
+    except HTTPException as exc:
+        raise _refused(conn, exc) from None
+    except (SecurityDenied, ValidationException):
+        raise  # a denial, or FastAPI's 422 for an override's own parameters
     except Exception as exc:
         raise _crashed(name) from exc
     _apply(conn, result, name)
+
+
+def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:
+    """Declare the FastAPI scheme a security function reads, for ``/docs``.
+
+    ```python
+    @security_scheme(APIKeyHeader(name="X-API-Key"))
+    def check_key(req):
+        return req.headers.get("x-api-key") == "secret"
+    ```
+
+    OpenAPI then lists the scheme on every route of the group (the lock in ``/docs``), and
+    Swagger's Authorize sends the credential to the function. The scheme never answers by
+    itself (it runs with ``auto_error=False``): what the request gets is still only what the
+    function returns.
+    """
+    if not isinstance(scheme, SecurityBase):
+        raise TypeError(
+            f"security_scheme takes a fastapi.security scheme instance (APIKeyHeader, "
+            f"HTTPBearer, ...), got {scheme!r}"
+        )
+    quiet: Any = copy.copy(scheme)  # every concrete scheme is callable; the base is not
+    if hasattr(quiet, "auto_error"):
+        quiet.auto_error = False
+
+    def declare(fn: S) -> S:
+        setattr(fn, _SCHEME_ATTR, quiet)
+        return fn
+
+    return declare
+
+
+def _declared_scheme(fn: SecurityFunction) -> Callable[..., Any] | None:
+    """The scheme :func:`security_scheme` declared on ``fn`` (a SecurityBase), if any."""
+    scheme = getattr(fn, _SCHEME_ATTR, None)
+    return scheme if isinstance(scheme, SecurityBase) and callable(scheme) else None
+
+
+def _scheme_parameters(fn: SecurityFunction) -> list[inspect.Parameter]:
+    """The parameter that shows ``fn``'s declared scheme in OpenAPI, if it declared one.
+
+    Only for OpenAPI (and Swagger's Authorize): its value is not used, the function reads
+    the credential itself (a FastAPI-style one may also depend on the scheme directly).
+    """
+    scheme = _declared_scheme(fn)
+    if scheme is None:
+        return []
+    annotation = Annotated[Any, Security(scheme)]
+    return [inspect.Parameter("_scheme", inspect.Parameter.KEYWORD_ONLY, annotation=annotation)]
+
+
+def _conn_parameter() -> inspect.Parameter:
+    return inspect.Parameter(
+        "conn", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
+    )
 
 
 def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
@@ -165,74 +278,68 @@ def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
     name = callable_name(fn)
     if is_nova_style(fn):
 
-        async def nova_security(conn: HTTPConnection) -> None:
+        async def nova_security(conn: HTTPConnection, **_scheme: Any) -> None:
             await run_nova_security(fn, conn)
 
-        nova_security.__nova_security__ = fn  # type: ignore[attr-defined]
-        nova_security.__qualname__ = nova_security.__name__ = f"security[{name}]"
-        return nova_security
-
-    guarded = _guard(fn, name)
-
-    async def fastapi_security(conn: HTTPConnection, result: Any) -> None:
-        _apply(conn, result, name)
-
-    # Built by hand: this module's postponed annotations could not name the local ``guarded``.
-    fastapi_security.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter(
-                "conn", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=HTTPConnection
-            ),
-            inspect.Parameter(
-                "result",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=Annotated[Any, Depends(guarded)],
-            ),
-        ],
-        return_annotation=None,
-    )
-    fastapi_security.__nova_security__ = fn  # type: ignore[attr-defined]
-    fastapi_security.__qualname__ = fastapi_security.__name__ = f"security[{name}]"
-    return fastapi_security
-
-
-def _guard(fn: SecurityFunction, name: str) -> Callable[..., Any]:
-    """Wrap a FastAPI-style security function so a crash denies with 500.
-
-    The wrapper keeps ``fn``'s signature, so FastAPI still resolves (and documents) the
-    schemes it depends on. ``HTTPException`` passes through: that is the scheme's own answer
-    (e.g. ``HTTPBasic``'s 401 with ``WWW-Authenticate``).
-    """
-    signature = resolved_signature(fn)
-    if is_async_callable(fn):
-
-        @functools.wraps(fn)
-        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await fn(*args, **kwargs)
-            except (HTTPException, SecurityDenied):
-                raise
-            except Exception as exc:
-                raise _crashed(name) from exc
-
-        guarded: Callable[..., Any] = guarded_async
+        parameters = [_conn_parameter()]
+        dependency: Callable[..., Any] = nova_security
     else:
+        guarded = _Guarded(fn, name)
 
-        @functools.wraps(fn)
-        def guarded_sync(*args: Any, **kwargs: Any) -> Any:
-            try:
-                result = fn(*args, **kwargs)
-            except (HTTPException, SecurityDenied):
-                raise
-            except Exception as exc:
-                raise _crashed(name) from exc
-            if inspect.isawaitable(result):  # pragma: no cover - a sync fn returning a coroutine
-                raise TypeError(f"security function {name} returned an awaitable from def")
-            return result
+        async def fastapi_security(conn: HTTPConnection, result: Any, **_scheme: Any) -> None:
+            _apply(conn, result, name)
 
-        guarded = guarded_sync
-    guarded.__signature__ = signature  # type: ignore[attr-defined]
-    return guarded
+        # By hand: this module's postponed annotations could not name the local ``guarded``.
+        result = inspect.Parameter(
+            "result",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[Any, Depends(guarded)],
+        )
+        parameters = [_conn_parameter(), result]
+        dependency = fastapi_security
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*parameters, *_scheme_parameters(fn)], return_annotation=None
+    )
+    dependency.__nova_security__ = fn  # type: ignore[attr-defined]
+    dependency.__qualname__ = dependency.__name__ = f"security[{name}]"
+    return dependency
+
+
+class _Guarded:
+    """A FastAPI-style security function, wrapped so that a crash denies with 500.
+
+    It has ``fn``'s signature, so FastAPI still resolves (and documents) the schemes it
+    depends on, and it hashes and compares equal to ``fn``: FastAPI looks a dependency up in
+    ``app.dependency_overrides`` by its callable, so ``app.dependency_overrides[fn]`` finds
+    this wrapper and replaces it, as the user expects. ``HTTPException`` passes through:
+    that is the scheme's own answer (e.g. ``HTTPBasic``'s 401 with ``WWW-Authenticate``).
+    """
+
+    def __init__(self, fn: SecurityFunction, name: str) -> None:
+        self.fn = fn
+        self.name = name
+        self.__signature__ = resolved_signature(fn)
+        self.__name__ = self.__qualname__ = getattr(fn, "__name__", name)
+        self.__module__ = getattr(fn, "__module__", None) or __name__
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Always a coroutine for FastAPI; ``def`` security still runs in the threadpool.
+        try:
+            return await call_user(self.fn, *args, **kwargs)
+        except (HTTPException, SecurityDenied):
+            raise
+        except Exception as exc:
+            raise _crashed(self.name) from exc
+
+    def __hash__(self) -> int:
+        return hash(self.fn)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            other is self
+            or other is self.fn
+            or (isinstance(other, _Guarded) and other.fn is self.fn)
+        )
 
 
 def _auth_data(conn: HTTPConnection) -> Any:

@@ -5,16 +5,24 @@ options: ``index_files`` (default ``["index.html"]``) and ``list_dir`` (default 
 directory without an index answers 403, as in Nova). A single file is served at its path,
 with ``mimetype`` to override the guessed content type. Only GET and HEAD are answered
 (other methods get 405).
+
+Hostile names get 404, never a 500: a NUL byte, a name over the OS limit, a path out of the
+root. Dotfiles (``.env``, ``.git/``) are served and listed like any file unless the route
+has ``hide_dotfiles: True``, which answers 404 for any path with a segment starting with
+``.`` and leaves such names out of listings. Listing links are percent-encoded relative
+links (``./name``), so no file name can become a ``javascript:`` link or break on ``#``/``?``.
 """
 
 from __future__ import annotations
 
+import errno
 import html
 import os
 import stat
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from starlette.datastructures import URL
@@ -27,7 +35,7 @@ from starlette.types import Scope
 from fastapi_nova.request import WILDCARD_PARAM
 
 #: Options a static route accepts.
-STATIC_OPTIONS = frozenset({"index_files", "list_dir", "mimetype"})
+STATIC_OPTIONS = frozenset({"index_files", "list_dir", "mimetype", "hide_dotfiles"})
 #: The methods a static route answers.
 STATIC_METHODS = ("GET", "HEAD")
 
@@ -35,14 +43,36 @@ STATIC_METHODS = ("GET", "HEAD")
 class NovaStaticFiles(StaticFiles):
     """``StaticFiles`` with Nova's directory behaviour (index files, 403 or a listing)."""
 
-    def __init__(self, directory: str, *, index_files: Sequence[str], list_dir: bool) -> None:
+    def __init__(
+        self,
+        directory: str,
+        *,
+        index_files: Sequence[str],
+        list_dir: bool,
+        hide_dotfiles: bool = False,
+    ) -> None:
         super().__init__(directory=directory, check_dir=True)
         self.index_files = tuple(index_files)
         self.list_dir = list_dir
+        self.hide_dotfiles = hide_dotfiles
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        # A NUL byte (ValueError) or a name over the OS limit cannot name a file here: not
+        # found. Starlette maps them in its get_response, which ours bypasses for directories.
+        try:
+            return super().lookup_path(path)
+        except ValueError:
+            return "", None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                return "", None
+            raise
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
+        if self.hide_dotfiles and any(_is_dotfile(part) for part in path.split(os.sep)):
+            raise HTTPException(status_code=404)
         full_path, stat_result = await anyio.to_thread.run_sync(self.lookup_path, path)
         if stat_result is None or not stat.S_ISDIR(stat_result.st_mode):
             return await super().get_response(path, scope)
@@ -58,11 +88,35 @@ class NovaStaticFiles(StaticFiles):
                 return self.file_response(index_path, index_stat, scope)
         if not self.list_dir:
             raise HTTPException(status_code=403)
-        names = sorted(await anyio.to_thread.run_sync(os.listdir, full_path))
+        entries = await anyio.to_thread.run_sync(_list, full_path)
         items = "".join(
-            f'<li><a href="{html.escape(name)}">{html.escape(name)}</a></li>' for name in names
+            _list_item(name, is_dir)
+            for name, is_dir in entries
+            if _servable(name) and not (self.hide_dotfiles and _is_dotfile(name))
         )
         return HTMLResponse(f"<!doctype html><ul>{items}</ul>")
+
+
+def _servable(name: str) -> bool:
+    # A backslash is refused as a path separator (traversal), and Starlette's path patterns
+    # do not match a line break: such a file can never be served, so a link would be a 404.
+    return "\\" not in name and "\n" not in name
+
+
+def _is_dotfile(name: str) -> bool:
+    return name.startswith(".") and name not in (".", "")
+
+
+def _list(directory: str) -> list[tuple[str, bool]]:
+    with os.scandir(directory) as entries:
+        return sorted((entry.name, entry.is_dir()) for entry in entries)
+
+
+def _list_item(name: str, is_dir: bool) -> str:
+    # Percent-encode every reserved character and prefix "./": a name such as
+    # "javascript:alert(1)" stays a relative link, and "#" or "?" stay part of the name.
+    href = "./" + quote(name, safe="") + ("/" if is_dir else "")
+    return f'<li><a href="{html.escape(href)}">{html.escape(name)}</a></li>'
 
 
 def static_endpoint(local: Path, options: Mapping[str, Any]) -> Callable[..., Awaitable[Response]]:
@@ -76,6 +130,7 @@ def static_endpoint(local: Path, options: Mapping[str, Any]) -> Callable[..., Aw
             str(local),
             index_files=options.get("index_files", ["index.html"]),
             list_dir=options.get("list_dir", False),
+            hide_dotfiles=options.get("hide_dotfiles", False),
         )
 
         async def directory(request: Request) -> Response:

@@ -3,6 +3,11 @@
 A controller in module ``….main_controller`` renders ``main.html`` by default (a trailing
 ``_controller`` is dropped, as Nova maps ``x_controller`` to ``x_dtl``); ``{"view": "login"}``
 renders ``login.html``.
+
+Escaping follows the response, not the file name: a view served as HTML is autoescaped
+whatever its template's extension (``.j2``, ``.txt``, ``.svg``...), because Jinja's own choice
+by extension would send user data raw in a ``text/html`` answer. A view whose ``headers``
+give another content type is escaped only for ``.html``/``.htm``/``.xml`` templates.
 """
 
 from __future__ import annotations
@@ -30,23 +35,38 @@ class TemplateFinder:
 
     @cached_property
     def environment(self) -> jinja2.Environment:
-        """The Jinja2 environment (autoescaping HTML and XML), built on first render."""
+        """The Jinja2 environment for non-HTML answers (escaping by extension: HTML and XML)."""
+        return self._environment(jinja2.select_autoescape(["html", "htm", "xml"]))
+
+    @cached_property
+    def html_environment(self) -> jinja2.Environment:
+        """The Jinja2 environment for HTML answers: always autoescaping."""
+        # A second environment, not a per-render flag: Jinja fixes autoescaping when it
+        # compiles (and caches) a template, so one compiled template cannot serve both.
+        return self._environment(True)
+
+    def _environment(self, autoescape: bool | Callable[[str | None], bool]) -> jinja2.Environment:
         return jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(d) for d in self.directories]),
-            autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
+            autoescape=autoescape,
             enable_async=False,
         )
 
-    def render(self, name: str, variables: Mapping[str, Any]) -> str:
-        """Render template ``name`` with ``variables``; raise TemplateNotFoundError if absent."""
+    def render(self, name: str, variables: Mapping[str, Any], *, html: bool = True) -> str:
+        """Render template ``name`` with ``variables``; raise TemplateNotFoundError if absent.
+
+        ``html``: the answer is HTML, so every variable is escaped whatever the extension.
+        """
+        environment = self.html_environment if html else self.environment
         try:
-            template = self.environment.get_template(name)
+            template = environment.get_template(name)
         except jinja2.TemplateNotFound as exc:
             searched = ", ".join(str(d) for d in self.directories) or "(no directories)"
             raise TemplateNotFoundError(
                 f"template {name!r} not found; searched: {searched}"
             ) from exc
-        return template.render(**variables)
+        # One mapping, not **variables: a variable may be named anything, ``self`` included.
+        return template.render(dict(variables))
 
     def __repr__(self) -> str:
         return f"TemplateFinder({[str(d) for d in self.directories]!r})"

@@ -59,12 +59,13 @@ info     GET   /heartbeat           public GET  (example_app.router.routes.<loca
 warning  WS    /ws                  WebSocket route without security  (example_app.controllers.ws_handlers.EchoHandler)
 warning  WS    /chat                WebSocket route without security  (example_app.controllers.ws_handlers.ChatHandler)
 info     GET   /chat/members        public GET  (example_app.controllers.ws_handlers.chat_members)
+info     GET   /chat.html           public static content  (example_app/static/chat.html)
 info     GET   /api/users           public GET  (example_app.controllers.api_controller.index)
 info     GET   /api/users/{id}      public GET  (example_app.controllers.api_controller.show)
 warning  POST  /api/users           POST without security  (example_app.controllers.api_controller.create)
 info     GET   /api/users/{id}/xml  public GET  (example_app.controllers.api_controller.show_xml)
 info     GET   /api/broken          public GET  (example_app.controllers.api_controller.broken)
-3 warnings, 7 info
+3 warnings, 8 info
 """  # noqa: E501
 
 
@@ -280,6 +281,7 @@ def test_audit_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_audit_rules_on_a_mixed_app() -> None:
+    ALT = "tests/apps/alt_templates"  # noqa: N806
     findings = audit(rows("tests.apps.cli_mixed_app:app"))
     assert findings == [
         Finding("info", "GET", "/v1/files/{pathinfo:path}", f"{APP}.files", "public GET"),
@@ -290,7 +292,9 @@ def test_audit_rules_on_a_mixed_app() -> None:
             "tests.apps.cli_mixed_app.anything",
             "POST, PUT, PATCH, DELETE without security",
         ),
-        # static GETs are public by nature: not reported
+        # a static route of an unsecured group: public content, reported once per path
+        Finding("info", "GET", "/v1/assets", ALT, "public static content"),
+        Finding("info", "GET", "/v1/assets/{pathinfo:path}", ALT, "public static content"),
         Finding("info", "GET", "/v1/files", "tests.apps.cli_mixed_app.files", "public GET"),
         # /hook (POST, secured by the inclusion's scheme) is not reported
         Finding("info", "GET", "/ping", "tests.apps.cli_mixed_app.anything", "public GET"),

@@ -588,6 +588,20 @@ async def test_pubsub_rooms(memory_pubsub: None) -> None:
     assert pubsub.get_local_members("room:lobby") == []
 
 
+@exercises("pubsub_lifespan")
+def test_pubsub_lifespan(memory_pubsub: None) -> None:
+    from tests.support.ws import connect as ws_connect
+
+    module = example("pubsub_lifespan")
+    with TestClient(module.app) as http:
+        with ws_connect(http, "/clock") as ws:
+            first = int(ws.receive_text().removeprefix("tick "))
+            assert ws.receive_text() == f"tick {first + 1}"
+        hub = pubsub.current_hub()
+    # The lifespan's last broadcast ran while pub/sub was up (it would raise after the stop).
+    assert hub is not None and hub.closed
+
+
 def start_and_stop(app: Any) -> None:
     """Run the app's lifespan (startup, then shutdown) in TestClient's own thread."""
     with TestClient(app):
@@ -680,6 +694,69 @@ async def test_testing_guide(name: str, memory_pubsub: None) -> None:
     else:
         # TestClient runs its own event loop in a thread; keep ours free meanwhile.
         await asyncio.to_thread(test)
+
+
+@exercises("security_scheme")
+def test_security_scheme() -> None:
+    module = example("security_scheme")
+    operation = module.app.openapi()["paths"]["/api/me"]["get"]
+    assert operation["security"] == [{"HTTPBearer": []}]
+    with client("security_scheme") as http:
+        ok = http.get("/api/me", headers={"Authorization": "Bearer token-ann"})
+        assert ok.json() == {"user": "ann"}
+        missing = http.get("/api/me")  # the function's own answer, not HTTPBearer's
+        assert (missing.status_code, missing.content) == (401, b"")
+        assert missing.headers["www-authenticate"] == "Bearer"
+        unknown = http.get("/api/me", headers={"Authorization": "Bearer nope"})
+        assert (unknown.status_code, unknown.json()) == (401, {"detail": "unknown token"})
+        assert unknown.headers["www-authenticate"] == "Bearer"
+
+
+@exercises("controllers_response_model")
+def test_controllers_response_model() -> None:
+    from fastapi.exceptions import ResponseValidationError
+
+    with client("controllers_response_model") as http:
+        assert http.get("/users/1").json() == {"id": 1, "name": "ann"}
+        assert http.get("/users/9").status_code == 404
+        with pytest.raises(ResponseValidationError):
+            http.get("/users/broken/1")
+    app = example("controllers_response_model").app
+    assert TestClient(app, raise_server_exceptions=False).get("/users/broken/1").status_code == 500
+
+
+@exercises("controllers_streaming")
+def test_controllers_streaming() -> None:
+    with client("controllers_streaming") as http:
+        events = http.get("/stream/events", params={"count": 2})
+        assert events.headers["content-type"].startswith("text/event-stream")
+        assert events.text.split("\n\n")[:2] == ['data: {"n":0}', 'data: {"n":1}']
+        lines = http.get("/stream/lines", params={"count": 2})
+        assert lines.headers["content-type"].startswith("application/jsonl")
+        assert lines.text.splitlines() == ['{"n":0}', '{"n":1}']
+
+
+@exercises("ws_asyncapi")
+@pytest.mark.anyio
+async def test_ws_asyncapi() -> None:
+    module = example("ws_asyncapi")
+    doc = await asyncio.to_thread(lambda: TestClient(module.app).get("/asyncapi.json").json())
+    assert [c["address"] for c in doc["channels"].values()] == ["/rooms/{room}"]
+    assert doc["channels"]["rooms_room"]["description"].startswith("A chat room")
+    assert "/asyncapi.json" not in module.app.openapi()["paths"]
+    async with connect(module.app, "/rooms/lobby") as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "lobby: hi"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [name for name, fn in inspect.getmembers(example("testing_overrides"), inspect.isfunction)
+     if name.startswith("test_")],
+)
+@exercises("testing_overrides")
+def test_testing_overrides(name: str) -> None:
+    getattr(example("testing_overrides"), name)()
 
 
 # ------------------------------------------------------------------------- the pages
@@ -783,3 +860,39 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     included = (site / "getting-started" / "index.html")
     assert not included.exists()  # index.md is the getting started page
     assert "show_user" in (site / "index.html").read_text()  # snippets were included
+
+
+#: Bodies people send by mistake (or on purpose) to an endpoint that expects {"text": str}.
+BAD_TEXT_BODIES: list[dict[str, Any]] = [
+    {},
+    {"content": b"", "headers": {"content-type": "application/json"}},
+    {"data": {"text": "a form"}},
+    {"json": {"x": 1}},
+    {"json": {"text": 42}},
+    {"json": ["text"]},
+    {"json": None},
+    {"content": b"{nope", "headers": {"content-type": "application/json"}},
+]
+
+
+@exercises("pubsub_rooms", "controllers_styles", "ws_push")
+@pytest.mark.anyio
+@pytest.mark.parametrize("body", BAD_TEXT_BODIES, ids=lambda b: repr(b)[:40])
+async def test_examples_answer_a_bad_body_with_a_4xx(
+    body: dict[str, Any], memory_pubsub: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # People copy examples: each one validates its input (issue 8, item 12).
+    push = example("ws_push")
+    endpoints = [
+        (example("pubsub_rooms").app, "/rooms/lobby/announce"),
+        (example("controllers_styles").app, "/comments/nova"),
+        (push.app, "/notify/ann"),
+    ]
+    async with connect(push.app, "/inbox/ann", timeout=TIMEOUT):  # ann is online
+        for app, path in endpoints:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                response = await http.post(path, **body)
+            assert response.status_code == 400, (path, response.text)
+            assert response.headers["content-type"] == "application/json"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -603,13 +603,16 @@ def test_static_path_relative_to_the_routes_module(tmp_path: Path) -> None:
     [
         (
             {"listdir": True},
-            "unknown static option 'listdir'; expected index_files, list_dir, mimetype",
+            "unknown static option 'listdir'; "
+            "expected hide_dotfiles, index_files, list_dir, mimetype",
         ),
         (
             {"methods": ["get"]},
-            "unknown static option 'methods'; expected index_files, list_dir, mimetype",
+            "unknown static option 'methods'; "
+            "expected hide_dotfiles, index_files, list_dir, mimetype",
         ),
         ({"list_dir": "yes"}, "list_dir must be a bool, got 'yes'"),
+        ({"hide_dotfiles": 1}, "hide_dotfiles must be a bool, got 1"),
         (
             {"index_files": "index.html"},
             "index_files must be a list of file names, got 'index.html'",
@@ -620,6 +623,14 @@ def test_static_path_relative_to_the_routes_module(tmp_path: Path) -> None:
 )
 def test_static_option_errors(tmp_path: Path, options: dict[str, Any], message: str) -> None:
     raises([group(("/s", str(tmp_path), options))], f"group 0 (prefix ''), route '/s': {message}")
+
+
+def test_static_hide_dotfiles_is_for_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("f")
+    raises(
+        [group(("/f", str(tmp_path / "f.txt"), {"hide_dotfiles": True}))],
+        "group 0 (prefix ''), route '/f': hide_dotfiles is for a static directory (not a file)",
+    )
 
 
 def test_static_mimetype_must_be_a_str(tmp_path: Path) -> None:

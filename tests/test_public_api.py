@@ -32,6 +32,7 @@ NAMESPACES = {
     "fastapi_nova.pubsub": "pub/sub API: pubsub.join(...), pubsub.broadcast(...)",
     "fastapi_nova.testing": "test helpers: nova_request, connect, run_handler, subscribe",
     "fastapi_nova.cli": "python -m fastapi_nova routes|audit, and its functions",
+    "fastapi_nova.types": "type aliases for annotating route tables, controllers, security",
 }
 
 #: Public (non-underscore) classes and functions that are deliberately not exported from
@@ -45,14 +46,18 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "BoundController",
             "ControllerOptions",
             "Fallback",
+            "ResponseModel",
             "call_user",
             "error_response",
             "fastapi_endpoint",
             "is_async_callable",
+            "is_streaming",
             "json_error",
             "make_endpoint",
             "nova_endpoint",
             "render_status_page",
+            "response_model_of",
+            "streaming_endpoint",
         },
     ),
     "fastapi_nova.groups": (
@@ -76,11 +81,12 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "HandlerError",
             "InvalidReturn",
             "encode_json",
+            "redirect_location",
         },
     ),
     "fastapi_nova.hub": (
         "pub/sub internals behind fastapi_nova.pubsub (PubSubMessage is exported)",
-        {"Hub", "SupervisedBackend", "encode", "fan_out"},
+        {"Hub", "SupervisedBackend", "check_name", "encode", "fan_out", "split_namespace"},
     ),
     "fastapi_nova.mailbox": (
         "a connection's mailbox; users reach it through send() and self.send_after()",
@@ -96,7 +102,7 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     ),
     "fastapi_nova.redis_backend": (
         "chosen by a redis:// pub/sub URL; never built by users",
-        {"RedisBackend"},
+        {"RedisBackend", "backoff_delay"},
     ),
     "fastapi_nova.request": (
         "how NovaRequest is built and controller styles are told apart",

@@ -1,4 +1,9 @@
-"""Tests of fastapi_nova.pubsub: membership, delivery, JSON, loop binding and gossip."""
+"""Tests of fastapi_nova.pubsub, the public front: membership, delivery, names, payloads,
+configuration and ownership, the lifespan, and loop binding; over memory:// and a real Redis.
+
+The hub, gossip and backend each have their own module (test_hub, test_membership,
+test_redis_backend); here everything goes through the functions users call.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,31 @@ import asyncio
 import functools
 import math
 import sys
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
+import httpx2 as httpx
 import pytest
-from broadcaster import BroadcastBackend, Event
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from fastapi_nova import hub as hub_module
-from fastapi_nova import pubsub
+from fastapi_nova import NovaRouter, PubSubConfigError, pubsub
 from fastapi_nova.errors import NotInConnectionError, PubSubUnavailable
 from fastapi_nova.pid import Pid, reset_current, set_current
-from fastapi_nova.pubsub import Hub, PubSubMessage
+from fastapi_nova.pubsub import PubSubMessage
 from tests.support.pubsub import (  # noqa: F401
-    QUIET,
     TIMEOUT,
+    Mailbox,
     connection,
     fresh_state_fixture,
-    node_pid,
 )
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
+from tests.support.servers import Server, eventually, uvicorn_server
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -140,7 +149,7 @@ async def test_payload_must_be_json(ps: str, payload: Any, match: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_payload_is_json_round_tripped_and_copied_per_member(ps: str) -> None:
+async def test_payload_is_json_round_tripped_and_shared_by_members(ps: str) -> None:
     first, first_box = connection()
     second, second_box = connection()
     await pubsub.join("chat", member=first)
@@ -153,10 +162,33 @@ async def test_payload_is_json_round_tripped_and_copied_per_member(ps: str) -> N
     got_first = (await first_box.get()).payload
     got_second = (await second_box.get()).payload
     assert got_first == got_second == expected
-    got_first["nested"].append("mutated")  # each member owns its copy, as Erlang processes do
-    assert got_second == expected
+    assert got_first is not payload  # a decoded copy, never the sender's object
+    assert got_first is got_second  # decoded once per process (read-only, as Erlang terms)
     first.exit()
     second.exit()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("payload", "error", "match"),
+    [
+        ({"text": "hi \ud83d"}, ValueError, "not valid Unicode"),
+        ([1, {"k": math.inf}], TypeError, "JSON-serialisable"),
+    ],
+)
+async def test_a_payload_no_backend_can_carry_is_refused_alike_on_every_backend(
+    ps: str, payload: Any, error: type[Exception], match: str
+) -> None:
+    pid, mailbox = connection()
+    await pubsub.join("chat", member=pid)
+    with pytest.raises(error, match=match):  # never PubSubUnavailable, on Redis neither
+        await pubsub.broadcast("chat", "message", payload)
+    with pytest.raises(error, match=match):
+        await pubsub.local_broadcast("chat", "message", payload)
+    await pubsub.broadcast("chat", "message", "the backend is fine")
+    assert (await mailbox.get()).payload == "the backend is fine"
+    await mailbox.assert_empty()
+    pid.exit()
 
 
 @pytest.mark.anyio
@@ -166,6 +198,42 @@ async def test_channel_and_topic_must_be_str(ps: str) -> None:
         await pubsub.join(1, member=pid)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="pubsub topic must be a str, got bytes"):
         await pubsub.broadcast("chat", b"t", 1)  # type: ignore[arg-type]
+    pid.exit()
+
+
+BAD_NAMES = [
+    ("room-\ud800", r"not valid Unicode \(a lone surrogate at index 5\)"),
+    ("", "must not be empty"),
+    ("r" * (pubsub.MAX_NAME_LENGTH + 1), f"the limit is {pubsub.MAX_NAME_LENGTH}"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("name", "match"), BAD_NAMES)
+async def test_a_bad_name_is_refused_everywhere_before_the_backend(
+    ps: str, name: str, match: str
+) -> None:
+    pid, mailbox = connection()
+    calls: list[Callable[[], Any]] = [
+        lambda: pubsub.join(name, member=pid),
+        lambda: pubsub.leave(name, member=pid),
+        lambda: pubsub.broadcast(name, "t", 1),
+        lambda: pubsub.broadcast("chat", name, 1),
+        lambda: pubsub.local_broadcast(name, "t", 1),
+        lambda: pubsub.local_broadcast("chat", name, 1),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=match):
+            await call()
+    for sync_call in (pubsub.get_members, pubsub.get_local_members):
+        with pytest.raises(ValueError, match=match):
+            sync_call(name)
+    # Nothing reached the backend: every other channel still works.
+    await pubsub.join("chat", member=pid)
+    await pubsub.broadcast("chat", "t", "fine")
+    assert (await mailbox.get()).payload == "fine"
+    hub = pubsub.current_hub()
+    assert hub is not None and hub.subscribed_channels == ["chat"]
     pid.exit()
 
 
@@ -261,7 +329,7 @@ async def test_local_broadcast_reaches_local_members_only_without_a_backend(
 ) -> None:
     pid, mailbox = connection()
     await pubsub.join("chat", member=pid)
-    await pubsub.shutdown()  # no hub at all: local_broadcast must not need one
+    await pubsub.shutdown()  # no hub at all (shut down): local_broadcast must not need one
     assert pubsub.current_hub() is None
 
     await pubsub.local_broadcast("chat", "t", (1, "two"))
@@ -269,92 +337,6 @@ async def test_local_broadcast_reaches_local_members_only_without_a_backend(
     assert await mailbox.get() == ("nova_pubsub", "chat", None, "t", [1, "two"])
     assert pubsub.current_hub() is None
     pid.exit()
-
-
-# -- the backend subscription --------------------------------------------------------------
-
-
-class Bus:
-    """A broker shared by several :class:`BusBackend` (several nodes in one test process)."""
-
-    def __init__(self) -> None:
-        self.backends: list[BusBackend] = []
-        self.drop: Callable[[str, str], bool] = lambda channel, message: False
-
-
-class BusBackend(BroadcastBackend):
-    """An in-memory backend that counts calls and can simulate an outage."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-        self.subscribed: set[str] = set()
-        self.subscribe_calls: Counter[str] = Counter()
-        self.unsubscribe_calls: Counter[str] = Counter()
-        self._connected = True
-        self._listeners: list[Callable[[bool], None]] = []
-
-    async def connect(self) -> None:
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.bus.backends.append(self)
-
-    async def disconnect(self) -> None:
-        self.bus.backends.remove(self)
-
-    async def subscribe(self, channel: str) -> None:
-        self.subscribe_calls[channel] += 1
-        self.subscribed.add(channel)
-
-    async def unsubscribe(self, channel: str) -> None:
-        self.unsubscribe_calls[channel] += 1
-        self.subscribed.discard(channel)
-
-    async def publish(self, channel: str, message: Any) -> None:
-        if not self._connected:
-            raise PubSubUnavailable("bus is down")
-        if self.bus.drop(channel, message):
-            return
-        for backend in self.bus.backends:
-            if backend._connected and channel in backend.subscribed:
-                backend._queue.put_nowait(Event(channel, message))
-
-    async def next_published(self) -> Event:
-        return await self._queue.get()
-
-    # SupervisedBackend, so that the hub can be told about outages
-    @property
-    def connected(self) -> bool:
-        return self._connected
-
-    def add_state_listener(self, listener: Callable[[bool], None]) -> None:
-        self._listeners.append(listener)
-
-    def remove_state_listener(self, listener: Callable[[bool], None]) -> None:
-        self._listeners.remove(listener)
-
-    def set_connected(self, connected: bool) -> None:
-        self._connected = connected
-        for listener in list(self._listeners):
-            listener(connected)
-
-
-@pytest.mark.anyio
-async def test_one_backend_subscription_per_channel_not_per_member() -> None:
-    backend = BusBackend(Bus())
-    hub = Hub("bus://", backend=backend, gossip=False)
-    pids = [connection()[0] for _ in range(3)]
-    for pid in pids:
-        await hub.join("room", pid)
-    assert backend.subscribe_calls == Counter({"nova.ch.room": 1})
-
-    assert await hub.leave("room", pids[0])
-    pids[1].exit()
-    assert backend.unsubscribe_calls == Counter()
-    assert await hub.leave("room", pids[2])  # the last one: waits for the unsubscription
-    assert backend.unsubscribe_calls == Counter({"nova.ch.room": 1})
-    assert backend.subscribed == set()
-    await hub.close()
-    for pid in pids:
-        pid.exit()
 
 
 @pytest.mark.anyio
@@ -370,30 +352,15 @@ async def test_one_redis_subscription_per_channel(
         await pubsub.join("room", member=pid)
     client = redis.asyncio.Redis.from_url(redis_server.url)
     try:
-        assert await client.pubsub_numsub("nova.ch.room") == [(b"nova.ch.room", 1)]
+        assert await client.pubsub_numsub("nova.db0.ch.room") == [(b"nova.db0.ch.room", 1)]
         for pid in pids:
             assert await pubsub.leave("room", member=pid)
-        assert await client.pubsub_numsub("nova.ch.room") == [(b"nova.ch.room", 0)]
+        assert await client.pubsub_numsub("nova.db0.ch.room") == [(b"nova.db0.ch.room", 0)]
     finally:
         await client.aclose()
         await pubsub.shutdown()
     for pid in pids:
         pid.exit()
-
-
-@pytest.mark.anyio
-async def test_rejoining_while_the_unsubscription_runs_keeps_receiving() -> None:
-    backend = BusBackend(Bus())
-    hub = Hub("bus://", backend=backend, gossip=False)
-    first, _ = connection()
-    second, second_box = connection()
-    await hub.join("room", first)
-    first.exit()  # starts the unsubscription without waiting for it
-    await hub.join("room", second)
-    await hub.broadcast("room", "t", "still here", None)
-    assert (await second_box.get()).payload == "still here"
-    await hub.close()
-    second.exit()
 
 
 # -- connecting ----------------------------------------------------------------------------
@@ -419,76 +386,36 @@ async def test_broadcast_connects_lazily_too(ps: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_startup_and_shutdown_then_lazy_reconnect(ps: str) -> None:
+async def test_after_shutdown_use_raises_until_the_next_startup(ps: str) -> None:
     await pubsub.startup()
     first = pubsub.current_hub()
     assert first is not None and first.connected
-    await pubsub.startup()
-    assert pubsub.current_hub() is first  # idempotent
+    await pubsub.startup()  # a second router's lifespan: the same hub
+    assert pubsub.current_hub() is first
 
     pid, mailbox = connection()
     await pubsub.join("chat", member=pid)
+    await pubsub.shutdown()  # the inner lifespan ends: the outer one still uses pub/sub
+    assert pubsub.current_hub() is first and first.connected
     await pubsub.shutdown()
     assert pubsub.current_hub() is None and first.closed
     assert pubsub.get_local_members("chat") == [pid]  # membership belongs to the process
 
-    await pubsub.broadcast("chat", "t", "again")  # reconnects, resubscribing "chat"
+    for late_use in (
+        lambda: pubsub.broadcast("chat", "t", "late"),
+        lambda: pubsub.join("other", member=pid),
+    ):
+        with pytest.raises(PubSubUnavailable, match="pub/sub has shut down with the app's"):
+            await late_use()
+    assert pubsub.current_hub() is None  # it did not reconnect
+    await pubsub.local_broadcast("chat", "t", "local still works")
+    assert (await mailbox.get()).payload == "local still works"
+
+    await pubsub.startup()  # the app starts again (a TestClient entered twice)
+    await pubsub.broadcast("chat", "t", "again")  # resubscribed "chat"
     assert (await mailbox.get()).payload == "again"
     assert pubsub.current_hub() is not first
     pid.exit()
-
-
-@pytest.mark.anyio
-async def test_a_cancelled_caller_does_not_fail_others_sharing_the_start(
-    fresh_state: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    entered, release = asyncio.Event(), asyncio.Event()
-    real_start = Hub._start
-
-    async def slow_start(self: Hub) -> None:
-        entered.set()
-        await release.wait()
-        await real_start(self)
-
-    monkeypatch.setattr(Hub, "_start", slow_start)
-    (cancelled, _), (patient, _) = connection(), connection()
-    first = asyncio.create_task(pubsub.join("chat", member=cancelled))
-    second = asyncio.create_task(pubsub.join("chat", member=patient))
-    async with asyncio.timeout(TIMEOUT):
-        await entered.wait()
-    first.cancel()  # e.g. its connection's task was cancelled during a slow connect
-    with pytest.raises(asyncio.CancelledError):
-        await first
-    release.set()
-    async with asyncio.timeout(TIMEOUT):
-        await second  # shares the hub's start, which the other caller's cancel must not stop
-    hub = pubsub.current_hub()
-    assert hub is not None and hub.connected
-    assert pubsub.get_local_members("chat") == [patient]
-    await pubsub.shutdown()
-    cancelled.exit()
-    patient.exit()
-
-
-@pytest.mark.anyio
-async def test_closing_a_starting_hub_tells_its_waiters_it_is_unavailable(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    entered = asyncio.Event()
-
-    async def never_connects(self: Hub) -> None:
-        entered.set()
-        await asyncio.Event().wait()  # only close() ends this start
-
-    monkeypatch.setattr(Hub, "_start", never_connects)
-    hub = Hub("memory://", gossip=False)
-    waiting = asyncio.create_task(hub.start())
-    async with asyncio.timeout(TIMEOUT):
-        await entered.wait()
-    await hub.close()
-    with pytest.raises(PubSubUnavailable, match="closed while starting"):
-        async with asyncio.timeout(TIMEOUT):
-            await waiting  # not a CancelledError: nobody cancelled the caller
 
 
 def test_hub_rebinds_to_a_new_event_loop(fresh_state: None) -> None:
@@ -532,12 +459,30 @@ async def test_hub_on_another_running_loop_is_closed_there(fresh_state: None) ->
 def test_configure_rejects_an_unknown_scheme(fresh_state: None) -> None:
     with pytest.raises(ValueError, match=r"unsupported pub/sub URL 'nats://x': the scheme must"):
         pubsub.configure("nats://x")
+    with pytest.raises(ValueError, match=r"namespace 'a b' in .* must be 1 to 64 characters"):
+        pubsub.configure("memory://?namespace=a b")
+
+
+def test_a_second_router_naming_another_backend_is_refused(fresh_state: None) -> None:
+    first = NovaRouter([], pubsub="redis://user:pw@127.0.0.1:1/0")
+    again = NovaRouter([], pubsub="redis://user:pw@127.0.0.1:1/0")  # the same URL is fine
+    plain = NovaRouter([])  # no URL: uses the configured one
+    assert first.pubsub is again.pubsub is plain.pubsub is pubsub.current()
+    with pytest.raises(
+        PubSubConfigError,
+        match=r"already configured for 'redis://\*\*\*@127\.0\.0\.1:1/0'; refusing to "
+        r"re-point it to 'redis://127\.0\.0\.1:1/1'\. Pub/sub is process-wide",
+    ):
+        NovaRouter([], pubsub="redis://127.0.0.1:1/1")
+    with pytest.raises(ValueError):  # PubSubConfigError is a ValueError too
+        pubsub.configure("memory://")
+    assert pubsub.current().resolved_url() == "redis://user:pw@127.0.0.1:1/0"  # unchanged
+    pubsub.configure(None)  # forgetting it (tests) makes room for another
+    pubsub.configure("memory://")
 
 
 @pytest.mark.anyio
-async def test_url_from_environment(
-    fresh_state: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_url_from_environment(fresh_state: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOVA_PUBSUB_URL", "memory://")
     await pubsub.startup()
     hub = pubsub.current_hub()
@@ -562,259 +507,220 @@ def test_redis_url_without_redis_installed_names_the_extra(
         RedisBackend("redis://127.0.0.1:1/0")
 
 
-# -- faults (a supervised backend) ---------------------------------------------------------
+# -- the lifespan --------------------------------------------------------------------------
 
 
-@pytest.mark.anyio
-async def test_broadcast_raises_while_the_backend_is_down_local_broadcast_works() -> None:
-    backend = BusBackend(Bus())
-    hub = Hub("bus://", backend=backend, gossip=False)
+def recording_lifespan(
+    seen: list[str], member: tuple[Pid, Mailbox] | None = None
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        hub = pubsub.current_hub()
+        seen.append(f"startup: hub {'up' if hub is not None and hub.connected else 'absent'}")
+        if member is not None:
+            await pubsub.join("news", member=member[0])
+        yield
+        try:
+            await pubsub.broadcast("news", "t", "going down")
+            seen.append("shutdown: broadcast sent")
+        except PubSubUnavailable as exc:
+            seen.append(f"shutdown: {exc}")
+            return
+        if member is not None:
+            seen.append(f"shutdown: delivered {(await member[1].get()).payload!r}")
+
+    return lifespan
+
+
+def test_a_router_lifespan_runs_inside_pubsub(fresh_state: None) -> None:
+    seen: list[str] = []
     pid, mailbox = connection()
-    await hub.join("chat", pid)
-
-    backend.set_connected(False)
-    with pytest.raises(PubSubUnavailable, match="unreachable"):
-        await hub.broadcast("chat", "t", 1, None)
-    assert hub.local_broadcast("chat", "t", 2, None) == 1
-    assert (await mailbox.get()).payload == 2
-
-    backend.set_connected(True)
-    await hub.broadcast("chat", "t", 3, None)
-    assert (await mailbox.get()).payload == 3
-    await hub.close()
+    app = FastAPI()
+    app.include_router(NovaRouter([], lifespan=recording_lifespan(seen, (pid, mailbox))))
+    with TestClient(app):
+        hub = pubsub.current_hub()
+    assert seen == [
+        "startup: hub up",
+        "shutdown: broadcast sent",
+        "shutdown: delivered 'going down'",  # pub/sub was still up when the user code ran
+    ]
+    assert hub is not None and hub.closed and pubsub.current_hub() is None
+    pid.exit()
     pid.exit()
 
 
-@pytest.mark.anyio
-async def test_a_hanging_backend_raises_within_the_publish_timeout(
-    monkeypatch: pytest.MonkeyPatch,
+def test_an_app_lifespan_runs_outside_and_gets_a_clear_error_at_shutdown(
+    fresh_state: None,
 ) -> None:
-    class Hanging(BusBackend):
-        async def publish(self, channel: str, message: Any) -> None:
-            await asyncio.Event().wait()  # never returns: the hub must bound it
-
-    monkeypatch.setattr(hub_module, "PUBLISH_TIMEOUT", 0.1)
-    hub = Hub("bus://", backend=Hanging(Bus()), gossip=False)
-    with pytest.raises(PubSubUnavailable, match=r"did not take the message within 0\.1s"):
-        await hub.broadcast("chat", "t", 1, None)
-    await hub.close()
-
-
-# -- gossip: members on every node ---------------------------------------------------------
-
-INTERVAL = 0.1  # heartbeat interval of the test hubs, so that a dead node goes in ~0.4 s
+    # FastAPI runs the app's own lifespan around every router's: its shutdown code runs after
+    # pub/sub has stopped, and a broadcast there raises instead of silently reconnecting.
+    seen: list[str] = []
+    app = FastAPI(lifespan=recording_lifespan(seen))
+    app.include_router(NovaRouter([]))
+    with TestClient(app):
+        pass
+    assert seen[0] == "startup: hub absent"  # it would connect lazily on first use
+    assert seen[1].startswith("shutdown: pub/sub has shut down with the app's lifespan")
+    assert "NovaRouter(..., lifespan=...)" in seen[1]
+    assert pubsub.current_hub() is None
 
 
-@pytest.fixture(params=["bus", pytest.param("redis", marks=pytest.mark.redis)])
-def make_node(request: pytest.FixtureRequest) -> Iterator[Callable[..., Hub]]:
-    """Builds hubs that act as separate nodes on one shared backend (a bus, or Redis)."""
-    bus = Bus()
-    url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
-
-    def make(node: str, **options: Any) -> Hub:
-        backend = BusBackend(bus) if url is None else None
-        options.setdefault("heartbeat_interval", INTERVAL)
-        return Hub(url or "bus://", node=node, backend=backend, gossip=True, **options)
-
-    yield make
-
-
-def ids(pids: list[Pid]) -> list[tuple[str, str]]:
-    return [(pid.node, pid.id) for pid in pids]
-
-
-@pytest.mark.anyio
-async def test_rejoining_a_channel_released_before_it_was_subscribed(
-    make_node: Callable[[str], Hub], monkeypatch: pytest.MonkeyPatch
+def test_without_the_lifespan_it_connects_on_first_use_after_an_earlier_app(
+    fresh_state: None,
 ) -> None:
-    hub = make_node("node-a")
-    await hub.start()
-    backend = hub.backend
-    assert backend is not None
-    real_subscribe = backend.subscribe
-    held, release = asyncio.Event(), asyncio.Event()
+    app = FastAPI()
+    app.include_router(NovaRouter([]))
+    with TestClient(app):
+        pass  # this app's lifespan ran and stopped pub/sub on its own loop
+    pid, mailbox = connection()
+    asyncio.run(pubsub.join("chat", member=pid))  # another loop, no lifespan: connects lazily
 
-    async def first_subscribe_is_slow(channel: str) -> None:
-        if not held.is_set():
-            held.set()
-            await release.wait()
-        await real_subscribe(channel)
+    async def send() -> Any:
+        await pubsub.broadcast("chat", "t", "lazy")
+        message = await mailbox.get()
+        await pubsub.shutdown()
+        return message
 
-    monkeypatch.setattr(backend, "subscribe", first_subscribe_is_slow)
-    first, _ = node_pid("node-a")
-    second, box = node_pid("node-a")
-    joining = asyncio.create_task(hub.join("room", first))
-    async with asyncio.timeout(TIMEOUT):
-        await held.wait()
-    first.exit()  # the channel is released while its subscription is still being made
-    rejoining = asyncio.create_task(hub.join("room", second))
-    await asyncio.wait({rejoining}, timeout=QUIET)  # a subscription of its own may go first
-    release.set()
-    async with asyncio.timeout(TIMEOUT):
-        await joining
-        await rejoining
-
-    await hub.broadcast("room", "t", "still subscribed", None)
-
-    assert (await box.get()).payload == "still subscribed"
-    await hub.close()
-    second.exit()
+    assert asyncio.run(send()).payload == "lazy"
+    pid.exit()
 
 
-@pytest.mark.anyio
-async def test_members_of_every_node_converge(make_node: Callable[[str], Hub]) -> None:
-    a, b = make_node("node-a"), make_node("node-b")
-    await a.start()
-    await b.start()
-    pa, _ = node_pid("node-a")
-    pb, _ = node_pid("node-b")
-    await a.join("room", pa)
-    await b.join("room", pb)
+# -- property-based: names and payloads ------------------------------------------------------
 
-    everyone = sorted(ids([pa, pb]))
-    for hub in (a, b):
-        await hub.wait_until(lambda h=hub: sorted(ids(h.get_members("room"))) == everyone, TIMEOUT)
-    assert a.get_local_members("room") == [pa] and a.get_members("room")[0] == pa
-
-    assert await a.leave("room", pa)
-    await b.wait_until(lambda: ids(b.get_members("room")) == ids([pb]), TIMEOUT)
-    pb.exit()
-    await a.wait_until(lambda: a.get_members("room") == [], TIMEOUT)
-    await a.close()
-    await b.close()
-
-
-@pytest.mark.anyio
-async def test_broadcast_reaches_members_on_other_nodes(make_node: Callable[[str], Hub]) -> None:
-    a, b = make_node("node-a"), make_node("node-b")
-    pa, box_a = node_pid("node-a")
-    pb, box_b = node_pid("node-b")
-    await a.join("room", pa)
-    await b.join("room", pb)
-
-    await b.broadcast("room", "t", {"from": "b"}, pb)
-
-    for box in (box_a, box_b):
-        message = await box.get()
-        assert message.payload == {"from": "b"}
-        assert (message.sender.node, message.sender.id) == ("node-b", pb.id)
-    await a.close()
-    await b.close()
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+NAMES = st.one_of(
+    st.text(max_size=40),
+    st.text(min_size=1, max_size=10).flatmap(
+        lambda text: SURROGATES.map(lambda bad: text[:3] + bad + text[3:])
+    ),
+    st.integers(pubsub.MAX_NAME_LENGTH - 1, pubsub.MAX_NAME_LENGTH + 2).map(lambda n: "n" * n),
+)
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),  # NaN and infinities included: refused, on every backend
+    st.text(max_size=20),
+    st.text(max_size=5).flatmap(lambda text: SURROGATES.map(lambda bad: text + bad)),
+)
+PAYLOADS = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        st.sets(st.integers(), max_size=2),
+    ),
+    max_leaves=12,
+)
 
 
-@pytest.mark.anyio
-async def test_a_new_node_learns_the_existing_members(make_node: Callable[[str], Hub]) -> None:
-    a = make_node("node-a")
-    pa, _ = node_pid("node-a")
-    await a.join("room", pa)
-    c = make_node("node-c")
-    await c.start()
-    await c.wait_until(lambda: ids(c.get_members("room")) == ids([pa]), TIMEOUT)
-    assert c.nodes() == ["node-a"]
-    await a.close()
-    await c.close()
-
-
-@pytest.mark.anyio
-async def test_a_dead_nodes_members_disappear(make_node: Callable[[str], Hub]) -> None:
-    a, b = make_node("node-a"), make_node("node-b")
-    pa, _ = node_pid("node-a")
-    await b.start()
-    await a.join("room", pa)
-    await b.wait_until(lambda: len(b.get_members("room")) == 1, TIMEOUT)
-
-    loop = asyncio.get_running_loop()
-    died = loop.time()
-    await a.close(farewell=False)  # no goodbye: only the missing heartbeats tell
-    await b.wait_until(lambda: b.get_members("room") == [], TIMEOUT)
-    bound = (pubsub.MISSED_HEARTBEATS + 1) * INTERVAL
-    assert loop.time() - died <= bound + 0.5  # slack for the test machine
-    await b.close()
-
-
-@pytest.mark.anyio
-async def test_a_closing_node_says_goodbye(make_node: Callable[..., Hub]) -> None:
-    a = make_node("node-a")
-    b = make_node("node-b", missed_heartbeats=10_000)  # so only the goodbye can drop node-a
-    pa, _ = node_pid("node-a")
-    await b.start()
-    await a.join("room", pa)
-    await b.wait_until(lambda: len(b.get_members("room")) == 1, TIMEOUT)
-    await a.close()
-    await b.wait_until(lambda: b.get_members("room") == [], TIMEOUT)
-    await b.close()
-
-
-@pytest.mark.anyio
-async def test_a_lost_delta_is_repaired_from_a_snapshot() -> None:
-    bus = Bus()
-    a = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
-    await a.start()
-    await b.start()
-    await b.wait_until(lambda: b.nodes() == ["node-a"], TIMEOUT)
-    lost: list[str] = []
-
-    def drop_first_delta(channel: str, message: str) -> bool:
-        if channel == pubsub.CONTROL_CHANNEL and '"op": "delta"' in message and not lost:
-            lost.append(message)
-            return True
+def valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
         return False
-
-    bus.drop = drop_first_delta
-    pa, _ = node_pid("node-a")
-    await a.join("room", pa)
-    await b.wait_until(lambda: ids(b.get_members("room")) == ids([pa]), TIMEOUT)
-    assert lost, "the delta was not dropped, so this test proved nothing"
-    await a.close()
-    await b.close()
+    return 0 < len(name) <= pubsub.MAX_NAME_LENGTH
 
 
 @pytest.mark.anyio
-async def test_a_second_lost_delta_soon_after_a_repair_is_repaired_too() -> None:
-    bus = Bus()
-    a = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
-    # node-b asks a node for a snapshot at most once per its interval: make that long.
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=1.0)
-    await a.start()
-    await b.start()
-    await b.wait_until(lambda: b.nodes() == ["node-a"], TIMEOUT)
-    deltas = 0
+@settings(
+    max_examples=40,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(name=NAMES)
+async def test_any_name_is_delivered_or_refused_with_a_value_error(ps: str, name: str) -> None:
+    pid, mailbox = connection()
+    try:
+        if not valid_name(name):
+            with pytest.raises(ValueError, match=r"pubsub (channel|topic) "):
+                await pubsub.join(name, member=pid)
+            with pytest.raises(ValueError, match=r"pubsub (channel|topic) "):
+                await pubsub.broadcast("chat", name, 1)
+            return
+        await pubsub.join(name, member=pid)
+        await pubsub.broadcast(name, name, "x")
+        message = await mailbox.get()
+        assert (message.channel, message.topic, message.payload) == (name, name, "x")
+        assert await pubsub.leave(name, member=pid)
+    finally:
+        pid.exit()
 
-    def drop_first_and_third_delta(channel: str, message: str) -> bool:
-        nonlocal deltas
-        if channel == pubsub.CONTROL_CHANNEL and '"op": "delta"' in message:
-            deltas += 1
-            return deltas in (1, 3)
-        return False
 
-    bus.drop = drop_first_and_third_delta
-    pids = [node_pid("node-a")[0] for _ in range(4)]
-    await a.join("room", pids[0])  # lost
-    await a.join("room", pids[1])  # a gap: node-b asks for a snapshot, which repairs it
-    await b.wait_until(lambda: len(b.get_members("room")) == 2, TIMEOUT)
-    await a.join("room", pids[2])  # lost
-    await a.join("room", pids[3])  # a gap again, too soon to ask again right away
-    await b.wait_until(lambda: sorted(ids(b.get_members("room"))) == sorted(ids(pids)), TIMEOUT)
-    assert deltas >= 4
-    await a.close()
-    await b.close()
+async def outcome(channel: str, payload: Any, mailbox: Any) -> tuple[str, Any]:
+    """What a broadcast of ``payload`` does: ("delivered", payload) or ("refused", type)."""
+    try:
+        await pubsub.broadcast(channel, "t", payload)
+    except (TypeError, ValueError) as exc:
+        return ("refused", type(exc))
+    return ("delivered", (await mailbox.get()).payload)
 
 
 @pytest.mark.anyio
-async def test_membership_is_announced_again_after_an_outage() -> None:
-    bus = Bus()
-    backend_a = BusBackend(bus)
-    a = Hub("bus://", node="node-a", backend=backend_a, heartbeat_interval=INTERVAL)
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
-    pa, _ = node_pid("node-a")
-    await a.join("room", pa)
-    await b.start()
-    await b.wait_until(lambda: len(b.get_members("room")) == 1, TIMEOUT)
+@pytest.mark.redis
+@settings(
+    max_examples=40,
+    deadline=3000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(payload=PAYLOADS)
+async def test_a_payload_is_delivered_or_refused_alike_on_memory_and_redis(
+    fresh_state: None, redis_server: RedisServer, payload: Any
+) -> None:
+    pid, mailbox = connection()
+    results = []
+    try:
+        for url in ("memory://", redis_server.url):
+            pubsub.configure(None)
+            pubsub.configure(url)
+            await pubsub.join("fuzz", member=pid)
+            results.append(await outcome("fuzz", payload, mailbox))
+            await pubsub.shutdown()
+    finally:
+        pid.exit()
+        pubsub.configure(None)
+    assert results[0] == results[1], f"memory:// {results[0]} but redis:// {results[1]}"
+    assert results[0][0] == "delivered" or results[0][1] in (TypeError, ValueError)
 
-    backend_a.set_connected(False)  # node-a falls silent: node-b drops it
-    await b.wait_until(lambda: b.get_members("room") == [], TIMEOUT)
-    backend_a.set_connected(True)
-    await b.wait_until(lambda: ids(b.get_members("room")) == ids([pa]), TIMEOUT)
-    await a.close()
-    await b.close()
+
+# -- two apps on one Redis, as real processes ------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_two_apps_on_one_redis_with_different_databases_do_not_hear_each_other(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from websockets.sync.client import connect as ws_connect
+
+    def chat(server: Server) -> Any:
+        return ws_connect(f"{server.ws_url}/chat", open_timeout=TIMEOUT, proxy=None)
+
+    def members(server: Server) -> int:
+        reply = httpx.get(f"{server.url}/chat/members", timeout=TIMEOUT)
+        return len(reply.json()["members"])
+
+    db0, db1 = redis_server.url, redis_server.url.removesuffix("/0") + "/1"
+    for name in ("shop-a", "shop-b", "blog"):
+        (tmp_path / name).mkdir()
+    app = "example_app.main:app"
+    with (
+        uvicorn_server(app, tmp_path / "shop-a", env={"NOVA_PUBSUB_URL": db0}) as shop_a,
+        uvicorn_server(app, tmp_path / "shop-b", env={"NOVA_PUBSUB_URL": db0}) as shop_b,
+        uvicorn_server(app, tmp_path / "blog", env={"NOVA_PUBSUB_URL": db1}) as blog,
+        chat(shop_a) as ann,
+        chat(shop_b) as bob,
+        chat(blog) as eve,
+    ):
+        # The shop's two processes see each other's members; the blog sees only its own.
+        assert eventually(lambda: (members(shop_a), members(blog)), lambda v: v == (2, 1))
+        ann.send("shop news")
+        assert ann.recv(timeout=TIMEOUT) == "shop news"
+        assert bob.recv(timeout=TIMEOUT) == "shop news"  # same app, other process: heard
+        eve.send("blog news")
+        # Had the shop's message reached the blog, it would have come before eve's own.
+        assert eve.recv(timeout=TIMEOUT) == "blog news"
+        ann.send("shop again")
+        assert bob.recv(timeout=TIMEOUT) == "shop again"  # not "blog news"
+        assert members(shop_b) == 2 and members(blog) == 1

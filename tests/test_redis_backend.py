@@ -14,10 +14,12 @@ import redis
 import redis.asyncio
 from broadcaster import Broadcast
 
+from fastapi_nova import hub as hub_module
 from fastapi_nova import pubsub, redis_backend
 from fastapi_nova.errors import PubSubUnavailable
-from fastapi_nova.pubsub import Hub
+from fastapi_nova.hub import Hub
 from fastapi_nova.redis_backend import COMMAND_TIMEOUT, CONNECT_TIMEOUT, RedisBackend
+from tests.support.proxy import HoldingProxy
 from tests.support.pubsub import connection, fresh_state_fixture, node_pid  # noqa: F401
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
 
@@ -247,16 +249,14 @@ def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
     for failures in range(12):
         ceiling = min(redis_backend.BACKOFF_MAX, redis_backend.BACKOFF_INITIAL * 2**failures)
         for _ in range(20):
-            assert 0.75 * ceiling <= RedisBackend._backoff(failures) <= ceiling
-    assert RedisBackend._backoff(10_000) <= redis_backend.BACKOFF_MAX
+            assert 0.75 * ceiling <= redis_backend.backoff_delay(failures) <= ceiling
+    assert redis_backend.backoff_delay(10_000) <= redis_backend.BACKOFF_MAX
+    assert RedisBackend("redis://127.0.0.1:1/0").backoff is redis_backend.backoff_delay
 
 
 async def test_reconnect_attempts_back_off_while_redis_is_down(
-    ours: tuple[Broadcast, RedisBackend],
     redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _, backend = ours
     seen: list[int] = []
     four = asyncio.Event()
 
@@ -266,10 +266,15 @@ async def test_reconnect_attempts_back_off_while_redis_is_down(
             four.set()
         return 0.01  # keep the test quick; the delays themselves are tested above
 
-    monkeypatch.setattr(RedisBackend, "_backoff", staticmethod(record))
-    redis_server.stop()
-    async with asyncio.timeout(TIMEOUT):
-        await four.wait()
+    backend = RedisBackend(redis_server.url, backoff=record)
+    broadcast = Broadcast(backend=backend)
+    await broadcast.connect()
+    try:
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await four.wait()
+    finally:
+        await broadcast.disconnect()
     assert seen[:4] == [0, 1, 2, 3]  # each failed attempt waits longer than the one before
 
 
@@ -295,37 +300,40 @@ async def test_only_current_subscriptions_are_restored(
         assert await numsub(redis_server.url, channel) == expected, channel
 
 
-async def test_changes_during_the_restore_are_not_lost(
-    ours: tuple[Broadcast, RedisBackend],
-    redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _, backend = ours
-    await backend.subscribe("left")
-    down = down_event(backend)
-    redis_server.stop()
-    async with asyncio.timeout(TIMEOUT):
-        await down.wait()
-    real_restore = backend._restore
-
-    async def restore_with_changes_at_its_last_await(pubsub: object) -> set[str]:
-        restored = await real_restore(pubsub)
-        # A join of a new channel and a leave of an old one arrive while the session is
-        # still being restored: they only update the backend's channel set.
+async def test_changes_during_the_restore_are_not_lost(redis_server: RedisServer) -> None:
+    # A proxy holds Redis's answer to the restoring SUBSCRIBE, so that a join of a new channel
+    # and a leave of an old one arrive while the restore waits for it (they then only update
+    # the backend's channel set; the restore and its catch-up must still honour them).
+    proxy = HoldingProxy(redis_server.port)
+    await proxy.start()
+    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0")
+    broadcast = Broadcast(backend=backend)
+    await broadcast.connect()
+    try:
+        await backend.subscribe("left")
+        down = down_event(backend)
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await down.wait()
+        proxy.arm(b"SUBSCRIBE")
+        back = connected_event(backend)
+        redis_server.start()
+        async with asyncio.timeout(TIMEOUT):
+            await proxy.triggered.wait()  # the restore sent SUBSCRIBE left and waits
+        assert not backend.connected
         await backend.subscribe("late")
         await backend.unsubscribe("left")
-        return restored
-
-    monkeypatch.setattr(backend, "_restore", restore_with_changes_at_its_last_await)
-    back = connected_event(backend)
-    redis_server.start()
-    async with asyncio.timeout(TIMEOUT):
-        await back.wait()
-    # Confirmed once the session reads again, so after every command sent before it.
-    await backend.subscribe("probe")
-    assert backend.subscriptions == {"late", "probe"}
-    for channel, expected in [("late", 1), ("left", 0), ("probe", 1)]:
-        assert await numsub(redis_server.url, channel) == expected, channel
+        proxy.release()
+        async with asyncio.timeout(TIMEOUT):
+            await back.wait()
+        # Confirmed once the session reads again, so after every command sent before it.
+        await backend.subscribe("probe")
+        assert backend.subscriptions == {"late", "probe"}
+        for channel, expected in [("late", 1), ("left", 0), ("probe", 1)]:
+            assert await numsub(redis_server.url, channel) == expected, channel
+    finally:
+        await broadcast.disconnect()
+        await proxy.close()
 
 
 async def test_connects_again_after_a_disconnect(redis_server: RedisServer) -> None:
@@ -372,7 +380,7 @@ async def test_pubsub_through_a_redis_outage(redis_server: RedisServer) -> None:
         started = loop.time()
         with pytest.raises(PubSubUnavailable):
             await pubsub.broadcast("chat", "t", "lost?")
-        assert loop.time() - started < pubsub.PUBLISH_TIMEOUT
+        assert loop.time() - started < hub_module.PUBLISH_TIMEOUT
 
         await pubsub.local_broadcast("chat", "t", "local still works")
         assert (await mailbox.get()).payload == "local still works"
@@ -411,3 +419,53 @@ async def test_members_of_other_nodes_come_back_after_a_redis_restart(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_channel_redis_cannot_carry_is_refused_and_never_blocks_a_restore(
+    ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
+) -> None:
+    broadcast, backend = ours
+    with pytest.raises(ValueError, match=r"Redis cannot subscribe 'room-\\ud800': not valid"):
+        await backend.subscribe("room-\ud800")
+    assert backend.subscriptions == frozenset()  # not kept: nothing to fail on at a restore
+    async with broadcast.subscribe("good") as subscriber:
+        down = down_event(backend)
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await down.wait()
+        back = connected_event(backend)
+        redis_server.start()
+        async with asyncio.timeout(TIMEOUT):
+            await back.wait()
+        await broadcast.publish("good", "restored")
+        async with asyncio.timeout(TIMEOUT):
+            assert (await subscriber.get()).message == "restored"
+
+
+@pytest.mark.usefixtures("fresh_state")
+async def test_a_bad_channel_name_cannot_poison_pubsub_across_a_restart(
+    redis_server: RedisServer,
+) -> None:
+    # Issue 8 item 1: join("room-\ud800") used to be kept, and every broadcast then raised
+    # PubSubUnavailable after the next Redis restart.
+    pubsub.configure(redis_server.url)
+    pid, mailbox = connection()
+    try:
+        with pytest.raises(ValueError, match="not valid Unicode"):
+            await pubsub.join("room-\ud800", member=pid)
+        await pubsub.join("room", member=pid)
+        hub = pubsub.current_hub()
+        assert hub is not None and isinstance(hub.backend, RedisBackend)
+        down = down_event(hub.backend)
+        redis_server.stop()
+        async with asyncio.timeout(TIMEOUT):
+            await down.wait()
+        back = connected_event(hub.backend)
+        redis_server.start()
+        async with asyncio.timeout(TIMEOUT):
+            await back.wait()
+        await pubsub.broadcast("room", "t", "after the restart")
+        assert (await mailbox.get()).payload == "after the restart"
+    finally:
+        pid.exit()
+        await pubsub.shutdown()

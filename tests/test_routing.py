@@ -363,7 +363,7 @@ def test_fastapi_options_reach_openapi() -> None:
                     "routes": [
                         (
                             "/users/:id",
-                            named("show"),
+                            lambda req: ("json", {"id": req.bindings["id"], "extra": 1}),
                             {
                                 "methods": ["get"],
                                 "summary": "Show a user",
@@ -405,6 +405,7 @@ def test_fastapi_options_reach_openapi() -> None:
 
     response = client.get("/users/3")
     assert response.status_code == 203  # status_code is the default for ("json", data)
+    assert response.json() == {"id": 3}  # and response_model shaped the payload
     assert ran == ["route_dep"]
     assert client.get("/hidden").json() == "hidden"
 

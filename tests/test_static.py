@@ -73,8 +73,8 @@ def test_list_dir(site: Path) -> None:
     response = client.get("/assets/empty/")
 
     assert response.status_code == 200
-    assert '<a href="a.txt">a.txt</a>' in response.text
-    assert '<a href="b&amp;c.txt">b&amp;c.txt</a>' in response.text
+    assert '<a href="./a.txt">a.txt</a>' in response.text
+    assert '<a href="./b%26c.txt">b&amp;c.txt</a>' in response.text
 
 
 def test_single_file_with_mimetype(site: Path) -> None:

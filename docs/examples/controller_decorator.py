@@ -22,7 +22,8 @@ def create_item(name: str) -> Any:
 
 
 def accept_job(req: NovaRequest) -> Any:
-    return ("json", {"job": 1})  # no status in the tuple: the route's status_code, 202
+    # No status in the tuple: the route's status_code, 202.
+    return ("json", {"job": 1})
 
 
 def reject_job(req: NovaRequest) -> Any:

@@ -40,7 +40,8 @@ def status_4_json(req: NovaRequest) -> Any:
 
 
 def status_4_text(req: NovaRequest) -> Any:
-    return ("status", 200, {"content-type": "text/plain"}, "plain text")  # str/bytes as is
+    # A str or bytes body is sent as it is.
+    return ("status", 200, {"content-type": "text/plain"}, "plain text")
 
 
 def redirect(req: NovaRequest) -> Any:
@@ -49,7 +50,8 @@ def redirect(req: NovaRequest) -> Any:
 
 def sendfile(req: NovaRequest) -> Any:
     # (offset, length, path): the first 10 bytes of static/robots.txt.
-    return ("sendfile", 200, {}, (0, 10, HERE / "static" / "robots.txt"), "text/plain")
+    robots = HERE / "static" / "robots.txt"
+    return ("sendfile", 200, {}, (0, 10, robots), "text/plain")
 
 
 routes = [

@@ -1,4 +1,6 @@
-"""The two controller styles, side by side, and the annotation that changes the style."""
+"""The two controller styles side by side, and the annotation that changes
+the style.
+"""
 
 from typing import Any
 
@@ -13,7 +15,8 @@ def search_nova(req: NovaRequest) -> Any:
     return ("json", {"q": req.parsed_qs.get("q", ""), "style": "nova"})
 
 
-# FastAPI style: any other signature; FastAPI resolves and documents every parameter.
+# FastAPI style: any other signature; FastAPI resolves and documents every
+# parameter.
 def search_fastapi(q: str = Query("", max_length=50), limit: int = 10) -> Any:
     return ("json", {"q": q, "limit": limit, "style": "fastapi"})
 
@@ -27,12 +30,18 @@ async def add_comment(comment: Comment, user: AuthData) -> Any:
 
 
 def add_comment_nova(req: NovaRequest) -> Any:
-    # The body is parsed before a Nova-style controller runs: req.json, req.params.
-    return ("json", {"text": req.json["text"], "by": req.auth_data})
+    # The body is parsed before a Nova-style controller runs: req.json,
+    # req.params. Parsed, not validated: check its shape, so a bad body is a
+    # 400, not a 500.
+    match req.json:
+        case {"text": str(text)}:
+            return ("json", {"text": text, "by": req.auth_data})
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": ...}'})
 
 
-# The trap: one parameter *annotated with something else* is FastAPI style, so FastAPI
-# reads "req" as a required query parameter and answers 422 without calling this.
+# The trap: one parameter *annotated with something else* is FastAPI style, so
+# FastAPI reads "req" as a required query parameter and answers 422 without
+# calling this.
 def trap(req: Any) -> Any:
     return ("json", {"never": "reached"})
 

@@ -1,4 +1,4 @@
-"""A custom handler: controllers return ("csv", rows) and the handler builds the response."""
+"""A custom handler: controllers return ("csv", rows), the handler answers."""
 
 import csv
 import io
@@ -7,19 +7,28 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from fastapi_nova import HandlerExistsError, HandlerRegistry, NovaRequest, NovaRouter
+from fastapi_nova import (
+    HandlerExistsError,
+    HandlerRegistry,
+    NovaRequest,
+    NovaRouter,
+)
 
 
-def csv_handler(status_code: int, headers: dict[str, str], payload: Any) -> Response:
+def csv_handler(
+    status_code: int, headers: dict[str, str], payload: Any
+) -> Response:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(payload)
     return Response(
-        out.getvalue(), status_code=status_code, headers={"content-type": "text/csv", **headers}
+        out.getvalue(),
+        status_code=status_code,
+        headers={"content-type": "text/csv", **headers},
     )
 
 
-# An app-wide registry of our own: the built-ins plus csv. (register_handler("csv", ...)
-# would add it to the process-wide registry instead.)
+# An app-wide registry of our own: the built-ins plus csv.
+# (register_handler("csv", ...) would add it to the process-wide registry.)
 registry = HandlerRegistry()
 registry.register("csv", csv_handler)
 
@@ -28,7 +37,8 @@ try:
 except HandlerExistsError as exc:
     REFUSED = str(exc)
 
-registry.register("csv", csv_handler, replace=True)  # an explicit replacement is fine
+# An explicit replacement is fine:
+registry.register("csv", csv_handler, replace=True)
 
 
 def report(req: NovaRequest) -> Any:
@@ -36,7 +46,8 @@ def report(req: NovaRequest) -> Any:
 
 
 def report_created(req: NovaRequest) -> Any:
-    return ("csv", 201, {"x-report": "new"}, [["id"], [7]])  # status and headers given
+    # Status and headers given:
+    return ("csv", 201, {"x-report": "new"}, [["id"], [7]])
 
 
 routes = [

@@ -1,4 +1,6 @@
-"""A controller module whose invalid returns go to its fallback (a module attribute)."""
+"""A controller module whose invalid returns go to its fallback (a module
+attribute).
+"""
 
 from typing import Any
 

@@ -1,4 +1,6 @@
-"""A fallback per function with @controller(fallback=...), and what happens when it fails."""
+"""A fallback per function with @controller(fallback=...), and what happens
+when it fails.
+"""
 
 from typing import Any
 
@@ -8,10 +10,13 @@ from fastapi_nova import NovaRequest, controller
 
 
 class NotImplementedYet:
-    """Any object with resolve(req, invalid_return) is a fallback; async def works too."""
+    """Any object with resolve(req, invalid_return) is a fallback; async def
+    works too.
+    """
 
     async def resolve(self, req: NovaRequest, invalid_return: Any) -> Any:
-        return ("json", 501, {}, {"error": "not implemented", "got": repr(invalid_return)})
+        body = {"error": "not implemented", "got": repr(invalid_return)}
+        return ("json", 501, {}, body)
 
 
 class RaisingFallback:

@@ -1,4 +1,6 @@
-"""A fallback module (Nova's my_fallback): resolve(req, invalid_return) answers instead."""
+"""A fallback module (Nova's my_fallback): resolve(req, invalid_return)
+answers instead.
+"""
 
 import logging
 from typing import Any
@@ -10,4 +12,5 @@ logger = logging.getLogger("docs.fallback")
 
 def resolve(req: NovaRequest, invalid_return: Any) -> Any:
     logger.warning("Invalid return from controller: %r", invalid_return)
-    return ("status", 500, {}, {"error": "internal server error", "path": req.path})
+    body = {"error": "internal server error", "path": req.path}
+    return ("status", 500, {}, body)

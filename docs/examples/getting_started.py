@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fastapi_nova import NovaRequest, NovaRouter
+from fastapi_nova import NovaRequest, NovaRouter, RouteGroupDict
 
 USERS = {
     "1": {"id": 1, "name": "Alice"},
@@ -27,7 +27,7 @@ def show_user(req: NovaRequest) -> Any:
     return ("json", user)
 
 
-def routes(environment: str) -> list[dict[str, Any]]:
+def routes(environment: str) -> list[RouteGroupDict]:
     return [
         {"prefix": "", "security": False, "routes": [
             ("/heartbeat", heartbeat, {"methods": ["get"]}),

@@ -1,7 +1,8 @@
-"""Templates: ("ok", vars) renders the controller's default template, "view" names another.
+"""Templates: ("ok", vars) renders the controller's default template; "view"
+names another.
 
-This module is greeting_controller, so its default template is greeting.html, looked up in
-templates/ beside the module that defines the routes (this one).
+This module is greeting_controller, so its default template is greeting.html,
+looked up in templates/ beside the module that defines the routes (this one).
 """
 
 from typing import Any
@@ -16,16 +17,22 @@ def hello(req: NovaRequest) -> Any:
 
 
 def bye(req: NovaRequest) -> Any:
-    return ("view", {"name": req.bindings["name"]}, {"view": "farewell"})  # farewell.html
+    # templates/farewell.html
+    return ("view", {"name": req.bindings["name"]}, {"view": "farewell"})
 
 
 def teapot(req: NovaRequest) -> Any:
-    options = {"view": "farewell", "status_code": 418, "headers": {"content-type": "text/plain"}}
+    options = {
+        "view": "farewell",
+        "status_code": 418,
+        "headers": {"content-type": "text/plain"},
+    }
     return ("ok", {"name": "teapot"}, options)
 
 
 def missing(req: NovaRequest) -> Any:
-    return ("ok", {}, {"view": "no_such_page"})  # a 500; the log names what was searched
+    # A 500; the log names the templates it searched for.
+    return ("ok", {}, {"view": "no_such_page"})
 
 
 routes = [
@@ -38,4 +45,5 @@ routes = [
 ]
 
 app = FastAPI()
-app.include_router(NovaRouter(routes))  # or NovaRouter(routes, templates=["views", ...])
+# Or NovaRouter(routes, templates=["views", ...]) for other folders.
+app.include_router(NovaRouter(routes))

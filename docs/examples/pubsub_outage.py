@@ -1,4 +1,6 @@
-"""Outliving a pub/sub outage: catch PubSubUnavailable, fall back to this process."""
+"""Outliving a pub/sub outage: catch PubSubUnavailable, fall back to this
+process.
+"""
 
 import logging
 from typing import Any
@@ -21,8 +23,11 @@ class AlertsHandler(NovaWebSocket):
         try:
             await pubsub.broadcast("alerts", "alert", frame[1])
         except PubSubUnavailable:
-            # The backend is away: other nodes miss this one, this process still gets it.
-            logger.warning("pub/sub is unavailable; alert delivered on this node only")
+            # The backend is away: other nodes miss this one, this process
+            # still gets it.
+            logger.warning(
+                "pub/sub is unavailable; alert delivered on this node only"
+            )
             await pubsub.local_broadcast("alerts", "alert", frame[1])
             return ("reply", ("text", "(delivered on this node only)"), state)
         return ("ok", state)

@@ -1,4 +1,4 @@
-"""Chat rooms over pub/sub: one channel per room, on one process or many behind Redis."""
+"""Chat rooms over pub/sub: one channel per room, on one process or many."""
 
 from typing import Any
 
@@ -11,7 +11,8 @@ class RoomHandler(NovaWebSocket):
     async def init(self, state: dict[str, Any]) -> Any:
         room = state["req"].bindings["room"]  # "/rooms/:room"
         state["channel"] = f"room:{room}"
-        await pubsub.join(state["channel"])  # this connection joins (twice = once)
+        # This connection joins (joining twice is joining once).
+        await pubsub.join(state["channel"])
         return ("ok", state)
 
     async def websocket_handle(self, frame: Any, state: dict[str, Any]) -> Any:
@@ -21,25 +22,31 @@ class RoomHandler(NovaWebSocket):
                 return ("reply", ("text", "left"), state)
             case ("text", text):
                 # To every member on every node, this connection included.
-                await pubsub.broadcast(state["channel"], "say", {"text": text})
+                payload = {"text": text}
+                await pubsub.broadcast(state["channel"], "say", payload)
         return ("ok", state)
 
     def websocket_info(self, info: Any, state: dict[str, Any]) -> Any:
-        channel = state["channel"]
+        mine = state["channel"]
         match info:
-            case ("nova_pubsub", ch, sender, "say", {"text": text}) if ch == channel:
+            case ("nova_pubsub", ch, sender, "say", {"text": t}) if ch == mine:
                 who = "me" if sender == self.pid else "someone"
-                return ("reply", ("text", f"{who}: {text}"), state)
-            case ("nova_pubsub", ch, None, "announce", text) if ch == channel:
-                return ("reply", ("text", f"** {text}"), state)
+                return ("reply", ("text", f"{who}: {t}"), state)
+            case ("nova_pubsub", ch, None, "announce", t) if ch == mine:
+                return ("reply", ("text", f"** {t}"), state)
         return ("ok", state)
 
 
 async def announce(req: NovaRequest) -> Any:
-    # From an HTTP controller: the sender is None.
-    channel = f"room:{req.bindings['room']}"
-    await pubsub.broadcast(channel, "announce", req.json["text"])
-    return ("status", 202)
+    # From an HTTP controller: the sender is None. Nothing has checked the
+    # body's shape yet (req.json is None for a form or no body): a bad one
+    # is a 400, not a 500.
+    match req.json:
+        case {"text": str(text)}:
+            channel = f"room:{req.bindings['room']}"
+            await pubsub.broadcast(channel, "announce", text)
+            return ("status", 202)
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": ...}'})
 
 
 def members(req: NovaRequest) -> Any:
@@ -59,4 +66,5 @@ routes = [
 ]
 
 app = FastAPI()
-app.include_router(NovaRouter(routes))  # pub/sub URL: $NOVA_PUBSUB_URL, else memory://
+# The pub/sub URL comes from $NOVA_PUBSUB_URL, else memory://.
+app.include_router(NovaRouter(routes))

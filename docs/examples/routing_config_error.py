@@ -2,14 +2,14 @@
 
 from typing import Any
 
-from fastapi_nova import NovaRequest
+from fastapi_nova import NovaRequest, RouteGroupDict
 
 
 def show_user(req: NovaRequest) -> Any:
     return ("json", {"id": req.bindings["id"]})
 
 
-def routes(environment: str) -> list[dict[str, Any]]:
+def routes(environment: str) -> list[RouteGroupDict]:
     return [
         {"prefix": "", "routes": [("/heartbeat", lambda req: ("status", 200))]},
         {"prefix": "/api", "routes": [
@@ -19,5 +19,5 @@ def routes(environment: str) -> list[dict[str, Any]]:
 
 
 # NovaRouter(routes) raises:
-# fastapi_nova.RouteConfigError: group 1 (prefix '/api'), route '/users/:id': methods must be
-# a list of HTTP method names, got 'get'
+# fastapi_nova.RouteConfigError: group 1 (prefix '/api'), route '/users/:id':
+# methods must be a list of HTTP method names, got 'get'

@@ -1,4 +1,6 @@
-"""Route groups: prefixes, bindings, a wildcard, methods and options passed to FastAPI."""
+"""Route groups: prefixes, bindings, a wildcard, methods, and options passed on
+to FastAPI.
+"""
 
 from typing import Any
 
@@ -16,7 +18,8 @@ def delete_user(req: NovaRequest) -> Any:
 
 
 def show_file(req: NovaRequest) -> Any:
-    # "/files/:owner/[...]": one binding, then the rest of the path as a list of segments.
+    # "/files/:owner/[...]": one binding, then the rest of the path as a list
+    # of segments.
     return ("json", {"owner": req.bindings["owner"], "path": req.pathinfo})
 
 
@@ -36,17 +39,26 @@ def routes(environment: str) -> list[Any]:
                 "summary": "One user",
                 "responses": {404: {"description": "No such user"}},
             }),
-            ("/users/:id", delete_user, {"methods": ["delete"], "status_code": 204}),
+            ("/users/:id", delete_user, {
+                "methods": ["delete"],
+                "status_code": 204,
+            }),
             ("/echo", echo),  # no "methods": every method
         ]},
         # The typed form of a group; validated exactly like the dict.
         RouteGroup(prefix="/api", tags=["files"], routes=[
-            ("/files/:owner/[...]", show_file, {"methods": ["get"], "deprecated": True}),
+            ("/files/:owner/[...]", show_file, {
+                "methods": ["get"],
+                "deprecated": True,
+            }),
         ]),
     ]
     if environment == "dev":
         groups.append({"prefix": "/debug", "routes": [
-            ("/routes", debug_routes, {"methods": ["get"], "include_in_schema": False}),
+            ("/routes", debug_routes, {
+                "methods": ["get"],
+                "include_in_schema": False,
+            }),
         ]})
     return groups
 

@@ -6,7 +6,8 @@ from fastapi_nova import NovaRouter
 
 routes = [
     {"prefix": "", "security": False, "routes": [
-        # A directory: /site/ serves static/index.html, /site/css/site.css that file.
+        # A directory: /site/ serves static/index.html, /site/css/site.css
+        # that file.
         ("/site", "static"),
         # A directory without an index file and with a listing would be:
         # ("/files", "uploads", {"index_files": [], "list_dir": True}),

@@ -1,4 +1,6 @@
-"""Status pages: one controller answers every 404 (and 405, 500) of the router."""
+"""Status pages: one controller answers every 404 (and 405, 500) of the
+router.
+"""
 
 from typing import Any
 

@@ -25,7 +25,8 @@ def usage(req: NovaRequest) -> Any:
 
 def quota(client: AuthData, period: str = "day") -> Any:
     # ... a FastAPI-style one asks for it with the AuthData dependency.
-    return ("json", {"client": client["client"], "period": period, "limit": 1000})
+    usage = {"client": client["client"], "period": period, "limit": 1000}
+    return ("json", usage)
 
 
 routes = [

@@ -1,4 +1,6 @@
-"""Nova-style security functions: one parameter, the request; the return value decides."""
+"""Nova-style security functions: one parameter, the request; the return value
+decides.
+"""
 
 from typing import Any
 
@@ -6,16 +8,21 @@ from fastapi import FastAPI
 
 from fastapi_nova import NovaRequest, NovaRouter
 
-TOKENS = {"secret-ann": {"user": "ann", "admin": True}, "secret-bob": {"user": "bob"}}
+TOKENS = {
+    "secret-ann": {"user": "ann", "admin": True},
+    "secret-bob": {"user": "bob"},
+}
 
 
 def token_auth(req: NovaRequest) -> Any:
     token = req.headers.get("x-token")
     if token is None:
-        return (False, {"www-authenticate": 'Token realm="api"'})  # 401 with this header
+        # 401 with this header:
+        return (False, {"www-authenticate": 'Token realm="api"'})
     user = TOKENS.get(token)
     if user is None:
-        return (False, 403, {}, {"error": "unknown token"})  # 403 with a JSON body
+        # 403 with a JSON body:
+        return (False, 403, {}, {"error": "unknown token"})
     return (True, user)  # go on; the controller reads req.auth_data
 
 

@@ -1,4 +1,6 @@
-"""Order of work: plugins, then security, then body validation, then the controller."""
+"""Order of work: plugins, then security, then body validation, then the
+controller.
+"""
 
 from typing import Any
 
@@ -31,9 +33,12 @@ def create_note(note: Note) -> Any:
 
 
 routes = [
-    {"prefix": "/notes", "plugins": [request_id], "security": must_be_signed_in, "routes": [
-        ("/", create_note, {"methods": ["post"]}),
-    ]},
+    {
+        "prefix": "/notes",
+        "plugins": [request_id],
+        "security": must_be_signed_in,
+        "routes": [("/", create_note, {"methods": ["post"]})],
+    },
 ]
 
 app = FastAPI()

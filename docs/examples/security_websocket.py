@@ -1,4 +1,6 @@
-"""Security on a WebSocket route: it runs on the upgrade request, before the handler exists."""
+"""Security on a WebSocket route: it runs on the upgrade request, before the
+handler exists.
+"""
 
 from typing import Any
 

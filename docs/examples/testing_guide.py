@@ -1,4 +1,6 @@
-"""Tests of the examples of these docs, written as an app's own tests would be."""
+"""Tests of the examples of these docs, written as an app's own tests would
+be.
+"""
 
 import pytest
 from fastapi.testclient import TestClient
@@ -9,12 +11,19 @@ import security_nova
 import security_websocket
 import ws_echo
 from fastapi_nova.pubsub import PubSubMessage
-from fastapi_nova.testing import WebSocketRefused, connect, nova_request, run_handler, subscribe
+from fastapi_nova.testing import (
+    WebSocketRefused,
+    connect,
+    nova_request,
+    run_handler,
+    subscribe,
+)
 
 
 def test_show_user_is_a_plain_function() -> None:
     req = nova_request("GET", "/api/users/1", bindings={"id": "1"})
-    assert getting_started.show_user(req) == ("json", {"id": 1, "name": "Alice"})
+    alice = {"id": 1, "name": "Alice"}
+    assert getting_started.show_user(req) == ("json", alice)
 
 
 def test_token_auth_is_a_plain_function_too() -> None:
@@ -55,8 +64,13 @@ async def test_an_upgrade_without_a_ticket_is_refused() -> None:
 async def test_announce_reaches_the_room() -> None:
     async with subscribe("room:lobby", timeout=2) as probe:
         req = nova_request(
-            "POST", "/rooms/lobby/announce", bindings={"room": "lobby"}, json={"text": "hi"}
+            "POST",
+            "/rooms/lobby/announce",
+            bindings={"room": "lobby"},
+            json={"text": "hi"},
         )
         assert await pubsub_rooms.announce(req) == ("status", 202)
         message = await probe.receive()
-    assert message == PubSubMessage("nova_pubsub", "room:lobby", None, "announce", "hi")
+    assert message == PubSubMessage(
+        "nova_pubsub", "room:lobby", None, "announce", "hi"
+    )

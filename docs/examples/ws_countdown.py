@@ -28,7 +28,8 @@ class CountdownHandler(NovaWebSocket):
             return ("ok", state)
         state["left"] -= 1
         if state["left"] == 0:
-            return ("reply", [("text", "liftoff"), ("close", 1000, "done")], state)
+            frames = [("text", "liftoff"), ("close", 1000, "done")]
+            return ("reply", frames, state)
         state["timer"] = self.send_after(0.01, "tick")
         return ("reply", ("text", str(state["left"])), state)
 

@@ -22,7 +22,8 @@ class UploadHandler(Recording):
 class BuggyHandler(Recording):
     def websocket_handle(self, frame: Any, state: Any) -> Any:
         if frame == ("text", "crash"):
-            raise ValueError("a bug")  # close 1011, terminate(("error", exc), state)
+            # Closes with 1011 and calls terminate(("error", exc), state).
+            raise ValueError("a bug")
         if frame == ("text", "bad return"):
             return "ok"  # not a callback return: also 1011
         return ("reply", ("text", "fine"), state)
@@ -32,12 +33,18 @@ routes = [
     {"prefix": "", "routes": [
         ("/upload", UploadHandler, {
             "protocol": "ws",
-            "idle_timeout": 30,            # seconds without a frame (default 60)
-            "max_frame_size": 64 * 1024,   # bytes of one message (default 1 MiB): 1009
-            "allowed_origins": ["https://app.example.com"],  # default: the request's host
-            "mailbox_size": 100,           # messages waiting for websocket_info (default 1024)
-            "on_overflow": "drop_oldest",  # or "close" (default, 1013) or "drop_newest"
-            "send_timeout": 10,            # seconds a send may stall (default 30): dropped
+            # Seconds without a frame (default 60).
+            "idle_timeout": 30,
+            # Bytes of one message (default 1 MiB); larger closes with 1009.
+            "max_frame_size": 64 * 1024,
+            # Browser origins allowed (default: the request's own host).
+            "allowed_origins": ["https://app.example.com"],
+            # Messages waiting for websocket_info (default 1024).
+            "mailbox_size": 100,
+            # When full: "close" (default, 1013), "drop_oldest", "drop_newest".
+            "on_overflow": "drop_oldest",
+            # Seconds one send may stall (default 30); then dropped.
+            "send_timeout": 10,
         }),
         ("/buggy", BuggyHandler, {"protocol": "ws", "idle_timeout": 0.2}),
     ]},

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket, Pid, send
 
-# Who is connected, by name. A plain dict is enough: callbacks run on the event loop.
+# Who is connected, by name. A plain dict is enough: callbacks run on the
+# event loop.
 online: dict[str, Pid] = {}
 
 
@@ -29,8 +30,12 @@ def notify(req: NovaRequest) -> Any:
     pid = online.get(req.bindings["user"])
     if pid is None:
         return ("status", 404, {}, {"error": "not connected"})
-    send(pid, ("notify", req.json["text"]))  # plain, non-blocking, like Erlang's !
-    return ("status", 202)
+    match req.json:  # a body of another shape is a 400, never a 500
+        case {"text": str(text)}:
+            # Plain and non-blocking, like Erlang's !
+            send(pid, ("notify", text))
+            return ("status", 202)
+    return ("status", 400, {}, {"error": 'expected a JSON body {"text": ...}'})
 
 
 routes = [

@@ -28,4 +28,6 @@ def unsafe(req: NovaRequest) -> Any:
 
 
 def as_text(req: NovaRequest) -> Any:
-    return ("ok", {"title": req.parsed_qs["title"]}, {"view": "raw.txt"})
+    # Served as text/plain: a view answered as HTML is escaped whatever its extension.
+    headers = {"content-type": "text/plain; charset=utf-8"}
+    return ("ok", {"title": req.parsed_qs["title"]}, {"view": "raw.txt", "headers": headers})
