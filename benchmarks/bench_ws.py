@@ -23,7 +23,8 @@ Variants: **bare loop** (Starlette, ``for ws in sockets: await ws.send_text(m)``
 **plain FastAPI** (the same loop on FastAPI WebSocket routes, which NovaRouter's are),
 **broadcaster** (one ``memory://`` subscription and task per socket), **nova memory://** and
 **nova redis://** (``pubsub.broadcast`` to ``NovaWebSocket`` members; redis:// when a
-redis-server is on PATH or ``--redis-url`` is given, else skipped with a message).
+redis-server is on PATH or ``--redis-url`` is given, else skipped with a message), and
+**nova memory://, gc.freeze()** (the same app freezing its start-up heap).
 
 Client and server share the machine: on a loaded 2-core machine read the ratios, not the
 absolute numbers.
@@ -332,6 +333,7 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
         "plain FastAPI send loop": ("fastapi_plain", {}),
         "broadcaster, 1 sub/socket": ("broadcaster", {}),
         "nova memory://": ("nova", {"NOVA_PUBSUB_URL": "memory://"}),
+        "nova memory://, gc.freeze()": ("nova_frozen", {"NOVA_PUBSUB_URL": "memory://"}),
     }
     if args.baseline:  # another checkout of fastapi-nova, e.g. before a change
         variants["nova memory:// (baseline)"] = (
