@@ -18,6 +18,10 @@ reported, and every ratio is taken between rows of this one run.
   come back, for ``--echo-seconds``; round-trips/s for raw Starlette and for a
   ``NovaWebSocket``.
 * **GC**: the server's collections during the run and their longest pause (``GET /gc``).
+* **server CPU**: the server process's CPU time (``/proc/PID/stat``) during the fan-out per
+  delivery, and during the echo per round trip; on a loaded machine this moves much less
+  than wall-clock figures. Ratios are speed: bare's CPU over the row's, above 1.00x is
+  cheaper than bare.
 
 Variants: **bare loop** (Starlette, ``for ws in sockets: await ws.send_text(m)``),
 **plain FastAPI** (the same loop on FastAPI WebSocket routes, which NovaRouter's are),
@@ -187,6 +191,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process used so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -232,6 +242,7 @@ class FanOut:
     last: list[float] = field(default_factory=list)  # per message, the last delivery
     deliveries_per_s: float = 0.0
     mem_kib_per_conn: float = 0.0
+    cpu_us_per_delivery: float = 0.0  # the server's CPU time: robust on a loaded machine
     gc: dict[str, Any] = field(default_factory=dict)
 
 
@@ -265,6 +276,7 @@ async def fan_out(app: str, env: dict[str, str], k: int, messages: int) -> FanOu
             await asyncio.sleep(0.5)  # let the server finish what the last upgrades started
             result.mem_kib_per_conn = (rss_kib(pid) - before) / k
             await http(port, "GET", "/gc")  # from here on: the collections during the fan-out
+            cpu = cpu_seconds(pid)
             start = time.monotonic()
             for _ in range(messages):
                 state["done"] = loop.create_future()
@@ -277,6 +289,7 @@ async def fan_out(app: str, env: dict[str, str], k: int, messages: int) -> FanOu
                         f"{max(counts.values(), default=0)} of {k} sockets in {DELIVERY_TIMEOUT} s"
                     ) from None
             result.deliveries_per_s = len(result.latencies) / (state["end"] - start)
+            result.cpu_us_per_delivery = (cpu_seconds(pid) - cpu) * 1e6 / len(result.latencies)
             result.gc = json.loads(await http(port, "GET", "/gc"))
         finally:
             close_clients(clients)
@@ -285,13 +298,14 @@ async def fan_out(app: str, env: dict[str, str], k: int, messages: int) -> FanOu
     return result
 
 
-async def echo(app: str, clients_n: int, seconds: float) -> float:
-    """Round trips per second of ``clients_n`` sockets doing send/await-reply for ``seconds``."""
+async def echo(app: str, clients_n: int, seconds: float) -> tuple[float, float]:
+    """Round trips per second of ``clients_n`` sockets doing send/await-reply for ``seconds``,
+    and the server's CPU microseconds per round trip."""
     loop = asyncio.get_running_loop()
     waiters: dict[int, asyncio.Future[None]] = {}
     trips = 0
 
-    with serve(app, {}) as (port, _):
+    with serve(app, {}) as (port, pid):
         clients: list[Client] = []
         for index in range(clients_n):
 
@@ -312,12 +326,12 @@ async def echo(app: str, clients_n: int, seconds: float) -> float:
                     await asyncio.wait_for(waiters[index], DELIVERY_TIMEOUT)
                     trips += 1
 
-            started = time.monotonic()
+            started, cpu = time.monotonic(), cpu_seconds(pid)
             await asyncio.gather(*(run(i, c) for i, c in enumerate(clients)))
-            elapsed = time.monotonic() - started
+            elapsed, cpu = time.monotonic() - started, cpu_seconds(pid) - cpu
         finally:
             close_clients(clients)
-    return trips / elapsed
+    return trips / elapsed, cpu * 1e6 / max(trips, 1)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -353,17 +367,23 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
                 runs[name].append(await fan_out(app, env, k, args.messages))
         report_fan_out(k, args, {name: median_run(r) for name, r in runs.items()})
     if args.echo_clients:
-        echo_runs: dict[str, list[float]] = {"raw Starlette echo": [], "nova echo": []}
+        echo_runs: dict[str, list[tuple[float, float]]] = {
+            "raw Starlette echo": [], "nova echo": []
+        }
         for round_ in range(args.rounds):
             pairs = [("raw Starlette echo", "bare"), ("nova echo", "nova")]
             for name, app in pairs if round_ % 2 == 0 else pairs[::-1]:
                 echo_runs[name].append(await echo(app, args.echo_clients, args.echo_seconds))
-        raw, ours = (statistics.median(echo_runs[n]) for n in echo_runs)
+        (raw, raw_cpu), (ours, our_cpu) = (
+            (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
+            for runs in echo_runs.values()
+        )
         print(f"\nWS echo, {args.echo_clients} connections, {args.echo_seconds:g} s, "
-              f"median of {args.rounds} round(s)")
-        print(f"{'raw Starlette echo':<28}{raw:>10.0f} round-trips/s   1.00x")
+              f"median of {args.rounds} round(s); server CPU us per round trip")
+        print(f"{'raw Starlette echo':<28}{raw:>10.0f} round-trips/s   1.00x"
+              f"{raw_cpu:>10.1f} us   1.00x")
         print(f"{'nova echo':<28}{ours:>10.0f} round-trips/s  {ours / raw:5.2f}x"
-              "   (target >= 0.90x)")
+              f"{our_cpu:>10.1f} us  {raw_cpu / our_cpu:5.2f}x   (target >= 0.90x)")
 
 
 def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) -> None:
@@ -372,7 +392,8 @@ def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) ->
     print(f"\nfan-out K={k:,}, {args.messages} messages, median of {args.rounds} round(s) "
           "(latency ms: publish -> arrival at the client)")
     print(f"{'':<28}{'p50':>8}{'p99':>8}{'last p99':>10}{'deliv/s':>10}{'KiB/conn':>10}"
-          f"{'p99 ratio':>11}{'deliv/s ratio':>15}{'gc max ms':>11}")
+          f"{'p99 ratio':>11}{'deliv/s ratio':>15}{'gc max ms':>11}{'CPU us/deliv':>14}"
+          f"{'CPU ratio':>11}")
     for name, run in best.items():
         p99 = pct(run.latencies, 0.99)
         print(
@@ -380,7 +401,8 @@ def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) ->
             f"{pct(run.last, 0.99) * 1e3:>10.1f}{run.deliveries_per_s:>10.0f}"
             f"{run.mem_kib_per_conn:>10.1f}{p99 / pct(bare.latencies, 0.99):>10.2f}x"
             f"{run.deliveries_per_s / bare.deliveries_per_s:>14.2f}x"
-            f"{run.gc.get('max', 0.0) * 1e3:>11.1f}"
+            f"{run.gc.get('max', 0.0) * 1e3:>11.1f}{run.cpu_us_per_delivery:>14.1f}"
+            f"{bare.cpu_us_per_delivery / run.cpu_us_per_delivery:>10.2f}x"
         )
     nova = best.get("nova memory://")
     if nova is None:
@@ -398,6 +420,9 @@ def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) ->
         print(f"  nova memory per connection - plain FastAPI: "
               f"{nova.mem_kib_per_conn - fastapi_row.mem_kib_per_conn:+.1f} KiB "
               "(what fastapi-nova itself adds)")
+    cpu_ratio = bare.cpu_us_per_delivery / nova.cpu_us_per_delivery
+    print(f"  nova server CPU per delivery: {nova.cpu_us_per_delivery:.1f} us, bare loop "
+          f"{bare.cpu_us_per_delivery:.1f} us ({cpu_ratio:.2f}x)")
     redis = best.get("nova redis://")
     if redis is not None:
         print(f"  nova redis:// p99 / memory:// p99: {pct(redis.latencies, 0.99) / p99:.2f}x"
