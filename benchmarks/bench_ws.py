@@ -212,7 +212,9 @@ def serve(app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
         [sys.executable, "-m", "uvicorn", f"ws_apps:{app}", "--app-dir", str(HERE),
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
          "--no-access-log", "--backlog", "4096"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        # cwd is benchmarks/, not the checkout: "python -m" puts the cwd first on sys.path,
+        # and fastapi_nova must come from PYTHONPATH (this checkout, or --baseline's).
+        cwd=HERE, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.DEVNULL,
     )
     try:
