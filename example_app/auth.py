@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated, Any
 
+import jinja2
 from fastapi import Depends
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from fastapi_nova import NovaRequest
 
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
+)
+
 
 def username_password(req: NovaRequest) -> Any:
-    """Nova-style security: the login form's password must be ``password``."""
+    """Nova-style security: the login form's password must be ``password``.
+
+    A failed login answers 401 with the form again and a message (not an empty body).
+    """
     username = req.params.get("username")
     if isinstance(username, str) and username and req.params.get("password") == "password":
         return (True, {"username": username})
-    return False
+    form = _templates.get_template("login.html").render(
+        message="Wrong username or password: any username, and the password is 'password'.",
+        username=username if isinstance(username, str) else "",
+    )
+    return (False, 401, {"content-type": "text/html; charset=utf-8"}, form)
 
 
 basic = HTTPBasic(description="admin / admin")

@@ -22,4 +22,5 @@ def xml_handler(status_code: int, headers: dict[str, str], payload: Any) -> Resp
 
 # The app's own registry: the built-ins plus xml, without touching the process-wide one.
 registry = HandlerRegistry()
-registry.register("xml", xml_handler)
+# media_type: what OpenAPI documents for routes that return ("xml", ...).
+registry.register("xml", xml_handler, media_type="application/xml")

@@ -10,7 +10,7 @@ from example_app.controllers import (
     main_controller,
     ws_handlers,
 )
-from fastapi_nova import RouteGroupDict
+from fastapi_nova import RouteGroupDict, browser_client_path
 
 
 def routes(environment: str) -> list[RouteGroupDict]:
@@ -20,12 +20,29 @@ def routes(environment: str) -> list[RouteGroupDict]:
             "prefix": "",
             "security": False,
             "routes": [
+                ("/", main_controller.landing, {"methods": ["get"]}),
                 ("/login", main_controller.login, {"methods": ["get"]}),
-                ("/heartbeat", lambda req: ("status", 200), {"methods": ["get"]}),
+                # A lambda has no return annotation: "returns" tells OpenAPI (200, no body).
+                (
+                    "/heartbeat",
+                    lambda req: ("status", 200),
+                    {"methods": ["get"], "returns": ("status", 200)},
+                ),
                 ("/ws", ws_handlers.EchoHandler, {"protocol": "ws"}),
-                ("/chat", ws_handlers.ChatHandler, {"protocol": "ws"}),
+                (
+                    "/chat",
+                    ws_handlers.ChatHandler,
+                    {
+                        "protocol": "ws",
+                        # The page's NovaSocket sends this a few times per idle_timeout.
+                        "heartbeat": ws_handlers.CHAT_HEARTBEAT,
+                        "idle_timeout": ws_handlers.CHAT_IDLE_TIMEOUT,
+                    },
+                ),
                 ("/chat/members", ws_handlers.chat_members, {"methods": ["get"]}),
-                ("/chat.html", "static/chat.html"),
+                ("/chat.html", main_controller.chat_page, {"methods": ["get"]}),
+                # The browser client shipped with fastapi-nova, which chat.html loads.
+                ("/js/nova-socket.js", browser_client_path()),
                 (404, errors_controller.not_found, {}),
             ],
         },

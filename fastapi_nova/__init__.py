@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastapi_nova import pubsub
 from fastapi_nova.asyncapi import get_asyncapi
+from fastapi_nova.browser_client import browser_client_path
 from fastapi_nova.controllers import controller
 from fastapi_nova.errors import (
     HandlerExistsError,
@@ -85,6 +86,7 @@ __all__ = [
     "TemplateNotFoundError",
     "TimerRef",
     "WebSocketOptions",
+    "browser_client_path",
     "controller",
     "default_registry",
     "get_asyncapi",

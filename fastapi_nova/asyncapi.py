@@ -29,6 +29,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
 from starlette.routing import WebSocketRoute
 
+from fastapi_nova._route_info import nova_info
 from fastapi_nova.request import callable_name
 
 #: The AsyncAPI version of the document.
@@ -105,11 +106,9 @@ def _nova_websocket_info(context: RouteContext) -> Any:
 
     Read as the ``routes`` CLI reads it (the info NovaRouter attaches to the endpoint).
     """
-    from fastapi_nova.cli import _nova_info
-
     if not isinstance(context.original_route, WebSocketRoute):
         return None
-    info = _nova_info(context)
+    info = nova_info(context)
     return info if info is not None and info.kind == "ws" else None
 
 

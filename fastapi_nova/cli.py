@@ -79,7 +79,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,8 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
 from starlette.routing import Host, Mount, WebSocketRoute
 
+from fastapi_nova._route_info import nova_info
+from fastapi_nova.errors import CliError
 from fastapi_nova.groups import ALL_METHODS
 from fastapi_nova.request import callable_name
 from fastapi_nova.routing import NovaRouteInfo
@@ -114,10 +116,6 @@ FASTAPI_ROUTES = "FastAPI routes"
 _METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE", "WS"))}
 _EXIT_BROKEN_PIPE = 141
 _ASCII_TREE = str.maketrans({"├": "|", "└": "`", "│": "|", "─": "-"})
-
-
-class CliError(Exception):
-    """A one-line error for the user (exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -213,15 +211,6 @@ def _local_path(path: Any) -> str:
         return local.as_posix()
 
 
-def _nova_info(context: RouteContext) -> NovaRouteInfo | None:
-    # A NovaRoute carries its own info (one per path of a static directory); WebSocket routes
-    # are plain APIWebSocketRoutes whose endpoint carries it.
-    info = getattr(context.original_route, "nova", None)
-    if info is None:
-        info = getattr(context.endpoint, "__nova_route__", None)
-    return info if isinstance(info, NovaRouteInfo) else None
-
-
 @dataclass
 class _NovaEntry:
     heading_key: tuple[int, str]
@@ -234,10 +223,7 @@ class _NovaEntry:
 def route_rows(app: FastAPI) -> list[RouteRow]:
     """Every route of ``app`` as rows: Nova groups, status pages, then other routes."""
     internal = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
-    headings: dict[tuple[int, str], str] = {}
-    entries: dict[tuple[int, str, str, int], _NovaEntry] = {}
-    status_pages: dict[int, Callable[..., Any]] = {}
-    other: list[RouteRow] = []
+    listing = _Listing()
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         path = context.path or getattr(route, "host", "") or ""
@@ -245,43 +231,78 @@ def route_rows(app: FastAPI) -> list[RouteRow]:
             continue
         is_ws = isinstance(route, WebSocketRoute)
         methods = {"WS"} if is_ws else set(context.methods or ())
-        info = _nova_info(context)
+        info = nova_info(context)
         if info is None:
-            other.extend(_other_rows(context, path, methods, is_ws))
-            continue
+            listing.other.extend(_other_rows(context, path, methods, is_ws))
+        else:
+            listing.add_nova(context, path, methods, info)
+    return listing.rows()
+
+
+@dataclass
+class _Listing:
+    """What ``route_rows`` collects while it walks the app's routes."""
+
+    #: (group, include prefix) -> its heading, in the order the group's first route was met.
+    headings: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: One entry per route of a group (the methods of its several routes merged).
+    entries: dict[tuple[int, str, str, int], _NovaEntry] = field(default_factory=dict)
+    status_pages: dict[int, Callable[..., Any]] = field(default_factory=dict)
+    other: list[RouteRow] = field(default_factory=list)
+
+    def add_nova(
+        self, context: RouteContext, path: str, methods: set[str], info: NovaRouteInfo
+    ) -> None:
         if info.options is not None:
             for code, page in info.options.status_pages.items():
-                status_pages.setdefault(code, page)
-        own_path = getattr(route, "path", "")
-        included = path[: -len(own_path)] if own_path and path.endswith(own_path) else ""
+                self.status_pages.setdefault(code, page)
+        heading_key = self._heading(info, _included_prefix(context, path))
+        key = (*heading_key, path, id(info))
+        entry = self.entries.get(key)
+        if entry is None:
+            security = _security_name(context, info)
+            entry = self.entries[key] = _NovaEntry(heading_key, path, info, set(), security)
+        entry.methods.update(methods)
+
+    def _heading(self, info: NovaRouteInfo, included: str) -> tuple[int, str]:
+        """The key of the heading of ``info``'s group as included under ``included``.
+
+        The same group included twice gets two headings, told apart by ``#2``, ``#3``...
+        """
         heading_key = (id(info.group), included)
-        if heading_key not in headings:
+        if heading_key not in self.headings:
             label = info.group.label + (f" under {included!r}" if included else "")
-            taken = set(headings.values())
+            taken = set(self.headings.values())
             unique, n = label, 1
             while unique in taken:
                 n += 1
                 unique = f"{label} #{n}"
-            headings[heading_key] = unique
-        key = (*heading_key, path, id(info))  # one route entry (its methods are merged)
-        entry = entries.get(key)
-        if entry is None:
-            if info.security is not None:
-                security = callable_name(info.security)
-            else:
-                security = _schemes(context) or "-"
-            entry = entries[key] = _NovaEntry(heading_key, path, info, set(), security)
-        entry.methods.update(methods)
+            self.headings[heading_key] = unique
+        return heading_key
 
-    rows: list[RouteRow] = []
-    for heading_key in headings:  # groups in the order their first route was met
-        for entry in entries.values():
-            if entry.heading_key == heading_key:
-                rows.extend(_nova_rows(headings[heading_key], entry))
-    for code in sorted(status_pages):
-        name = callable_name(status_pages[code])
-        rows.append(RouteRow(STATUS_PAGES, str(code), "*", name, "-", "status"))
-    return rows + other
+    def rows(self) -> list[RouteRow]:
+        rows: list[RouteRow] = []
+        for heading_key, heading in self.headings.items():
+            for entry in self.entries.values():
+                if entry.heading_key == heading_key:
+                    rows.extend(_nova_rows(heading, entry))
+        for code in sorted(self.status_pages):
+            name = callable_name(self.status_pages[code])
+            rows.append(RouteRow(STATUS_PAGES, str(code), "*", name, "-", "status"))
+        return rows + self.other
+
+
+def _included_prefix(context: RouteContext, path: str) -> str:
+    """The prefix ``include_router`` put before the route's own path ("" for none)."""
+    own_path = getattr(context.original_route, "path", "")
+    return path[: -len(own_path)] if own_path and path.endswith(own_path) else ""
+
+
+def _security_name(context: RouteContext, info: NovaRouteInfo) -> str:
+    """The group's security function, else the FastAPI schemes the route depends on, or "-"."""
+    if info.security is not None:
+        return callable_name(info.security)
+    return _schemes(context) or "-"
 
 
 def _nova_rows(heading: str, entry: _NovaEntry) -> Iterator[RouteRow]:

@@ -35,13 +35,17 @@ import anyio
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from fastapi_nova.errors import FrameTooLargeError, InvalidCallbackReturn, SendTimeoutError
+from fastapi_nova.errors import (
+    FrameTooLargeError,
+    InvalidCallbackReturn,
+    InvalidReturn,
+    SendTimeoutError,
+)
 from fastapi_nova.mailbox import Mailbox
 from fastapi_nova.origin import origin_allowed
 from fastapi_nova.pid import reset_current, set_current, spawn
 from fastapi_nova.websocket_handler import (
     Action,
-    BadReturn,
     InFrame,
     NovaWebSocket,
     TerminateReason,
@@ -330,6 +334,9 @@ class _Connection:
             logger.warning("%s: %s; closing with 1009", self.name, error)
             return _End(("error", error), (1009, "message too big"))
         text = message.get("text")
+        if text is not None and text == self.options.heartbeat:
+            # Answered here, not by the handler: the client's keep-alive (see heartbeat).
+            return await self._apply(("ok", self.state, (("text", text),)))
         frame: InFrame = ("text", text) if text is not None else ("binary", message["bytes"])
         return await self._dispatch("websocket_handle", frame, self.state)
 
@@ -393,7 +400,7 @@ class _Connection:
     def _parse(self, callback: str, result: object) -> Action | _End:
         try:
             return parse_return(result)
-        except BadReturn as bad:
+        except InvalidReturn as bad:
             error = InvalidCallbackReturn(self.name, callback, result, str(bad))
             logger.error("%s; closing with 1011", error)
             return _End(("error", error), (1011, ""))

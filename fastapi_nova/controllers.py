@@ -12,7 +12,7 @@ import inspect
 import keyword
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar, overload
 
@@ -23,15 +23,13 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from fastapi_nova._fastapi_compat import response_field, serialize_response
-from fastapi_nova.errors import TemplateNotFoundError
+from fastapi_nova._shapes import encode_json
+from fastapi_nova.errors import HandlerError, InvalidReturn, TemplateNotFoundError
 from fastapi_nova.handlers import (
     HandlerContext,
-    HandlerError,
     HandlerRegistry,
-    InvalidReturn,
     StatusPageRenderer,
     default_registry,
-    encode_json,
 )
 from fastapi_nova.request import (
     NovaRequest,
@@ -42,7 +40,7 @@ from fastapi_nova.request import (
 )
 from fastapi_nova.templates import TemplateDirs, TemplateFinder, finder_for
 
-logger = logging.getLogger("fastapi_nova.controller")
+logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -301,8 +299,9 @@ class BoundController:
 def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> Callable[..., Any]:
     """A FastAPI endpoint for a Nova-style controller.
 
-    Its signature declares the route's bindings as string path parameters, so OpenAPI lists
-    them, and a ``Request`` that carries everything else.
+    Its signature takes only the ``Request``: the controller reads its bindings from it, so
+    FastAPI has nothing to validate and documents no 422. The router declares the bindings
+    as path parameters in the route's ``openapi_extra`` (fastapi_nova.openapi).
     """
 
     async def endpoint(**kwargs: Any) -> Response:
@@ -310,7 +309,6 @@ def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> 
         return await bound.run_nova(request)
 
     params = [inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
-    params += [_binding_parameter(name) for name in path_params]
     _describe(endpoint, bound.fn, inspect.Signature(params, return_annotation=Response))
     return endpoint
 
@@ -506,5 +504,3 @@ def controller(
 
     return decorate if fn is None else decorate(fn)
 
-
-Endpoint = Callable[..., Awaitable[Response]]

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from fastapi_nova.controllers import is_streaming
 from fastapi_nova.errors import RouteConfigError
+from fastapi_nova.openapi import returns_error
 from fastapi_nova.request import WILDCARD_PARAM, is_nova_style
 from fastapi_nova.static import STATIC_METHODS, STATIC_OPTIONS
 
@@ -34,7 +35,7 @@ KNOWN_METHODS = frozenset({*ALL_METHODS, "TRACE"})
 GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
 
 # Route options that are ours; every other accepted key goes to FastAPI's APIRoute.
-_OWN_OPTIONS = frozenset({"methods", "protocol"})
+_OWN_OPTIONS = frozenset({"methods", "protocol", "returns"})
 _NOT_PASSED = frozenset({"self", "path", "endpoint", "methods", "dependency_overrides_provider"})
 FASTAPI_OPTIONS = frozenset(inspect.signature(APIRoute.__init__).parameters) - _NOT_PASSED
 
@@ -93,6 +94,8 @@ class HttpRouteSpec:
     methods: tuple[str, ...]
     methods_given: bool
     fastapi_options: dict[str, Any] = field(default_factory=dict)
+    #: The ``returns`` option: what the controller returns, for OpenAPI (fastapi_nova.openapi).
+    returns: Any = None
 
 
 @dataclass(frozen=True)
@@ -287,7 +290,7 @@ def _fastapi_options(options: Mapping[str, Any], where: _Where) -> dict[str, Any
             continue
         if key not in FASTAPI_OPTIONS:
             raise where.error(
-                f"unknown option {key!r}; expected methods, protocol or a FastAPI route "
+                f"unknown option {key!r}; expected methods, protocol, returns or a FastAPI route "
                 f"option ({', '.join(sorted(FASTAPI_OPTIONS))})"
             )
         expected = _OPTION_TYPES.get(key)
@@ -401,6 +404,8 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
         )
     methods, given = _methods(options, where)
     fastapi_options = _fastapi_options(options, where)
+    if "returns" in options and (problem := returns_error(options["returns"])) is not None:
+        raise where.error(problem)
     documented = methods if given else DOCUMENTED_DEFAULT_METHODS
     in_schema = fastapi_options.get("include_in_schema", True)
     if "operation_id" in fastapi_options and in_schema and len(documented) > 1:
@@ -419,6 +424,7 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
         methods=methods,
         methods_given=given,
         fastapi_options=fastapi_options,
+        returns=options.get("returns"),
     )
 
 

@@ -8,7 +8,6 @@ contract ``fn(status_code, extra_headers, payload) -> Response``.
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import stat
 import threading
@@ -18,11 +17,17 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import anyio
-from fastapi.encoders import jsonable_encoder
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from fastapi_nova.errors import HandlerExistsError, NovaError
+from fastapi_nova._shapes import (
+    body_bytes,
+    encode_json,
+    parse_headers,
+    parse_status,
+    with_default,
+)
+from fastapi_nova.errors import HandlerError, HandlerExistsError, InvalidReturn
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.templates import TemplateFinder, default_view, template_name
 
@@ -30,14 +35,6 @@ from fastapi_nova.templates import TemplateFinder, default_view, template_name
 HandlerFunction = Callable[[int, dict[str, str], Any], "Response | Awaitable[Response]"]
 
 StatusPageRenderer = Callable[[int, dict[str, str]], Awaitable["Response | None"]]
-
-
-class InvalidReturn(NovaError):
-    """A controller's value has no handler, or the wrong shape for its handler."""
-
-
-class HandlerError(NovaError):
-    """A handler failed to build a response (a bug in the handler, not in the controller)."""
 
 
 @dataclass
@@ -60,67 +57,6 @@ class Converter(Protocol):
     async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response: ...
 
 
-# --------------------------------------------------------------------------- shapes
-
-
-def _status(value: Any, what: tuple[Any, ...]) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
-        return value
-    raise InvalidReturn(f"status must be an int from 100 to 599, got {value!r} in {what!r}")
-
-
-def _headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        raise InvalidReturn(f"headers must be a dict, got {value!r} in {what!r}")
-    headers: dict[str, str] = {}
-    for item in items:
-        if not (isinstance(item, tuple | list) and len(item) == 2):
-            raise InvalidReturn(f"headers must be name/value pairs, got {item!r} in {what!r}")
-        name, header_value = item
-        if not isinstance(name, str) or not isinstance(header_value, str | int):
-            raise InvalidReturn(f"header {name!r}: {header_value!r} is not a string in {what!r}")
-        headers[name] = str(header_value)
-    return headers
-
-
-# One encoder for every response (Starlette's JSONResponse settings): building one per call
-# is most of json.dumps's cost on small payloads, and this is on every JSON response's path.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def encode_json(data: Any) -> bytes:
-    """JSON bytes for anything FastAPI can encode (models, dataclasses, datetimes, UUIDs)."""
-    try:
-        text = _ENCODER.encode(data)
-    except TypeError:
-        # Not plain JSON types: let FastAPI's encoder turn them into some first.
-        text = _ENCODER.encode(jsonable_encoder(data))
-    return text.encode("utf-8")
-
-
-def _with_default(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
-    if not any(key.lower() == name for key in headers):
-        headers[name] = value
-    return headers
-
-
-def _body_response(
-    status: int, headers: dict[str, str], body: Any, what: tuple[Any, ...]
-) -> Response:
-    if body is None:
-        return Response(status_code=status, headers=headers)
-    if isinstance(body, dict | list):
-        _with_default(headers, "content-type", "application/json")
-        return Response(encode_json(body), status_code=status, headers=headers)
-    if isinstance(body, str | bytes):
-        return Response(body, status_code=status, headers=headers)
-    raise InvalidReturn(f"status body must be a dict, list, str or bytes, got {body!r}")
-
-
 # --------------------------------------------------------------------------- built-ins
 
 
@@ -129,10 +65,11 @@ async def _json(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         default = 201 if ctx.method == "POST" else 200
         status, headers, data = ctx.status_override or default, {}, value[1]
     elif len(value) == 4:
-        status, headers, data = _status(value[1], value), _headers(value[2], value), value[3]
+        status, headers = parse_status(value[1], value), parse_headers(value[2], value)
+        data = value[3]
     else:
         raise InvalidReturn(f"json takes (json, data) or (json, status, headers, data): {value!r}")
-    _with_default(headers, "content-type", "application/json")
+    with_default(headers, "content-type", "application/json")
     return Response(encode_json(data), status_code=status, headers=headers)
 
 
@@ -156,12 +93,12 @@ async def _view(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
     else:
         raise InvalidReturn("no controller to derive the default template from; pass view")
     status = (
-        _status(options["status_code"], value)
+        parse_status(options["status_code"], value)
         if "status_code" in options
         else ctx.status_override or 200
     )
     if "headers" in options:  # Nova: headers replace the defaults entirely
-        headers = _headers(options["headers"], value)
+        headers = parse_headers(options["headers"], value)
     else:
         headers = {"content-type": "text/html; charset=utf-8"}
     html = _is_html(headers)
@@ -188,10 +125,11 @@ def _is_html(headers: Mapping[str, str]) -> bool:
 async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
     if len(value) not in (2, 3, 4):
         raise InvalidReturn(f"status takes (status, code[, headers[, body]]), got {value!r}")
-    status = _status(value[1], value)
-    headers = _headers(value[2], value) if len(value) >= 3 else {}
+    status = parse_status(value[1], value)
+    headers = parse_headers(value[2], value) if len(value) >= 3 else {}
     if len(value) == 4:
-        return _body_response(status, headers, value[3], value)
+        body = None if value[3] is None else body_bytes(value[3], headers)
+        return Response(body, status_code=status, headers=headers)
     if ctx.status_page is not None:
         page = await ctx.status_page(status, headers)
         if page is not None:
@@ -225,7 +163,7 @@ async def _sendfile(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
     shape = "(sendfile, status, headers, (offset, length, path), mime)"
     if len(value) != 5:
         raise InvalidReturn(f"sendfile takes {shape}, got {value!r}")
-    status, headers = _status(value[1], value), _headers(value[2], value)
+    status, headers = parse_status(value[1], value), parse_headers(value[2], value)
     file_spec, mime = value[3], value[4]
     if not (isinstance(file_spec, tuple | list) and len(file_spec) == 3) or not isinstance(
         mime, str
@@ -293,14 +231,17 @@ class FileSliceResponse(Response):
 class _UserHandler:
     """Adapts a ``fn(status_code, extra_headers, payload)`` handler to the tuple form."""
 
-    def __init__(self, name: str, fn: HandlerFunction) -> None:
+    def __init__(self, name: str, fn: HandlerFunction, media_type: str | None = None) -> None:
         self.name, self.fn = name, fn
+        #: What OpenAPI documents for this handler's body (None: the router cannot know).
+        self.media_type = media_type
 
     async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         if len(value) == 2:
             status, headers, payload = ctx.status_override or 200, {}, value[1]
         elif len(value) == 4:
-            status, headers, payload = _status(value[1], value), _headers(value[2], value), value[3]
+            status, headers = parse_status(value[1], value), parse_headers(value[2], value)
+            payload = value[3]
         else:
             raise InvalidReturn(
                 f"{self.name!r} takes ({self.name!r}, payload) or "
@@ -315,6 +256,16 @@ class _UserHandler:
             )
         return result
 
+
+#: What OpenAPI documents for each built-in's body (None: no body, or one it cannot know).
+BUILTIN_MEDIA_TYPES: dict[str, str | None] = {
+    "json": "application/json",
+    "ok": "text/html",
+    "view": "text/html",
+    "status": None,
+    "redirect": None,
+    "sendfile": None,
+}
 
 _BUILTINS: dict[str, Converter] = {
     "json": _json,
@@ -337,11 +288,25 @@ class HandlerRegistry:
         self._handlers: dict[str, Converter] = dict(_BUILTINS)
         self._lock = threading.Lock()
 
-    def register(self, name: str, fn: HandlerFunction, *, replace: bool = False) -> None:
+    def register(
+        self,
+        name: str,
+        fn: HandlerFunction,
+        *,
+        replace: bool = False,
+        media_type: str | None = None,
+    ) -> None:
         """Register ``fn(status_code, extra_headers, payload) -> Response`` under ``name``.
 
+        ``media_type`` is what OpenAPI documents for routes that declare they return ``name``.
         Raises HandlerExistsError if ``name`` is taken, unless ``replace=True``.
         """
+        if media_type is not None:
+            example = f"such as 'application/xml', got {media_type!r}"
+            if not isinstance(media_type, str):
+                raise TypeError(f"media_type must be a str {example}")
+            if "/" not in media_type.strip("/"):
+                raise ValueError(f"media_type must be type/subtype {example}")
         if not isinstance(name, str) or not name:
             raise TypeError(f"handler name must be a non-empty str, got {name!r}")
         if not callable(fn):
@@ -352,7 +317,7 @@ class HandlerRegistry:
                     f"handler {name!r} is already registered; call unregister_handler({name!r}) "
                     "first or pass replace=True"
                 )
-            self._handlers[name] = _UserHandler(name, fn)
+            self._handlers[name] = _UserHandler(name, fn, media_type)
 
     def unregister(self, name: str) -> bool:
         """Remove handler ``name``; True if it was registered."""
@@ -362,6 +327,13 @@ class HandlerRegistry:
     def get(self, name: Any) -> Converter | None:
         """The handler for a tuple tag, or None."""
         return self._handlers.get(name) if isinstance(name, str) else None
+
+    def media_type(self, name: str) -> str | None:
+        """The media type handler ``name`` answers with, for OpenAPI (None: unknown)."""
+        handler = self._handlers.get(name)
+        if isinstance(handler, _UserHandler):
+            return handler.media_type
+        return BUILTIN_MEDIA_TYPES.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._handlers
@@ -391,6 +363,7 @@ def register_handler(
     *,
     replace: bool = False,
     registry: HandlerRegistry | None = None,
+    media_type: str | None = None,
 ) -> None:
     """Register a custom handler (Nova's ``nova_handlers:register_handler/2``).
 
@@ -398,10 +371,11 @@ def register_handler(
     def xml(status_code, headers, payload):
         return Response(payload, status_code, {"content-type": "application/xml", **headers})
 
-    register_handler("xml", xml)    # a controller may now return ("xml", "<user/>")
+    register_handler("xml", xml, media_type="application/xml")
+    # a controller may now return ("xml", "<user/>"); OpenAPI shows application/xml
     ```
     """
-    (registry or default_registry).register(name, fn, replace=replace)
+    (registry or default_registry).register(name, fn, replace=replace, media_type=media_type)
 
 
 def unregister_handler(name: str, *, registry: HandlerRegistry | None = None) -> bool:

@@ -51,8 +51,7 @@ __all__ = [
     "split_namespace",
 ]
 
-# The logger of the pub/sub layer as a whole, as before the split into modules.
-logger = logging.getLogger("fastapi_nova.pubsub")
+logger = logging.getLogger(__name__)
 
 #: Seconds a ``broadcast`` may wait for the backend before raising ``PubSubUnavailable``
 #: (read at every call, so a test may patch ``fastapi_nova.hub.PUBLISH_TIMEOUT``).
@@ -300,6 +299,8 @@ class Hub:
         self.node = node
         self.loop = asyncio.get_running_loop()
         if backend is None and urlsplit(url).scheme in ("redis", "rediss"):
+            # Imported by URL scheme (as broadcaster picks its backends), and here rather
+            # than at the top: redis_backend imports this module.
             from fastapi_nova.redis_backend import RedisBackend
 
             backend = RedisBackend(backend_url)

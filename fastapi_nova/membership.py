@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # The logger of the pub/sub layer as a whole, as before the split into modules.
-logger = logging.getLogger("fastapi_nova.pubsub")
+logger = logging.getLogger(__name__)
 
 #: Seconds between a node's heartbeats (its membership sequence number, not the member list).
 HEARTBEAT_INTERVAL = 1.0
@@ -250,17 +250,7 @@ class Gossip:
             if kind == "stop":
                 return
             try:
-                if kind == "delta":
-                    self._seq += 1
-                    message = self._control("delta", seq=self._seq, **data)
-                elif kind == "snap":
-                    self._snapshot_queued = False
-                    members = self.members.snapshot()
-                    message = self._control("snap", seq=self._seq, members=members)
-                elif kind == "beat":
-                    message = self._control("beat", seq=self._seq)
-                else:
-                    message = self._control("sync", target=data)
+                message = self._OUTGOING[kind](self, data)
                 await self._publish(json.dumps(message))
             except PubSubUnavailable as exc:  # repaired by the snapshot sent on reconnect
                 logger.debug("gossip %s not sent: %s", kind, exc)
@@ -268,6 +258,29 @@ class Gossip:
                 logger.exception("gossip %s failed", kind)
             finally:
                 self._outbox.task_done()
+
+    # What each queued kind sends; the sender builds it at sending time, so a snapshot holds
+    # the members as they are then and the seq of every delta sent before it.
+    def _delta_message(self, data: Any) -> dict[str, Any]:
+        self._seq += 1
+        return self._control("delta", seq=self._seq, **data)
+
+    def _snap_message(self, data: Any) -> dict[str, Any]:
+        self._snapshot_queued = False
+        return self._control("snap", seq=self._seq, members=self.members.snapshot())
+
+    def _beat_message(self, data: Any) -> dict[str, Any]:
+        return self._control("beat", seq=self._seq)
+
+    def _sync_message(self, data: Any) -> dict[str, Any]:
+        return self._control("sync", target=data)
+
+    _OUTGOING: ClassVar[dict[str, Callable[[Gossip, Any], dict[str, Any]]]] = {
+        "delta": _delta_message,
+        "snap": _snap_message,
+        "beat": _beat_message,
+        "sync": _sync_message,
+    }
 
     async def heartbeat_loop(self) -> None:
         """Send a beat every interval, and drop the nodes that went silent."""

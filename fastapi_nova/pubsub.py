@@ -69,7 +69,7 @@ __all__ = [
     "startup",
 ]
 
-logger = logging.getLogger("fastapi_nova.pubsub")
+logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a hub on another (still running) event loop to close.
 RETIRE_TIMEOUT = 2.0
@@ -88,6 +88,7 @@ def _check_url(url: str) -> str:
         )
     split_namespace(url)  # a bad ?namespace= fails here, at configuration
     if scheme in ("redis", "rediss"):
+        # Only a redis:// app loads the Redis backend module (as broadcaster loads backends).
         from fastapi_nova.redis_backend import INSTALL_HINT
 
         try:

@@ -39,7 +39,7 @@ from fastapi_nova.hub import _redacted
 
 __all__ = ["INSTALL_HINT", "RedisBackend", "StateListener", "backoff_delay"]
 
-logger = logging.getLogger("fastapi_nova.redis_backend")
+logger = logging.getLogger(__name__)
 
 #: Seconds to open a TCP connection to Redis before the attempt counts as failed.
 CONNECT_TIMEOUT = 1.0

@@ -54,6 +54,7 @@ from fastapi_nova.groups import (
     parse_groups,
 )
 from fastapi_nova.handlers import HandlerRegistry, default_registry
+from fastapi_nova.openapi import route_openapi
 from fastapi_nova.request import build_nova_request, is_nova_style
 from fastapi_nova.security import (
     SecurityDenied,
@@ -442,7 +443,7 @@ class NovaRouter(APIRouter):
                     tags=list(tags) or None,
                     include_in_schema=include and documented,
                     route_class_override=route_class,
-                    **fastapi_options,
+                    **route_openapi(spec, method, options, fastapi_options),
                 )
 
     def _add_wildcard_base(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:

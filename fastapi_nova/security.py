@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -25,8 +25,11 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import call_with_dependencies
+from fastapi_nova._shapes import body_bytes, encode_json, parse_headers, parse_status
 from fastapi_nova.controllers import call_user
-from fastapi_nova.handlers import HandlerError, encode_json, redirect_location
+from fastapi_nova.errors import HandlerError, InvalidReturn
+from fastapi_nova.errors import SecurityDenied as SecurityDenied  # routing.py imports it here
+from fastapi_nova.handlers import redirect_location
 from fastapi_nova.request import (
     SCOPE_KEY,
     auth_data_of,
@@ -38,20 +41,12 @@ from fastapi_nova.request import (
 )
 from fastapi_nova.types import SecurityFunction
 
-logger = logging.getLogger("fastapi_nova.security")
+logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=Callable[..., Any])
 
 #: Attribute :func:`security_scheme` sets on a Nova-style security function.
 _SCHEME_ATTR = "__nova_security_scheme__"
-
-
-class SecurityDenied(Exception):
-    """Raised by the security dependency to answer with ``response`` instead of the route."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
 
 
 _NO_AUTH_DATA: Any = object()
@@ -72,34 +67,8 @@ class Verdict:
         return self.auth_data is not _NO_AUTH_DATA
 
 
-def _headers(value: Any) -> dict[str, str] | None:
-    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-        return {k: str(v) for k, v in value.items()}
-    if isinstance(value, list | tuple) and all(
-        isinstance(item, tuple | list) and len(item) == 2 for item in value
-    ):
-        return {str(k): str(v) for k, v in value}
-    return None
-
-
-def _is_status(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599
-
-
-def _body(value: Any, headers: dict[str, str]) -> bytes | None:
-    if isinstance(value, dict | list):
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["content-type"] = "application/json"
-        return encode_json(value)
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, bytes):
-        return value
-    return None
-
-
 def verdict(result: Any, source: str = "security function") -> Verdict:
-    """Interpret a security function's return value (the table in DESIGN section 1)."""
+    """Interpret a security function's return value (docs: "What each return value does")."""
     if result is True:
         return Verdict(True)
     if isinstance(result, tuple) and result:
@@ -126,19 +95,21 @@ def verdict(result: Any, source: str = "security function") -> Verdict:
 
 
 def _denial(result: tuple[Any, ...]) -> Response | None:
-    if len(result) == 2:
-        headers = _headers(result[1])
-        return None if headers is None else Response(status_code=401, headers=headers)
-    if len(result) in (3, 4) and _is_status(result[1]):
-        headers = _headers(result[2])
-        if headers is None:
-            return None
-        if len(result) == 3:
-            return Response(status_code=result[1], headers=headers)
-        body = _body(result[3], headers)
-        if body is None:
-            return None
-        return Response(body, status_code=result[1], headers=headers)
+    """The response of ``(False, headers)``, ``(False, status, headers[, body])``, or None.
+
+    Status, headers and body are read as a handler's are (one strictness, in ``_shapes``);
+    a value a handler would refuse makes the result "anything else": a 401.
+    """
+    try:
+        if len(result) == 2:
+            return Response(status_code=401, headers=parse_headers(result[1], result))
+        if len(result) in (3, 4):
+            status = parse_status(result[1], result)
+            headers = parse_headers(result[2], result)
+            body = body_bytes(result[3], headers) if len(result) == 4 else None
+            return Response(body, status_code=status, headers=headers)
+    except InvalidReturn:
+        pass
     return None
 
 

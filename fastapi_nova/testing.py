@@ -45,6 +45,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from fastapi_nova import pubsub
+from fastapi_nova.errors import WebSocketRefused
 from fastapi_nova.pid import Pid, spawn
 from fastapi_nova.request import SCOPE_KEY, WILDCARD_PARAM, NovaRequest
 from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, serve_websocket
@@ -151,18 +153,6 @@ def nova_request(
     # As on a served request: code that looks the request up from its scope finds this one.
     scope[SCOPE_KEY] = {"nova_request": nreq, "auth_data": auth_data}
     return nreq
-
-
-class WebSocketRefused(Exception):
-    """The app refused the upgrade: ``status``, ``headers`` and ``body`` of its denial.
-
-    A close before accept (a server without the denial-response extension) counts as 403,
-    as an ASGI server answers it.
-    """
-
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        super().__init__(f"WebSocket upgrade refused with HTTP {status}")
-        self.status, self.headers, self.body = status, headers, body
 
 
 class WebSocketClient:
@@ -446,8 +436,6 @@ async def subscribe(
         assert (await probe.receive()).payload == "hi"
     ```
     """
-    from fastapi_nova import pubsub
-
     probe = PubSubProbe(timeout)
     try:
         await pubsub.join(channel, member=probe.pid)

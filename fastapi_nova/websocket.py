@@ -40,6 +40,8 @@ memberships taken in ``init`` are always released. Reasons and the close code we
   (:class:`FrameTooLargeError`): close 1009. The task was cancelled
   (``asyncio.CancelledError``, e.g. a hard server shutdown): close 1001 if still possible.
 * ``"timeout"``: no frame arrived for ``idle_timeout`` seconds: close 1000, as cowboy does.
+  With the ``heartbeat`` option, a text frame equal to it is answered with itself here, counts
+  as a frame, and never reaches ``websocket_handle`` (the browser client's keep-alive).
 * ``"overflow"``: the mailbox was full under ``on_overflow="close"``: close 1013; when the
   connection was blocked sending to a client that stopped reading, it is dropped at once
   without a close frame (the socket would not take one).

@@ -3,8 +3,8 @@
 A handler is a :class:`NovaWebSocket` subclass, Nova's ``nova_websocket`` behaviour: one
 instance per connection, callbacks that return tuples. :func:`parse_return` turns what a
 callback returned into an :data:`Action` the connection runtime applies, or raises
-:class:`BadReturn` with what was expected (the runtime turns that into
-:class:`~fastapi_nova.errors.InvalidCallbackReturn` and a 1011 close).
+:class:`~fastapi_nova.errors.InvalidReturn` with what was expected (the runtime turns that
+into :class:`~fastapi_nova.errors.InvalidCallbackReturn` and a 1011 close).
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import reprlib
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from fastapi_nova.errors import InvalidReturn
+
 if TYPE_CHECKING:  # only annotations: the runtime sets these attributes
     from fastapi_nova.mailbox import Mailbox, TimerRef
     from fastapi_nova.pid import Pid
 
 __all__ = [
     "Action",
-    "BadReturn",
     "CallbackReturn",
     "InFrame",
     "NovaWebSocket",
@@ -113,31 +114,29 @@ class NovaWebSocket:
         return None
 
 
-class BadReturn(Exception):
-    """A callback's return is not a documented form; the message says what was expected."""
-
-
 def parse_return(value: object) -> Action:
-    """Check one callback return and normalize it (``BadReturn`` when it is not valid)."""
+    """Check one callback return and normalize it (``InvalidReturn`` when it is not valid)."""
     if type(value) is tuple and len(value) == 2 and value[0] == "ok":
         return ("ok", value[1], _NO_FRAMES)  # the common case first
     if not isinstance(value, tuple) or not value or not isinstance(value[0], str):
-        raise BadReturn(f"expected {_RETURN_FORMS}")
+        raise InvalidReturn(f"expected {_RETURN_FORMS}")
     tag, size = value[0], len(value)
     if tag == "ok" and size == 3:
         if value[2] != "hibernate":
-            raise BadReturn(f"the third element of 'ok' must be 'hibernate', got {value[2]!r}")
+            raise InvalidReturn(f"the third element of 'ok' must be 'hibernate', got {value[2]!r}")
         return ("ok", value[1], _NO_FRAMES)
     if tag == "reply" and size in (3, 4):
         if size == 4 and value[3] != "hibernate":
-            raise BadReturn(f"the fourth element of 'reply' must be 'hibernate', got {value[3]!r}")
+            raise InvalidReturn(
+                f"the fourth element of 'reply' must be 'hibernate', got {value[3]!r}"
+            )
         frames = value[1]
         if isinstance(frames, list):
             return ("reply", value[2], tuple([_parse_frame(frame) for frame in frames]))
         return ("reply", value[2], (_parse_frame(frames),))
     if tag == "stop" and size == 2:
         return ("stop", value[1], _NO_FRAMES)
-    raise BadReturn(f"expected {_RETURN_FORMS}")
+    raise InvalidReturn(f"expected {_RETURN_FORMS}")
 
 
 def _parse_frame(frame: object) -> tuple[Any, ...]:
@@ -151,10 +150,12 @@ def _parse_frame(frame: object) -> tuple[Any, ...]:
             code = frame[1] if size > 1 else 1000
             reason = frame[2] if size > 2 else ""
             if isinstance(code, bool) or not isinstance(code, int) or code not in _SENDABLE_CODES:
-                raise BadReturn(
+                raise InvalidReturn(
                     f"invalid close code {code!r}: expected 1000-1003, 1007-1014 or 3000-4999"
                 )
             if not isinstance(reason, str) or len(reason.encode()) > 123:
-                raise BadReturn(f"close reason must be a str of at most 123 bytes, got {reason!r}")
+                raise InvalidReturn(
+                    f"close reason must be a str of at most 123 bytes, got {reason!r}"
+                )
             return ("close", code, reason)
-    raise BadReturn(f"invalid frame {_repr.repr(frame)}: expected {_FRAME_FORMS}")
+    raise InvalidReturn(f"invalid frame {_repr.repr(frame)}: expected {_FRAME_FORMS}")

@@ -40,6 +40,10 @@ class WebSocketOptions:
     #: the server's buffers are full) before the connection is dropped:
     #: ``terminate(("error", SendTimeoutError))``; ``math.inf`` disables it.
     send_timeout: float = 30.0
+    #: A text frame exactly equal to this is answered with the same frame by the runtime,
+    #: never reaches ``websocket_handle``, and counts as activity for ``idle_timeout``
+    #: (browsers cannot send pings; the shipped browser client sends this). None: off.
+    heartbeat: str | None = None
 
     def __post_init__(self) -> None:
         _check_seconds("idle_timeout", self.idle_timeout)
@@ -48,6 +52,9 @@ class WebSocketOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        beat = self.heartbeat
+        if beat is not None and (not isinstance(beat, str) or not beat):
+            raise ValueError(f"heartbeat must be None or a non-empty str, got {beat!r}")
         if self.on_overflow not in OVERFLOW_POLICIES:
             expected = ", ".join(repr(p) for p in OVERFLOW_POLICIES)
             raise ValueError(

@@ -32,13 +32,15 @@ USAGE = "expected MODULE:APP (e.g. example_app.main:app)"
 EXAMPLE_ROUTES = """\
 Host: '_'
 ├─ group 0 (prefix '')
+│  ├─ GET   /                    example_app.controllers.main_controller.landing      security: -  (http)
 │  ├─ GET   /login               example_app.controllers.main_controller.login        security: -  (http)
 │  ├─ GET   /heartbeat           example_app.router.routes.<locals>.<lambda>          security: -  (http)
 │  ├─ WS    /ws                  example_app.controllers.ws_handlers.EchoHandler      security: -  (ws)
 │  ├─ WS    /chat                example_app.controllers.ws_handlers.ChatHandler      security: -  (ws)
 │  ├─ GET   /chat/members        example_app.controllers.ws_handlers.chat_members     security: -  (http)
-│  ├─ GET   /chat.html           example_app/static/chat.html                         security: -  (static)
-│  └─ HEAD  /chat.html           example_app/static/chat.html                         security: -  (static)
+│  ├─ GET   /chat.html           example_app.controllers.main_controller.chat_page    security: -  (http)
+│  ├─ GET   /js/nova-socket.js   fastapi_nova/client/nova-socket.js                   security: -  (static)
+│  └─ HEAD  /js/nova-socket.js   fastapi_nova/client/nova-socket.js                   security: -  (static)
 ├─ group 1 (prefix '')
 │  └─ POST  /                    example_app.controllers.main_controller.index        security: example_app.auth.username_password  (http)
 ├─ group 2 (prefix '/api')
@@ -54,18 +56,20 @@ Host: '_'
 """  # noqa: E501
 
 EXAMPLE_AUDIT = """\
+info     GET   /                    public GET  (example_app.controllers.main_controller.landing)
 info     GET   /login               public GET  (example_app.controllers.main_controller.login)
 info     GET   /heartbeat           public GET  (example_app.router.routes.<locals>.<lambda>)
 warning  WS    /ws                  WebSocket route without security  (example_app.controllers.ws_handlers.EchoHandler)
 warning  WS    /chat                WebSocket route without security  (example_app.controllers.ws_handlers.ChatHandler)
 info     GET   /chat/members        public GET  (example_app.controllers.ws_handlers.chat_members)
-info     GET   /chat.html           public static content  (example_app/static/chat.html)
+info     GET   /chat.html           public GET  (example_app.controllers.main_controller.chat_page)
+info     GET   /js/nova-socket.js   public static content  (fastapi_nova/client/nova-socket.js)
 info     GET   /api/users           public GET  (example_app.controllers.api_controller.index)
 info     GET   /api/users/{id}      public GET  (example_app.controllers.api_controller.show)
 warning  POST  /api/users           POST without security  (example_app.controllers.api_controller.create)
 info     GET   /api/users/{id}/xml  public GET  (example_app.controllers.api_controller.show_xml)
 info     GET   /api/broken          public GET  (example_app.controllers.api_controller.broken)
-3 warnings, 8 info
+3 warnings, 10 info
 """  # noqa: E501
 
 

@@ -390,6 +390,41 @@ def test_custom_handlers() -> None:
         assert (new.status_code, new.text, new.headers["x-report"]) == (201, "id\n7\n", "new")
 
 
+@exercises("openapi_returns")
+def test_openapi_returns() -> None:
+    with client("openapi_returns") as http:
+        spec = http.get("/openapi.json").json()["paths"]
+        answers = {
+            ("get", "/notes/{id}"): http.get("/notes/1"),
+            ("post", "/notes"): http.post("/notes", json="buy milk"),
+            ("get", "/notes/page"): http.get("/notes/page"),
+            ("get", "/notes/export.csv"): http.get("/notes/export.csv"),
+            ("get", "/notes/ping"): http.get("/notes/ping"),
+        }
+        missing = http.get("/notes/99")
+    # What the page says each route documents, and that each answer is what is documented.
+    documented = {
+        (method, path): {
+            status: set(entry.get("content", {}))
+            for status, entry in spec[path][method]["responses"].items()
+        }
+        for method, path in answers
+    }
+    assert documented == {
+        ("get", "/notes/{id}"): {"200": {"application/json"}, "404": {"application/json"}},
+        ("post", "/notes"): {"201": {"application/json"}, "400": {"application/json"}},
+        ("get", "/notes/page"): {"200": {"text/html"}},
+        ("get", "/notes/export.csv"): {"200": {"text/csv"}},
+        ("get", "/notes/ping"): {"204": set()},
+    }
+    for key, response in answers.items():
+        media = documented[key][str(response.status_code)]
+        assert response.headers.get("content-type", "").split(";")[0] in (media or {""}), key
+    assert (missing.status_code, missing.json()) == (404, {"error": "not found"})
+    assert spec["/notes/ping"]["get"]["summary"] == "Ping"
+    assert "422" not in spec["/notes/{id}"]["get"]["responses"]
+
+
 @exercises("controller_decorator")
 def test_controller_decorator() -> None:
     with client("controller_decorator") as http:
@@ -432,7 +467,7 @@ def test_fallback_decorator_and_failures(caplog: pytest.LogCaptureFixture) -> No
             for path in ("/raising", "/invalid", "/no-fallback"):
                 failed = http.get(path)
                 assert (failed.status_code, failed.json()) == (500, internal), path
-    messages = [r.getMessage() for r in caplog.records if r.name == "fastapi_nova.controller"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "fastapi_nova.controllers"]
     assert any(
         "fallback_decorator.raising returned None and its fallback" in m and "raised" in m
         for m in messages
@@ -542,6 +577,25 @@ async def test_ws_options(caplog: pytest.LogCaptureFixture) -> None:
     assert bad[0] == "error" and isinstance(bad[1], fastapi_nova.InvalidCallbackReturn)
     assert idle == "timeout"
     assert "BuggyHandler.websocket_handle raised ValueError('a bug')" in caplog.text
+
+
+@exercises("ws_browser")
+@pytest.mark.anyio
+async def test_ws_browser() -> None:
+    module = example("ws_browser")
+    with TestClient(module.app) as http:
+        page = http.get("/")
+        assert page.status_code == 200
+        assert '<script src="/js/nova-socket.js"></script>' in page.text
+        assert f'heartbeat: "{module.HEARTBEAT}"' in page.text  # the page uses the route's
+        script = http.get("/js/nova-socket.js")
+        assert script.status_code == 200
+        assert script.content == fastapi_nova.browser_client_path().read_bytes()
+    async with connect(module.app, "/shout", timeout=TIMEOUT) as ws:
+        await ws.send_text(module.HEARTBEAT)
+        assert await ws.receive_text() == module.HEARTBEAT  # answered, not shouted
+        await ws.send_text("hello")
+        assert await ws.receive_text() == "HELLO"
 
 
 @exercises("pubsub_rooms")

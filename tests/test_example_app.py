@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from example_app.controllers.ws_handlers import CHAT_HEARTBEAT
 from example_app.main import app
+from fastapi_nova import browser_client_path
 from tests.support.servers import uvicorn_server
+from tests.support.ws import WebSocketDenialResponse, connect, denied_status
 
 
 @pytest.fixture
@@ -40,19 +47,53 @@ def test_index_greets_a_user_with_the_right_password(client: TestClient) -> None
 
 
 @pytest.mark.parametrize(
-    "form", [{"username": "ada", "password": "nope"}, {"username": "ada"}, {}]
+    ("form", "shown"),
+    [({"username": "ada", "password": "nope"}, "ada"), ({"username": "ada"}, "ada"), ({}, "")],
 )
-def test_index_refuses_a_wrong_or_missing_password_with_an_empty_401(
-    client: TestClient, form: dict[str, str]
+def test_a_failed_login_renders_the_form_again_with_a_message_and_401(
+    client: TestClient, form: dict[str, str], shown: str
 ) -> None:
     response = client.post("/", data=form)
-    assert (response.status_code, response.content) == (401, b"")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<p id="error" role="alert"' in response.text
+    assert "Wrong username or password" in response.text
+    assert 'action="/"' in response.text and 'name="password"' in response.text
+    assert f'name="username" value="{shown}"' in response.text  # what was typed, kept
 
 
-def test_index_answers_only_post(client: TestClient) -> None:
+def test_a_failed_login_escapes_the_username_it_shows(client: TestClient) -> None:
+    response = client.post("/", data={"username": '"><script>x</script>', "password": "no"})
+    assert response.status_code == 401
+    assert "<script>x" not in response.text
+    assert "&#34;&gt;&lt;script&gt;x&lt;/script&gt;" in response.text
+
+
+def test_landing_page_links_login_chat_and_docs(client: TestClient) -> None:
     response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    for link in ("/login", "/chat.html", "/docs"):
+        assert f'href="{link}"' in response.text, link
+
+
+def test_root_answers_get_and_post_only(client: TestClient) -> None:
+    response = client.put("/")
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "GET, POST"
+
+
+def test_chat_page_loads_the_shipped_client_with_the_routes_heartbeat(client: TestClient) -> None:
+    from example_app.controllers.ws_handlers import CHAT_IDLE_TIMEOUT
+
+    page = client.get("/chat.html").text
+    assert '<script src="/js/nova-socket.js"></script>' in page
+    assert f"heartbeat: {json.dumps(CHAT_HEARTBEAT)}," in page
+    assert f"heartbeatInterval: {int(CHAT_IDLE_TIMEOUT * 1000 / 3)}," in page
+    script = client.get("/js/nova-socket.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert script.content == browser_client_path().read_bytes()
 
 
 def test_users_index_and_show(client: TestClient) -> None:
@@ -136,7 +177,8 @@ def test_openapi_lists_every_http_route_with_its_parameters_and_the_basic_scheme
     expected = {
         "/login": {"get"},
         "/heartbeat": {"get"},
-        "/": {"post"},
+        "/": {"get", "post"},
+        "/chat.html": {"get"},
         "/api/users": {"get", "post"},
         "/api/users/{id}": {"get"},
         "/api/users/{id}/xml": {"get"},
@@ -155,6 +197,35 @@ def test_openapi_lists_every_http_route_with_its_parameters_and_the_basic_scheme
     assert paths["/admin/stats"]["get"]["security"] == [{"HTTPBasic": []}]
 
 
+PINNED_OPENAPI = Path(__file__).parent / "apps" / "example_openapi.json"
+
+
+def test_openapi_document_is_pinned() -> None:
+    """The whole document, so any change to it is deliberate. After one, regenerate with
+    ``python -c "import json; from example_app.main import app;
+    print(json.dumps(app.openapi(), indent=2, sort_keys=True))" > tests/apps/example_openapi.json``
+    and say in the commit what changed."""
+    assert app.openapi() == json.loads(PINNED_OPENAPI.read_text())
+
+
+def test_openapi_says_what_each_route_answers(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths["/heartbeat"]["get"]["responses"] == {
+        "200": {"description": "Successful Response"}
+    }
+    assert paths["/heartbeat"]["get"]["summary"] == "Heartbeat"
+    assert set(paths["/login"]["get"]["responses"]["200"]["content"]) == {"text/html"}
+    assert set(paths["/api/users/{id}/xml"]["get"]["responses"]["200"]["content"]) == {
+        "application/xml"
+    }
+    show = paths["/api/users/{id}"]["get"]["responses"]
+    assert set(show) == {"200", "404"}  # no 422: its only input is a string binding
+    assert show["404"]["description"] == "Status page (errors_controller.not_found)"
+    assert set(paths["/api/users"]["post"]["responses"]) == {"201", "400", "422"}
+    assert set(paths["/"]["post"]["responses"]) == {"200", "400", "401"}
+    assert set(paths["/admin/stats"]["get"]["responses"]) == {"200", "401"}
+
+
 @pytest.mark.slow
 def test_example_app_served_by_real_uvicorn(tmp_path: Path) -> None:
     with uvicorn_server("example_app.main:app", tmp_path) as server:
@@ -164,9 +235,49 @@ def test_example_app_served_by_real_uvicorn(tmp_path: Path) -> None:
                 "/", data={"username": "ada", "password": "password"}
             ).text
             assert http.post("/", data={"username": "ada"}).status_code == 401
+            assert 'href="/chat.html"' in http.get("/").text
             assert http.get("/api/users/1").json()["name"] == "Alice"
             created = http.post("/api/users", json={"name": "Lin", "email": "lin@example.com"})
             assert created.status_code == 201
             assert http.get("/api/users/999").status_code == 404
             assert http.get("/docs").status_code == 200
         assert "Traceback" not in server.log()
+
+
+def test_chat_lines_carry_the_authors_name(client: TestClient) -> None:
+    with connect(client, "/chat?name=ann") as ann, connect(client, "/chat") as anonymous:
+        ann.send_text("hello")
+        assert ann.receive_text() == "ann: hello"
+        assert anonymous.receive_text() == "ann: hello"
+        anonymous.send_text("no name, no prefix")
+        assert ann.receive_text() == "no name, no prefix"
+        ann.send_text(CHAT_HEARTBEAT)  # the runtime answers it; the chat never sees it
+        assert ann.receive_text() == CHAT_HEARTBEAT
+        anonymous.send_text("next")
+        assert ann.receive_text() == "next"
+
+
+@pytest.mark.parametrize("name", ["a:b", "x" * 33, "<b>", "a\nb"])
+def test_chat_refuses_a_bad_name_with_403(client: TestClient, name: str) -> None:
+    assert denied_status(client, "/chat?" + urlencode({"name": name})) == 403
+
+
+@settings(
+    max_examples=30, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(max_size=40))
+def test_any_chat_name_is_accepted_as_a_prefix_or_refused_with_403(
+    client: TestClient, name: str
+) -> None:
+    path = "/chat?" + urlencode({"name": name})
+    try:
+        with connect(client, path) as ws:
+            ws.send_text("hi")
+            line = ws.receive_text()
+    except WebSocketDenialResponse as denial:
+        assert denial.status_code == 403 and name.strip()  # never a 500; no name is fine
+        return
+    author = name.strip()
+    assert line == (f"{author}: hi" if author else "hi")
+    # An accepted name cannot fake a second author or another line.
+    assert ":" not in author and "\n" not in author and len(author) <= 32

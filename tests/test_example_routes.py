@@ -53,21 +53,28 @@ def test_unit_testing_the_example_fallback(caplog: pytest.LogCaptureFixture) -> 
     assert "'something_unexpected'" in caplog.text
 
 
+DENIED = (False, 401, {"content-type": "text/html; charset=utf-8"})
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
         ({"username": "ada", "password": "password"}, (True, {"username": "ada"})),
-        ({"username": "ada", "password": "wrong"}, False),
-        ({"username": "ada"}, False),
-        ({"password": "password"}, False),
-        ({"username": "", "password": "password"}, False),
-        ({"username": ["ada"], "password": "password"}, False),
-        ({}, False),
+        ({"username": "ada", "password": "wrong"}, DENIED),
+        ({"username": "ada"}, DENIED),
+        ({"password": "password"}, DENIED),
+        ({"username": "", "password": "password"}, DENIED),
+        ({"username": ["ada"], "password": "password"}, DENIED),
+        ({}, DENIED),
     ],
 )
 def test_unit_testing_the_example_security_function(params: dict[str, Any], expected: Any) -> None:
     req = nova_request("POST", "/", params=params)
-    assert auth.username_password(req) == expected
+    answer = auth.username_password(req)
+    if expected is DENIED:  # a 401 that shows the login form again, with a message
+        assert answer[:3] == DENIED and "Wrong username or password" in answer[3]
+    else:
+        assert answer == expected
 
 
 def test_fastapi_style_security_is_a_plain_function_too() -> None:

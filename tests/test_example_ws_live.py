@@ -71,7 +71,7 @@ def test_chat_page_is_served(server: Server) -> None:
     page = httpx.get(f"{server.url}/chat.html", timeout=TIMEOUT)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert '"/chat"' in page.text
+    assert 'new NovaSocket("/chat?name="' in page.text
 
 
 def test_server_log_has_no_errors(server: Server, tmp_path: Path) -> None:

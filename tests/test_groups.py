@@ -311,8 +311,8 @@ def test_methods_are_case_insensitive_and_deduplicated() -> None:
 def test_unknown_option() -> None:
     raises_start(
         [group(("/x", ctrl, {"method": ["get"]}))],
-        "group 0 (prefix ''), route '/x': unknown option 'method'; expected methods, protocol or "
-        "a FastAPI route option (callbacks, dependencies, deprecated, description,",
+        "group 0 (prefix ''), route '/x': unknown option 'method'; expected methods, protocol, "
+        "returns or a FastAPI route option (callbacks, dependencies, deprecated, description,",
     )
 
 

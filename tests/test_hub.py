@@ -248,7 +248,7 @@ async def test_fan_out_past_a_broken_member(caplog: pytest.LogCaptureFixture) ->
 
     broken = spawn(Broken())
     good, box = connection()
-    with caplog.at_level(logging.ERROR, logger="fastapi_nova.pubsub"):
+    with caplog.at_level(logging.ERROR, logger="fastapi_nova.hub"):
         assert fan_out([broken, good], "room", encode("t", 1, None)) == 1
     assert (await box.get()).payload == 1
     assert "delivering a 'room' message" in caplog.text

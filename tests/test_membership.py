@@ -134,20 +134,38 @@ def test_a_node_is_dropped_exactly_after_missed_heartbeats() -> None:
     # (MISSED_HEARTBEATS + 1) intervals, as the docs say.
 
 
-def test_deltas_apply_in_order_and_a_gap_asks_for_a_snapshot() -> None:
-    gossip, _, _ = gossip_with_clock()
+@pytest.mark.anyio
+async def test_deltas_apply_in_order_and_a_gap_asks_for_a_snapshot() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def publish(text: str) -> None:
+        sent.append(json.loads(text))
+
+    gossip = Gossip(
+        node="me",
+        epoch="e1",
+        members=LocalMembers(),
+        publish=publish,
+        on_change=lambda: None,
+        loop=asyncio.get_running_loop(),
+        heartbeat_interval=1.0,
+    )
     gossip.receive(snap("other", 1, {}))
     delta = {"op": "delta", "node": "other", "epoch": "e", "leave": {}}
     gossip.receive(json.dumps({**delta, "seq": 2, "join": {"room": ["p1"]}}))
     gossip.receive(json.dumps({**delta, "seq": 4, "join": {"room": ["p3"]}}))  # 3 was lost
     assert [p.id for p in gossip.remote_members("room")] == ["p1", "p3"]
-    assert gossip._outbox.get_nowait() == ("sync", "other")  # repaired from a snapshot
+
+    gossip.stop()  # send what is queued, then return
+    await asyncio.wait_for(gossip.send_loop(), TIMEOUT)
+    # Repaired from a snapshot: one sync request, addressed to the node with the gap.
+    assert [(m["op"], m.get("target")) for m in sent] == [("sync", "other")]
 
 
 def test_own_messages_and_unknown_ops_change_nothing(caplog: pytest.LogCaptureFixture) -> None:
     gossip, _, changes = gossip_with_clock()
     gossip.receive(snap("me", 0, {"room": ["p1"]}))  # ours, back from the backend
-    with caplog.at_level(logging.ERROR, logger="fastapi_nova.pubsub"):
+    with caplog.at_level(logging.ERROR, logger="fastapi_nova.membership"):
         gossip.receive(json.dumps({"op": "shout", "node": "other", "epoch": "e"}))
         gossip.receive("not json")
         gossip.receive(json.dumps({"op": "snap", "node": "other"}))  # no epoch
@@ -228,7 +246,7 @@ async def test_a_dead_nodes_members_disappear_by_missed_heartbeats(
     await a.join("room", pa)
     await b.wait_until(lambda: len(b.get_members("room")) == 1, TIMEOUT)
 
-    with caplog.at_level(logging.INFO, logger="fastapi_nova.pubsub"):
+    with caplog.at_level(logging.INFO, logger="fastapi_nova.membership"):
         await a.close(farewell=False)  # no goodbye: only the missing heartbeats tell
         await b.wait_until(lambda: b.get_members("room") == [], TIMEOUT)
     # The cause is the expiry (the bound itself is tested exactly, with a set clock, above).

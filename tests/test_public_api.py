@@ -60,6 +60,11 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "streaming_endpoint",
         },
     ),
+    "fastapi_nova.errors": (
+        "control flow between modules, or re-exported where users meet them "
+        "(fastapi_nova.testing.WebSocketRefused, fastapi_nova.cli.CliError)",
+        {"CliError", "HandlerError", "InvalidReturn", "SecurityDenied", "WebSocketRefused"},
+    ),
     "fastapi_nova.groups": (
         "validated forms of a route table, built by NovaRouter (users write dicts/RouteGroup)",
         {
@@ -78,9 +83,6 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "Converter",
             "FileSliceResponse",
             "HandlerContext",
-            "HandlerError",
-            "InvalidReturn",
-            "encode_json",
             "redirect_location",
         },
     ),
@@ -95,6 +97,11 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     "fastapi_nova.membership": (
         "pub/sub membership and gossip, behind pubsub.get_members()",
         {"ExitListener", "Gossip", "LocalMembers"},
+    ),
+    "fastapi_nova.openapi": (
+        "what a route documents, derived when NovaRouter builds it (ErrorDetail names the "
+        "documented {'detail': ...} body)",
+        {"ErrorDetail", "returns_error", "route_openapi"},
     ),
     "fastapi_nova.pid": (
         "connection plumbing; users get pids from self.pid and pub/sub senders",
@@ -124,7 +131,6 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     "fastapi_nova.security": (
         "security callables turned into dependencies; users write the callables",
         {
-            "SecurityDenied",
             "Verdict",
             "run_nova_security",
             "security_dependency",
@@ -150,7 +156,7 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     ),
     "fastapi_nova.websocket_handler": (
         "how the runtime reads a callback's return; users write the returns",
-        {"BadReturn", "parse_return"},
+        {"parse_return"},
     ),
 }
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI, Form, HTTPException
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from fastapi_nova import AuthData, NovaRequest, NovaRouter
+from fastapi_nova._shapes import parse_headers
+from fastapi_nova.errors import InvalidReturn
 from fastapi_nova.security import verdict
 
 api_key = APIKeyHeader(name="x-key", auto_error=False)
@@ -674,3 +679,99 @@ def test_verdict_table(result: Any, allowed: bool, status: int | None) -> None:
 def test_true_without_data_sets_no_auth_data() -> None:
     assert not verdict(True).has_auth_data
     assert verdict((True, None)).has_auth_data and verdict((True, None)).auth_data is None
+
+
+# --------------------------------------------------------------------------- one strictness
+
+#: Header values a controller's ``("status", 403, headers)`` accepts, and so security's
+#: ``(False, 403, headers)`` too: one parser (``fastapi_nova._shapes``) reads both.
+GOOD_HEADERS = [{"x-a": "1"}, {"x-a": 1}, [("x-a", "1")], (["x-a", "1"],)]
+#: ...and values both refuse: a controller gets a logged 500, security a 401 denial.
+BAD_HEADERS = [{"x-a": 1.5}, {"x-a": None}, [(1, "a")], [("x-a", "1", "extra")], "x-a: 1"]
+
+
+def statuses(headers: Any) -> tuple[int, int]:
+    """What a controller returning ``("status", 403, headers)`` and a security function
+    returning ``(False, 403, headers)`` answer."""
+
+    def ctrl(req):
+        return ("status", 403, headers)
+
+    app = FastAPI()
+    app.include_router(
+        NovaRouter(
+            [
+                {"prefix": "/c", "routes": [("/r", ctrl)]},
+                {
+                    "prefix": "/s",
+                    "security": lambda req: (False, 403, headers),
+                    "routes": [("/r", Controllers().nova)],
+                },
+            ]
+        )
+    )
+    client = TestClient(app, raise_server_exceptions=False)
+    return client.get("/c/r").status_code, client.get("/s/r").status_code
+
+
+@pytest.mark.parametrize("headers", GOOD_HEADERS, ids=repr)
+def test_handlers_and_security_accept_the_same_headers(headers: Any) -> None:
+    assert statuses(headers) == (403, 403)
+
+
+@pytest.mark.parametrize("headers", BAD_HEADERS, ids=repr)
+def test_handlers_and_security_refuse_the_same_headers(headers: Any) -> None:
+    # Security used to str() any header value (a float went out as "1.5"): now refused
+    # as a handler refuses it, and a refused verdict denies with 401.
+    assert statuses(headers) == (500, 401)
+
+
+@pytest.mark.parametrize("body", [None, 1, object()], ids=repr)
+def test_security_body_must_be_json_text_or_bytes(body: Any) -> None:
+    # As the docs' table says; None too (a handler's ("status", ...) takes None as "no body").
+    assert verdict((False, 403, {}, body)).response.status_code == 401  # type: ignore[union-attr]
+
+
+#: Bounded; derandomized under CI (as tests/test_fuzz.py) so a run is repeatable.
+BOUNDED = settings(
+    max_examples=60, deadline=2000, derandomize=os.environ.get("CI") == "true", database=None
+)
+#: Any value a hand-written security function might put in a status, headers or body slot.
+ANYTHING = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-1000, 1000)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.binary(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3).map(tuple)
+        | st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(BOUNDED)
+@given(status=ANYTHING, headers=ANYTHING, body=ANYTHING, size=st.sampled_from([2, 3, 4]))
+def test_any_false_tuple_denies_with_its_status_or_401(
+    status: Any, headers: Any, body: Any, size: int
+) -> None:
+    # Never a pass, never a crash, never a 500: the parser shared with handlers raises only
+    # InvalidReturn, which security turns into the 401 of "anything else".
+    result = (False, status, headers, body)[:size] if size > 2 else (False, headers)
+    decision = verdict(result)
+    assert decision.allowed is False and decision.response is not None
+    assert decision.response.status_code in (401, status)
+
+
+@settings(BOUNDED)
+@given(value=ANYTHING)
+def test_the_shared_header_parser_raises_only_invalid_return(value: Any) -> None:
+    try:
+        headers = parse_headers(value, ("status", 200, value))
+    except InvalidReturn as exc:
+        assert str(exc).endswith(f"in {('status', 200, value)!r}")  # names the tuple
+    else:
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())

@@ -1,0 +1,75 @@
+"""The parts of a returned tuple that handlers and security both read: status, headers, body.
+
+One strictness for both: a controller's ``("status", 403, headers, body)`` and a security
+function's ``(False, 403, headers, body)`` accept exactly the same values. A bad value raises
+``InvalidReturn`` naming it; handlers let that become a logged 500, security a 401 denial.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+
+from fastapi_nova.errors import InvalidReturn
+
+# One encoder for every response (Starlette's JSONResponse settings): building one per call
+# is most of json.dumps's cost on small payloads, and this is on every JSON response's path.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def encode_json(data: Any) -> bytes:
+    """JSON bytes for anything FastAPI can encode (models, dataclasses, datetimes, UUIDs)."""
+    try:
+        text = _ENCODER.encode(data)
+    except TypeError:
+        # Not plain JSON types: let FastAPI's encoder turn them into some first.
+        text = _ENCODER.encode(jsonable_encoder(data))
+    return text.encode("utf-8")
+
+
+def parse_status(value: Any, what: tuple[Any, ...]) -> int:
+    """``value`` as an HTTP status: an int (not a bool) from 100 to 599."""
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+        return value
+    raise InvalidReturn(f"status must be an int from 100 to 599, got {value!r} in {what!r}")
+
+
+def parse_headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
+    """``value`` as headers: a dict or a list of pairs, str names, str or int values."""
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise InvalidReturn(f"headers must be a dict, got {value!r} in {what!r}")
+    headers: dict[str, str] = {}
+    for item in items:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise InvalidReturn(f"headers must be name/value pairs, got {item!r} in {what!r}")
+        name, header_value = item
+        if not isinstance(name, str) or not isinstance(header_value, str | int):
+            raise InvalidReturn(f"header {name!r}: {header_value!r} is not a string in {what!r}")
+        headers[name] = str(header_value)
+    return headers
+
+
+def with_default(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
+    """Set header ``name`` (lower case) unless ``headers`` has it in any case."""
+    if not any(key.lower() == name for key in headers):
+        headers[name] = value
+    return headers
+
+
+def body_bytes(body: Any, headers: dict[str, str]) -> bytes:
+    """A body as bytes: a dict or list as JSON (setting its content type), str or bytes as is."""
+    if isinstance(body, dict | list):
+        with_default(headers, "content-type", "application/json")
+        return encode_json(body)
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, bytes):
+        return body
+    raise InvalidReturn(f"status body must be a dict, list, str or bytes, got {body!r}")
