@@ -43,6 +43,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -248,6 +249,11 @@ class FanOut:
     gc: dict[str, Any] = field(default_factory=dict)
 
 
+def ratio(a: float, b: float) -> float:
+    """a / b; NaN when b is 0 (CPU time is counted in 10 ms ticks: tiny runs may show 0)."""
+    return a / b if b else math.nan
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -385,7 +391,7 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
         print(f"{'raw Starlette echo':<28}{raw:>10.0f} round-trips/s   1.00x"
               f"{raw_cpu:>10.1f} us   1.00x")
         print(f"{'nova echo':<28}{ours:>10.0f} round-trips/s  {ours / raw:5.2f}x"
-              f"{our_cpu:>10.1f} us  {raw_cpu / our_cpu:5.2f}x   (target >= 0.90x)")
+              f"{our_cpu:>10.1f} us  {ratio(raw_cpu, our_cpu):5.2f}x   (target >= 0.90x)")
 
 
 def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) -> None:
@@ -404,7 +410,7 @@ def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) ->
             f"{run.mem_kib_per_conn:>10.1f}{p99 / pct(bare.latencies, 0.99):>10.2f}x"
             f"{run.deliveries_per_s / bare.deliveries_per_s:>14.2f}x"
             f"{run.gc.get('max', 0.0) * 1e3:>11.1f}{run.cpu_us_per_delivery:>14.1f}"
-            f"{bare.cpu_us_per_delivery / run.cpu_us_per_delivery:>10.2f}x"
+            f"{ratio(bare.cpu_us_per_delivery, run.cpu_us_per_delivery):>10.2f}x"
         )
     nova = best.get("nova memory://")
     if nova is None:
@@ -422,7 +428,7 @@ def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) ->
         print(f"  nova memory per connection - plain FastAPI: "
               f"{nova.mem_kib_per_conn - fastapi_row.mem_kib_per_conn:+.1f} KiB "
               "(what fastapi-nova itself adds)")
-    cpu_ratio = bare.cpu_us_per_delivery / nova.cpu_us_per_delivery
+    cpu_ratio = ratio(bare.cpu_us_per_delivery, nova.cpu_us_per_delivery)
     print(f"  nova server CPU per delivery: {nova.cpu_us_per_delivery:.1f} us, bare loop "
           f"{bare.cpu_us_per_delivery:.1f} us ({cpu_ratio:.2f}x)")
     redis = best.get("nova redis://")
