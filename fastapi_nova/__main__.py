@@ -1,4 +1,4 @@
-"""``python -m fastapi_nova``: see :mod:`fastapi_nova.cli`."""
+"""`python -m fastapi_nova`: see `fastapi_nova.cli`."""
 
 import sys
 

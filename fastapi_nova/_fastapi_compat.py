@@ -1,29 +1,176 @@
-"""The one place fastapi-nova reads FastAPI internals.
+"""The one place fastapi-nova reads FastAPI or Starlette internals.
 
-Since 0.165 FastAPI builds an included route's handler once per inclusion, with the
-inclusion's dependencies (``app.include_router(router, dependencies=[...])``) added to the
-route's own. The lean path of a NovaRouter route may skip FastAPI's parameter solving only
-when that combined list holds nothing but the route's own Nova-style dependencies, and the
-combined list is only visible through a private context variable. When it is missing (another
-FastAPI version), every route takes the general path: slower, never wrong.
+Each read here is pinned by a test in ``tests/test_fastapi_compat.py`` that fails loudly when
+an upgrade changes it. Where a read finds nothing (another FastAPI version), the caller falls
+back to FastAPI's own behaviour: slower, never wrong.
 
-It also holds ``dependencies_through``, which solves a prefix of a route's dependencies with
-FastAPI's own solver, so that security answers before FastAPI's body decoding error.
+* **Included routers** (FastAPI 0.165): ``app.include_router(router)`` keeps ``router`` behind
+  an ``_IncludedRouter`` that builds one "effective route context" per route and inclusion
+  (the inclusion's prefix and dependencies added). The router's compiled index is built from
+  those contexts, and a route it selects is handed back to FastAPI the way FastAPI's own
+  dispatch does it (the context under the ``fastapi`` scope key).
+* **Dependencies**: a route may be served without FastAPI's parameter solving only when the
+  dependencies FastAPI built it with are the route's own Nova-style ones.
+* **Request internals**: the form FastAPI already parsed, the exit stack of the response.
+* **FastAPI's solver and serializer**, called as FastAPI calls them: dependencies of an
+  overriding security function (``call_with_dependencies``), a route's ``response_model``
+  applied to a ``("json", ...)`` payload (``response_field``, ``serialize_response``).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import fastapi.routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor
 from starlette.requests import HTTPConnection, Request
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.types import Scope
 from starlette.websockets import WebSocket
+
+#: FastAPI's per-request scope entry and the keys under it (fastapi/routing.py).
+_FASTAPI_SCOPE_KEY = "fastapi"
+_INCLUDED_ROUTER_KEY = "included_router"
+_EFFECTIVE_CONTEXT_KEY = "effective_route_context"
+#: FastAPI's response-lifetime exit stacks, outermost first (fastapi/routing.py, applications.py).
+_EXIT_STACK_KEYS = ("fastapi_middleware_astack", "fastapi_inner_astack")
+
+
+@dataclass(frozen=True)
+class EffectiveRoute:
+    """A route of a router as one inclusion serves it (or as it is, outside any inclusion)."""
+
+    route: APIRoute
+    #: FastAPI's effective route context for this inclusion; None for the route itself.
+    context: Any
+    path_format: str
+    path_regex: re.Pattern[str]
+    convertors: dict[str, Convertor[Any]]
+    methods: frozenset[str]
+    endpoint: Callable[..., Any]
+    #: The dependency callables FastAPI solves for it (None: unknown, so assume some).
+    dependency_calls: list[Callable[..., Any]] | None
+    max_body_size: int | None
+
+
+def _calls(dependant: Any) -> list[Callable[..., Any]] | None:
+    if not isinstance(dependant, Dependant):
+        return None
+    return [sub.call for sub in dependant.dependencies if sub.call is not None]
+
+
+def _own(route: APIRoute) -> EffectiveRoute:
+    return EffectiveRoute(
+        route=route,
+        context=None,
+        path_format=route.path_format,
+        path_regex=route.path_regex,
+        convertors=dict(route.param_convertors),
+        methods=frozenset(route.methods or ()),
+        endpoint=route.endpoint,
+        dependency_calls=_calls(getattr(route, "dependant", None)),
+        max_body_size=getattr(route, "max_body_size", None),
+    )
+
+
+def _http_indexable(route: BaseRoute) -> bool | None:
+    """True: an APIRoute; False: never answers HTTP (WebSocket); None: cannot be indexed."""
+    if isinstance(route, APIRoute):
+        return True
+    if isinstance(route, WebSocketRoute | fastapi.routing.APIWebSocketRoute):
+        return False
+    return None
+
+
+def own_routes(routes: list[BaseRoute]) -> list[EffectiveRoute] | None:
+    """A router's HTTP routes as they are (the router used as an ASGI app), or None when one
+    cannot be indexed (a Mount, a Host, an included router)."""
+    out: list[EffectiveRoute] = []
+    for route in routes:
+        kind = _http_indexable(route)
+        if kind is None or isinstance(route, Mount):
+            return None
+        if kind:
+            assert isinstance(route, APIRoute)
+            out.append(_own(route))
+    return out
+
+
+def included_router(scope: Scope, router: object) -> Any | None:
+    """FastAPI's inclusion of ``router`` that is dispatching this request, if any."""
+    included = scope.get(_FASTAPI_SCOPE_KEY, {}).get(_INCLUDED_ROUTER_KEY)
+    if included is None or getattr(included, "original_router", None) is not router:
+        return None
+    return included
+
+
+def included_routes(included: Any) -> list[EffectiveRoute] | None:
+    """The HTTP routes of an inclusion, with the inclusion's prefix and dependencies, or None
+    when they cannot be read (another FastAPI) or one cannot be indexed."""
+    candidates = getattr(included, "effective_candidates", None)
+    if not callable(candidates):
+        return None
+    out: list[EffectiveRoute] = []
+    for context in candidates():
+        route = getattr(context, "original_route", None)
+        if route is None or getattr(context, "starlette_route", None) is not None:
+            # Not an APIRoute context: a nested inclusion, a Starlette route, a mount...
+            if isinstance(route, WebSocketRoute | fastapi.routing.APIWebSocketRoute):
+                continue
+            return None
+        if not isinstance(route, APIRoute):
+            return None
+        out.append(
+            EffectiveRoute(
+                route=route,
+                context=context,
+                path_format=context.path_format,
+                path_regex=context.path_regex,
+                convertors=dict(context.param_convertors),
+                methods=frozenset(context.methods or ()),
+                endpoint=context.endpoint,
+                dependency_calls=_calls(context.dependant),
+                max_body_size=context.max_body_size,
+            )
+        )
+    return out
+
+
+def route_path(scope: Scope) -> str:
+    """The request path the router matches: ``scope["path"]`` without the ``root_path``."""
+    return get_route_path(scope)
+
+
+def routes_version(router: object) -> int | None:
+    """FastAPI's counter of changes to a router's routes (None when unknown)."""
+    version = getattr(router, "_routes_version", None)
+    return version if isinstance(version, int) else None
+
+
+def select_context(scope: Scope, context: Any) -> None:
+    """Tell FastAPI which effective route context the request was dispatched to, as its own
+    ``_IncludedRouter`` does before calling the route."""
+    scope.setdefault(_FASTAPI_SCOPE_KEY, {})[_EFFECTIVE_CONTEXT_KEY] = context
+
+
+def route_selected(scope: Scope, path: str) -> None:
+    """Report the matched route to FastAPI's telemetry, when the request has telemetry."""
+    if scope.get("fastapi.telemetry") is None:
+        return
+    try:
+        from fastapi.telemetry._api import _route_selected
+    except ImportError:  # pragma: no cover - another FastAPI: no route attribute on the span
+        return
+    _route_selected(scope=scope, path=path)
 
 
 def _effective_dependant(route: APIRoute) -> Dependant | None:
@@ -36,14 +183,6 @@ def _effective_dependant(route: APIRoute) -> Dependant | None:
     else:
         dependant = getattr(route, "dependant", None)
     return dependant if isinstance(dependant, Dependant) else None
-
-
-def dependency_calls(route: APIRoute) -> list[Callable[..., Any]] | None:
-    """The dependency callables FastAPI is building ``route``'s handler with, or None."""
-    dependant = _effective_dependant(route)
-    if dependant is None:
-        return None
-    return [sub.call for sub in dependant.dependencies if sub.call is not None]
 
 
 def dependencies_through(
@@ -73,7 +212,7 @@ def dependencies_through(
     )
 
     async def solve(request: Request) -> None:
-        stack = request.scope.get("fastapi_inner_astack")
+        stack = request.scope.get(_EXIT_STACK_KEYS[1])  # the request's own, as FastAPI uses
         async with AsyncExitStack() as own_stack:
             await solve_dependencies(
                 request=request,
@@ -88,6 +227,25 @@ def dependencies_through(
 
 def _nothing() -> None:  # pragma: no cover - never called, the root of a partial dependant
     return None
+
+
+def response_exit_stack(scope: Scope) -> AsyncExitStack | None:
+    """The exit stack FastAPI closes once the response is sent (None outside FastAPI)."""
+    for key in _EXIT_STACK_KEYS:
+        stack = scope.get(key)
+        if isinstance(stack, AsyncExitStack):
+            return stack
+    return None
+
+
+def consumed_form(request: Request) -> Any | None:
+    """The form Starlette parsed for FastAPI when it consumed the body stream, if any."""
+    return getattr(request, "_form", None)
+
+
+def apiroute_option_names() -> frozenset[str]:
+    """The keyword arguments ``APIRoute`` takes (route options a route table may pass on)."""
+    return frozenset(inspect.signature(APIRoute.__init__).parameters)
 
 
 async def call_with_dependencies(conn: HTTPConnection, call: Callable[..., Any]) -> Any:

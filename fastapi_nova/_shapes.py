@@ -1,8 +1,8 @@
 """The parts of a returned tuple that handlers and security both read: status, headers, body.
 
-One strictness for both: a controller's ``("status", 403, headers, body)`` and a security
-function's ``(False, 403, headers, body)`` accept exactly the same values. A bad value raises
-``InvalidReturn`` naming it; handlers let that become a logged 500, security a 401 denial.
+One strictness for both: a controller's `("status", 403, headers, body)` and a security
+function's `(False, 403, headers, body)` accept exactly the same values. A bad value raises
+`InvalidReturn` naming it; handlers let that become a logged 500, security a 401 denial.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ def encode_json(data: Any) -> bytes:
 
 
 def parse_status(value: Any, what: tuple[Any, ...]) -> int:
-    """``value`` as an HTTP status: an int (not a bool) from 100 to 599."""
+    """`value` as an HTTP status: an int (not a bool) from 100 to 599."""
     if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
         return value
     raise InvalidReturn(f"status must be an int from 100 to 599, got {value!r} in {what!r}")
 
 
 def parse_headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
-    """``value`` as headers: a dict or a list of pairs, str names, str or int values."""
+    """`value` as headers: a dict or a list of pairs, str names, str or int values."""
     if isinstance(value, Mapping):
         items = list(value.items())
     elif isinstance(value, list | tuple):
@@ -57,7 +57,7 @@ def parse_headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
 
 
 def with_default(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
-    """Set header ``name`` (lower case) unless ``headers`` has it in any case."""
+    """Set header `name` (lower case) unless `headers` has it in any case."""
     if not any(key.lower() == name for key in headers):
         headers[name] = value
     return headers

@@ -6,14 +6,14 @@ def asyncapi() -> dict[str, Any]:
     return get_asyncapi(app)
 ```
 
-One channel per WebSocket route of every included ``NovaRouter``: its ``address`` is the
-path as FastAPI serves it (``/rooms/{room}``, the ``include_router`` prefix included), its
-``parameters`` are the path's bindings, its description is the handler class's docstring.
-Each channel has two operations, as a socket carries both ways: ``receive`` (the frames the
-handler's ``websocket_handle`` gets) and ``send`` (the frames it replies and pushes). The
+One channel per WebSocket route of every included `NovaRouter`: its `address` is the
+path as FastAPI serves it (`/rooms/{room}`, the `include_router` prefix included), its
+`parameters` are the path's bindings, its description is the handler class's docstring.
+Each channel has two operations, as a socket carries both ways: `receive` (the frames the
+handler's `websocket_handle` gets) and `send` (the frames it replies and pushes). The
 group's security appears on both: the FastAPI schemes the route depends on (a FastAPI-style
-function's own, or the one a Nova-style function declared with ``security_scheme``) as
-AsyncAPI security schemes, and the security function's name as ``x-nova-security`` (a
+function's own, or the one a Nova-style function declared with `security_scheme`) as
+AsyncAPI security schemes, and the security function's name as `x-nova-security` (a
 Nova-style function that declares no scheme has no standard description). HTTP routes are
 left to OpenAPI.
 """
@@ -57,9 +57,9 @@ _MESSAGES: dict[str, dict[str, Any]] = {
 def get_asyncapi(
     app: FastAPI, *, title: str | None = None, version: str | None = None
 ) -> dict[str, Any]:
-    """An AsyncAPI 3.0 document (a dict, ready for JSON) of ``app``'s Nova WebSocket routes.
+    """An AsyncAPI 3.0 document (a dict, ready for JSON) of `app`'s Nova WebSocket routes.
 
-    ``title`` and ``version`` default to the app's own (``FastAPI(title=..., version=...)``).
+    `title` and `version` default to the app's own (`FastAPI(title=..., version=...)`).
     """
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -102,9 +102,9 @@ def get_asyncapi(
 
 
 def _nova_websocket_info(context: RouteContext) -> Any:
-    """The ``NovaRouteInfo`` of a Nova WebSocket route, else None.
+    """The `NovaRouteInfo` of a Nova WebSocket route, else None.
 
-    Read as the ``routes`` CLI reads it (the info NovaRouter attaches to the endpoint).
+    Read as the `routes` CLI reads it (the info NovaRouter attaches to the endpoint).
     """
     if not isinstance(context.original_route, WebSocketRoute):
         return None
@@ -145,7 +145,7 @@ def _route_schemes(context: RouteContext) -> dict[str, Any]:
 
 
 def _scheme(scheme: SecurityBase) -> dict[str, Any] | None:
-    """An OpenAPI security scheme (FastAPI's ``scheme.model``) in AsyncAPI 3.0's terms."""
+    """An OpenAPI security scheme (FastAPI's `scheme.model`) in AsyncAPI 3.0's terms."""
     model = scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
     kind = model.get("type")
     out: dict[str, Any]
@@ -167,8 +167,8 @@ def _scheme(scheme: SecurityBase) -> dict[str, Any] | None:
 
 
 def _oauth_flows(flows: dict[str, Any]) -> dict[str, Any]:
-    # AsyncAPI 3.0 renamed OpenAPI's ``scopes`` to ``availableScopes``. URLs are copied as
-    # given: AsyncAPI wants them absolute, which a relative ``tokenUrl="/token"`` is not.
+    # AsyncAPI 3.0 renamed OpenAPI's `scopes` to `availableScopes`. URLs are copied as
+    # given: AsyncAPI wants them absolute, which a relative `tokenUrl="/token"` is not.
     out: dict[str, Any] = {}
     for name, flow in flows.items():
         converted = {k: v for k, v in flow.items() if k != "scopes"}
@@ -178,7 +178,7 @@ def _oauth_flows(flows: dict[str, Any]) -> dict[str, Any]:
 
 
 def _channel_id(path: str) -> str:
-    """A channel id from the path: ``/rooms/{room}`` -> ``rooms_room``."""
+    """A channel id from the path: `/rooms/{room}` -> `rooms_room`."""
     return re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "root"
 
 

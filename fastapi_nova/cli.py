@@ -1,74 +1,80 @@
-"""``python -m fastapi_nova routes|audit MODULE:APP``: Nova's ``rebar3 nova routes``, and an audit.
+"""`python -m fastapi_nova routes|audit MODULE:APP`: Nova's `rebar3 nova routes`, and an audit.
 
-``routes`` prints the route tree of a FastAPI app: the routes of each Nova route group under
+`routes` prints the route tree of a FastAPI app: the routes of each Nova route group under
 a heading for the group, then the routers' status pages, then every other (plain FastAPI)
-route, one line per method::
+route, one line per method:
 
-    Host: '_'
-    ├─ group 0 (prefix '')
-    │  ├─ GET   /login      app.main.login        security: -  (http)
-    │  └─ WS    /ws         app.ws.EchoHandler    security: -  (ws)
-    ├─ group 1 (prefix '/api')
-    │  └─ POST  /api/users  app.api.create        security: app.auth.check  (http)
-    ├─ status pages
-    │  └─ 404   *           app.errors.not_found  security: -  (status)
-    └─ FastAPI routes
-       └─ GET   /health     app.main.health       security: HTTPBearer  (http)
+```text
+Host: '_'
+├─ group 0 (prefix '')
+│  ├─ GET   /login      app.main.login        security: -  (http)
+│  └─ WS    /ws         app.ws.EchoHandler    security: -  (ws)
+├─ group 1 (prefix '/api')
+│  └─ POST  /api/users  app.api.create        security: app.auth.check  (http)
+├─ status pages
+│  └─ 404   *           app.errors.not_found  security: -  (status)
+└─ FastAPI routes
+   └─ GET   /health     app.main.health       security: HTTPBearer  (http)
+```
 
-* **method**: an HTTP method, ``WS`` for a WebSocket route, ``*`` for a Nova route that
-  answers every method (no ``methods`` option) or a mounted app, the status code for a
+* **method**: an HTTP method, `WS` for a WebSocket route, `*` for a Nova route that
+  answers every method (no `methods` option) or a mounted app, the status code for a
   status page.
-* **path**: the path as served, in FastAPI syntax (``/users/{id}``, prefixes of
-  ``include_router`` included), as ``/docs`` shows it; ``*`` for status pages, which answer
+* **path**: the path as served, in FastAPI syntax (`/users/{id}`, prefixes of
+  `include_router` included), as `/docs` shows it; `*` for status pages, which answer
   for every HTTP route of their router.
 * **target**: the controller, WebSocket handler class, static file or directory (relative to
   the working directory when it is under it), or mounted app.
 * **security**: the group's security function; for a route without one (and for plain
-  FastAPI routes) the FastAPI security schemes (``fastapi.security``) it depends on, its
-  inclusion's and plugins' included; ``-`` when there are none.
-* **protocol**: ``http``, ``ws``, ``static``, ``status`` or ``mount``.
+  FastAPI routes) the FastAPI security schemes (`fastapi.security`) it depends on, its
+  inclusion's and plugins' included; `-` when there are none.
+* **protocol**: `http`, `ws`, `static`, `status` or `mount`.
 
-Status pages are read from the routers' HTTP routes (``NovaRouteInfo.options``, attached to
-each endpoint as ``__nova_route__``): an included router itself is not reachable from the
-app through FastAPI's public API, only its routes are (``fastapi.routing.iter_route_contexts``),
+Status pages are read from the routers' HTTP routes (`NovaRouteInfo.options`, attached to
+each endpoint as `__nova_route__`): an included router itself is not reachable from the
+app through FastAPI's public API, only its routes are (`fastapi.routing.iter_route_contexts`),
 and status pages only ever answer for those HTTP routes anyway.
 
-A group heading is ``group N (prefix P)`` as in ``RouteConfigError`` messages, plus
-``under 'X'`` when the router was included with ``prefix="X"``, and ``#2``, ``#3``... when two
-routers would otherwise share a heading. The app's own ``/openapi.json`` and docs pages are
+A group heading is `group N (prefix P)` as in `RouteConfigError` messages, plus
+`under 'X'` when the router was included with `prefix="X"`, and `#2`, `#3`... when two
+routers would otherwise share a heading. The app's own `/openapi.json` and docs pages are
 left out.
 
-``routes --json`` prints the same rows as a JSON list, in the same order; every row is an
-object with exactly these string keys (new keys may be added, these will not change)::
+`routes --json` prints the same rows as a JSON list, in the same order; every row is an
+object with exactly these string keys (new keys may be added, these will not change):
 
-    [{"group": "group 0 (prefix '')", "method": "GET", "path": "/login",
-      "target": "example_app.controllers.main_controller.login", "security": "-",
-      "protocol": "http"}, ...]
+```python
+[{"group": "group 0 (prefix '')", "method": "GET", "path": "/login",
+  "target": "example_app.controllers.main_controller.login", "security": "-",
+  "protocol": "http"}, ...]
+```
 
-``group`` is the heading (``"status pages"`` and ``"FastAPI routes"`` for those sections).
+`group` is the heading (`"status pages"` and `"FastAPI routes"` for those sections).
 
-``audit`` reports, per row:
+`audit` reports, per row:
 
-* ``warning``: a route without security that changes state (POST, PUT, PATCH, DELETE, or
-  ``*``), and every WebSocket route without security;
-* ``info``: a public GET, public static content (a static route in a group without
+* `warning`: a route without security that changes state (POST, PUT, PATCH, DELETE, or
+  `*`), and every WebSocket route without security;
+* `info`: a public GET, public static content (a static route in a group without
   security, once per path, on its GET row) and a mounted app (its routes are not visible,
   so not audited).
 
 A route counts as secured when its group has a security function, or when it depends on a
-FastAPI security scheme (``HTTPBasic``, ``OAuth2PasswordBearer``, ``APIKeyHeader``, ...).
-A plain dependency that checks credentials by hand is not recognised. ``audit --json``
-prints a list of ``{"level", "method", "path", "target", "message"}`` objects.
+FastAPI security scheme (`HTTPBasic`, `OAuth2PasswordBearer`, `APIKeyHeader`, ...).
+A plain dependency that checks credentials by hand is not recognised. `audit --json`
+prints a list of `{"level", "method", "path", "target", "message"}` objects.
 
-Exit codes: 0 success; 1 ``audit --strict`` found warnings; 2 usage error or an app that
-cannot be loaded (one line on stderr: bad ``MODULE:APP``, import failure, a module that calls
-``sys.exit`` on import, a missing attribute or one whose lookup raises, not a FastAPI app);
-141 the output pipe closed early (``| head``), as for a process killed by SIGPIPE.
+Exit codes: 0 success; 1 `audit --strict` found warnings; 2 usage error or an app that
+cannot be loaded (one line on stderr: bad `MODULE:APP`, import failure, a module that calls
+`sys.exit` on import, a missing attribute or one whose lookup raises, not a FastAPI app);
+141 the output pipe closed early (`| head`), as for a process killed by SIGPIPE.
 
-The functions are usable from Python too, e.g. a project test that fails on any warning::
+The functions are usable from Python too, e.g. a project test that fails on any warning:
 
-    from fastapi_nova.cli import audit, route_rows
-    assert [f for f in audit(route_rows(app)) if f.level == "warning"] == []
+```python
+from fastapi_nova.cli import audit, route_rows
+assert [f for f in audit(route_rows(app)) if f.level == "warning"] == []
+```
 """
 
 from __future__ import annotations
@@ -88,11 +94,11 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
 from starlette.routing import Host, Mount, WebSocketRoute
 
+from fastapi_nova._route import NovaRouteInfo
 from fastapi_nova._route_info import nova_info
 from fastapi_nova.errors import CliError
 from fastapi_nova.groups import ALL_METHODS
 from fastapi_nova.request import callable_name
-from fastapi_nova.routing import NovaRouteInfo
 
 __all__ = [
     "CliError",
@@ -132,7 +138,7 @@ class RouteRow:
 
 @dataclass(frozen=True)
 class Finding:
-    """One audit finding: ``level`` is ``"warning"`` or ``"info"``."""
+    """One audit finding: `level` is `"warning"` or `"info"`."""
 
     level: str
     method: str
@@ -142,9 +148,9 @@ class Finding:
 
 
 def load_app(target: str) -> FastAPI:
-    """Import ``module:attribute`` (like uvicorn) and check it is a FastAPI app.
+    """Import `module:attribute` (like uvicorn) and check it is a FastAPI app.
 
-    Raises :class:`CliError` with a one-line message when it cannot.
+    Raises `CliError` with a one-line message when it cannot.
     """
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
@@ -221,7 +227,7 @@ class _NovaEntry:
 
 
 def route_rows(app: FastAPI) -> list[RouteRow]:
-    """Every route of ``app`` as rows: Nova groups, status pages, then other routes."""
+    """Every route of `app` as rows: Nova groups, status pages, then other routes."""
     internal = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
     listing = _Listing()
     for context in iter_route_contexts(app.routes):
@@ -241,7 +247,7 @@ def route_rows(app: FastAPI) -> list[RouteRow]:
 
 @dataclass
 class _Listing:
-    """What ``route_rows`` collects while it walks the app's routes."""
+    """What `route_rows` collects while it walks the app's routes."""
 
     #: (group, include prefix) -> its heading, in the order the group's first route was met.
     headings: dict[tuple[int, str], str] = field(default_factory=dict)
@@ -265,9 +271,9 @@ class _Listing:
         entry.methods.update(methods)
 
     def _heading(self, info: NovaRouteInfo, included: str) -> tuple[int, str]:
-        """The key of the heading of ``info``'s group as included under ``included``.
+        """The key of the heading of `info`'s group as included under `included`.
 
-        The same group included twice gets two headings, told apart by ``#2``, ``#3``...
+        The same group included twice gets two headings, told apart by `#2`, `#3`...
         """
         heading_key = (id(info.group), included)
         if heading_key not in self.headings:
@@ -293,7 +299,7 @@ class _Listing:
 
 
 def _included_prefix(context: RouteContext, path: str) -> str:
-    """The prefix ``include_router`` put before the route's own path ("" for none)."""
+    """The prefix `include_router` put before the route's own path ("" for none)."""
     own_path = getattr(context.original_route, "path", "")
     return path[: -len(own_path)] if own_path and path.endswith(own_path) else ""
 
@@ -429,7 +435,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m fastapi_nova``; returns the exit code."""
+    """Entry point of `python -m fastapi_nova`; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
         rows = route_rows(load_app(args.app))
@@ -454,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write(text: str) -> int:
-    """Print ``text``; 0, or the broken-pipe exit code when the reader went away."""
+    """Print `text`; 0, or the broken-pipe exit code when the reader went away."""
     encoding = getattr(sys.stdout, "encoding", None)  # None: a text buffer takes any str
     if encoding is not None:
         try:
@@ -466,7 +472,7 @@ def _write(text: str) -> int:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        # The reader (``| head``) stopped reading: that is not an error to report. Point
+        # The reader (`| head`) stopped reading: that is not an error to report. Point
         # stdout at devnull so the interpreter's final flush does not raise again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -1,8 +1,8 @@
 """Controllers: call the user's function, turn its tuple into a response, fall back if needed.
 
-:func:`controller` is the public decorator; :class:`BoundController` is the machinery that
-both the decorator and :class:`~fastapi_nova.NovaRouter` use, so a route table and a plain
-``@app.get`` route behave the same.
+[`controller`][fastapi_nova.controllers.controller] is the public decorator; `BoundController` is
+the machinery that both the decorator and [`NovaRouter`][fastapi_nova.NovaRouter] use, so a route
+table and a plain `@app.get` route behave the same.
 """
 
 from __future__ import annotations
@@ -49,13 +49,13 @@ REQUEST_PARAM = "_nova_request_"
 
 
 class Fallback(Protocol):
-    """A fallback controller: a module or object with ``resolve(req, invalid_return)``."""
+    """A fallback controller: a module or object with `resolve(req, invalid_return)`."""
 
     def resolve(self, req: NovaRequest, invalid_return: Any) -> Any: ...
 
 
 def json_error(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
-    """The JSON error body fastapi-nova answers with (FastAPI's ``{"detail": ...}`` shape)."""
+    """The JSON error body fastapi-nova answers with (FastAPI's `{"detail": ...}` shape)."""
     return Response(
         encode_json({"detail": detail}),
         status_code=status,
@@ -64,7 +64,7 @@ def json_error(status: int, detail: str, headers: Mapping[str, str] | None = Non
 
 
 def is_async_callable(fn: Any) -> bool:
-    """True if calling ``fn`` returns an awaitable (async functions, partials, __call__)."""
+    """True if calling `fn` returns an awaitable (async functions, partials, __call__)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
@@ -74,7 +74,7 @@ def is_async_callable(fn: Any) -> bool:
 
 
 async def call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call user code: ``async def`` on the loop, ``def`` in the threadpool (as FastAPI does)."""
+    """Call user code: `async def` on the loop, `def` in the threadpool (as FastAPI does)."""
     if is_async_callable(fn):
         return await fn(*args, **kwargs)
     result = await run_in_threadpool(fn, *args, **kwargs)
@@ -83,8 +83,8 @@ async def call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
-#: The route options (FastAPI's names) that shape a ``response_model``'s output, and the
-#: ``serialize_response`` argument each one is.
+#: The route options (FastAPI's names) that shape a `response_model`'s output, and the
+#: `serialize_response` argument each one is.
 _RESPONSE_MODEL_OPTIONS = {
     "response_model_include": "include",
     "response_model_exclude": "exclude",
@@ -97,7 +97,7 @@ _RESPONSE_MODEL_OPTIONS = {
 
 @dataclass(frozen=True)
 class ResponseModel:
-    """A route's ``response_model`` and its options, applied to ``("json", ...)`` payloads."""
+    """A route's `response_model` and its options, applied to `("json", ...)` payloads."""
 
     model: Any
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -110,9 +110,9 @@ class ResponseModel:
         return response_field(self.model, name)
 
     async def apply(self, value: Any) -> Any:
-        """``value`` with its JSON payload validated and filtered, as FastAPI does a returned
+        """`value` with its JSON payload validated and filtered, as FastAPI does a returned
         value; other returns unchanged. A payload that does not fit raises FastAPI's
-        ``ResponseValidationError`` (a 500, as in FastAPI)."""
+        `ResponseValidationError` (a 500, as in FastAPI)."""
         if not isinstance(value, tuple) or not value or value[0] != "json":
             return value
         if len(value) not in (2, 4):
@@ -122,8 +122,8 @@ class ResponseModel:
 
 
 def response_model_of(route_options: Mapping[str, Any]) -> ResponseModel | None:
-    """The ``ResponseModel`` a route's options ask for (``response_model`` and the
-    ``response_model_*`` keys, FastAPI's names), or None."""
+    """The `ResponseModel` a route's options ask for (`response_model` and the
+    `response_model_*` keys, FastAPI's names), or None."""
     model = route_options.get("response_model")
     if model is None:
         return None
@@ -139,11 +139,11 @@ class ControllerOptions:
     registry: HandlerRegistry = field(default_factory=lambda: default_registry)
     templates: TemplateFinder = field(default_factory=lambda: TemplateFinder([]))
     fallback: Any = None
-    #: Nova-style controllers answering for a status code (Nova's ``{404, Fun, Opts}`` routes).
+    #: Nova-style controllers answering for a status code (Nova's `{404, Fun, Opts}` routes).
     status_pages: Mapping[int, Callable[..., Any]] = field(default_factory=dict)
-    #: Status for tuples that carry none (the route's ``status_code`` option).
+    #: Status for tuples that carry none (the route's `status_code` option).
     status_override: int | None = None
-    #: The route's ``response_model``, applied to what its controller returns.
+    #: The route's `response_model`, applied to what its controller returns.
     response_model: ResponseModel | None = None
 
 
@@ -153,7 +153,7 @@ async def render_status_page(
     conn: HTTPConnection,
     options: ControllerOptions,
 ) -> Response | None:
-    """The router's status page for ``code``, or None when there is none."""
+    """The router's status page for `code`, or None when there is none."""
     page = options.status_pages.get(code)
     if page is None or not isinstance(conn, Request):
         return None
@@ -185,7 +185,7 @@ async def render_status_page(
 async def error_response(
     code: int, detail: str | None, conn: HTTPConnection, options: ControllerOptions
 ) -> Response:
-    """Answer ``code``: the router's status page for it if any, else a JSON error."""
+    """Answer `code`: the router's status page for it if any, else a JSON error."""
     page = await render_status_page(code, {}, conn, options)
     if page is not None:
         return page
@@ -205,7 +205,7 @@ class BoundController:
         self.nova_style = is_nova_style(fn)
 
     async def call(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the controller (``def`` controllers in the threadpool, as FastAPI does)."""
+        """Run the controller (`def` controllers in the threadpool, as FastAPI does)."""
         if self.is_async:
             return await self.fn(*args, **kwargs)
         return await call_user(self.fn, *args, **kwargs)
@@ -229,7 +229,7 @@ class BoundController:
         )
 
     async def respond(self, value: Any, conn: HTTPConnection, nreq: NovaRequest | None) -> Response:
-        """Turn ``value`` into a response: handlers, then the fallback, then a logged 500."""
+        """Turn `value` into a response: handlers, then the fallback, then a logged 500."""
         if self.options.response_model is not None:
             value = await self.options.response_model.apply(value)
         try:
@@ -241,7 +241,7 @@ class BoundController:
             return await error_response(500, "Internal Server Error", conn, self.options)
 
     def fallback(self) -> Any:
-        """The fallback: the decorator's, else the module's ``fallback_controller``."""
+        """The fallback: the decorator's, else the module's `fallback_controller`."""
         if self.options.fallback is not None:
             return self.options.fallback
         module = sys.modules.get(getattr(inspect.unwrap(self.fn), "__module__", "") or "")
@@ -299,9 +299,9 @@ class BoundController:
 def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> Callable[..., Any]:
     """A FastAPI endpoint for a Nova-style controller.
 
-    Its signature takes only the ``Request``: the controller reads its bindings from it, so
+    Its signature takes only the `Request`: the controller reads its bindings from it, so
     FastAPI has nothing to validate and documents no 422. The router declares the bindings
-    as path parameters in the route's ``openapi_extra`` (fastapi_nova.openapi).
+    as path parameters in the route's `openapi_extra` (fastapi_nova.openapi).
     """
 
     async def endpoint(**kwargs: Any) -> Response:
@@ -314,9 +314,9 @@ def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> 
 
 
 def _binding_parameter(name: str) -> inspect.Parameter:
-    """A string path parameter for binding ``name`` (documented in OpenAPI under that name).
+    """A string path parameter for binding `name` (documented in OpenAPI under that name).
 
-    A binding name is Nova's, not a Python identifier: ``:class`` or ``:from`` is a keyword,
+    A binding name is Nova's, not a Python identifier: `:class` or `:from` is a keyword,
     which no parameter can be called, so it is read through an alias.
     """
     if keyword.iskeyword(name):
@@ -398,9 +398,9 @@ def _describe(endpoint: Callable[..., Any], fn: Callable[..., Any], sig: inspect
 def make_endpoint(
     fn: Callable[..., Any], options: ControllerOptions, path_params: tuple[str, ...] = ()
 ) -> tuple[BoundController, Callable[..., Any]]:
-    """Bind ``fn`` and build the FastAPI endpoint for its style.
+    """Bind `fn` and build the FastAPI endpoint for its style.
 
-    A function already decorated with ``@controller`` (listed in a route table) is bound
+    A function already decorated with `@controller` (listed in a route table) is bound
     as the function it wraps, with the options its decorator was given explicitly, so it
     gets the route's bindings, status pages and lean path like any other controller.
     """
@@ -417,7 +417,7 @@ def make_endpoint(
 
 
 def is_streaming(fn: Callable[..., Any]) -> bool:
-    """True for a FastAPI ``yield`` endpoint (Server-Sent Events, JSON Lines, ...)."""
+    """True for a FastAPI `yield` endpoint (Server-Sent Events, JSON Lines, ...)."""
     target = inspect.unwrap(fn)
     while isinstance(target, functools.partial):
         target = target.func
@@ -425,12 +425,12 @@ def is_streaming(fn: Callable[..., Any]) -> bool:
 
 
 def streaming_endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A FastAPI ``yield`` endpoint, passed to FastAPI as it is.
+    """A FastAPI `yield` endpoint, passed to FastAPI as it is.
 
     Its items are not tuples for the handlers: FastAPI streams them (JSON Lines, or
-    ``EventSourceResponse`` events with ``response_class=EventSourceResponse``) and documents
+    `EventSourceResponse` events with `response_class=EventSourceResponse`) and documents
     them from the return annotation, exactly as on a plain FastAPI route. A new function
-    (``functools.wraps`` keeps the signature and annotation FastAPI reads) so that what the
+    (`functools.wraps` keeps the signature and annotation FastAPI reads) so that what the
     router attaches to its endpoint does not land on the user's function.
     """
     if inspect.isasyncgenfunction(inspect.unwrap(fn)):
@@ -473,7 +473,7 @@ def controller(
     """Turn a function that returns Nova tuples into a FastAPI endpoint.
 
     Keeps the signature FastAPI reads (dependencies and OpenAPI keep working) and works on
-    ``def`` and ``async def`` functions:
+    `def` and `async def` functions:
 
     ```python
     @app.get("/hello/{name}")
@@ -482,9 +482,9 @@ def controller(
         return ("json", {"hello": name})
     ```
 
-    ``fallback`` answers invalid returns (it wins over the module's ``fallback_controller``);
-    ``registry`` defaults to the process-wide handler registry; ``templates`` defaults to
-    ``templates/`` beside the function's module.
+    `fallback` answers invalid returns (it wins over the module's `fallback_controller`);
+    `registry` defaults to the process-wide handler registry; `templates` defaults to
+    `templates/` beside the function's module.
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,9 +1,9 @@
 """The exception tree of fastapi-nova: one base class, one subclass per kind of fault.
 
 Every exception the library raises, or raises and catches for its own control flow, is
-defined here and is a ``NovaError``, so ``except NovaError`` catches all of them. Modules
+defined here and is a `NovaError`, so `except NovaError` catches all of them. Modules
 that raise one also re-export it where users met it first
-(``fastapi_nova.testing.WebSocketRefused``, ``fastapi_nova.cli.CliError``).
+(`fastapi_nova.testing.WebSocketRefused`, `fastapi_nova.cli.CliError`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class RouteConfigError(NovaError, ValueError):
 
 
 class HandlerExistsError(NovaError, KeyError):
-    """A handler name is already registered (pass ``replace=True`` to override it)."""
+    """A handler name is already registered (pass `replace=True` to override it)."""
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""
@@ -46,9 +46,9 @@ class HandlerError(NovaError):
 
 
 class SecurityDenied(NovaError):
-    """Raised by the security dependency to answer with ``response`` instead of the route.
+    """Raised by the security dependency to answer with `response` instead of the route.
 
-    Control flow only: the router catches it and sends ``response``; users never see it.
+    Control flow only: the router catches it and sends `response`; users never see it.
     """
 
     def __init__(self, response: Response) -> None:
@@ -65,7 +65,7 @@ class PubSubUnavailable(PubSubError, ConnectionError):
 
 
 class NotInConnectionError(PubSubError, RuntimeError):
-    """``join``/``leave`` was called outside a WebSocket connection without ``member=``."""
+    """`join`/`leave` was called outside a WebSocket connection without `member=`."""
 
 
 class PubSubConfigError(PubSubError, ValueError):
@@ -73,13 +73,13 @@ class PubSubConfigError(PubSubError, ValueError):
 
 
 class CliError(NovaError):
-    """A one-line error for the user of ``python -m fastapi_nova`` (exit code 2)."""
+    """A one-line error for the user of `python -m fastapi_nova` (exit code 2)."""
 
 
 class WebSocketRefused(NovaError):
-    """The app refused the upgrade: ``status``, ``headers`` and ``body`` of its denial.
+    """The app refused the upgrade: `status`, `headers` and `body` of its denial.
 
-    Raised by ``fastapi_nova.testing.connect``. A close before accept (a server without the
+    Raised by `fastapi_nova.testing.connect`. A close before accept (a server without the
     denial-response extension) counts as 403, as an ASGI server answers it.
     """
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import params
-from fastapi.routing import APIRoute
 
+from fastapi_nova._fastapi_compat import apiroute_option_names
 from fastapi_nova.controllers import is_streaming
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.openapi import returns_error
@@ -37,7 +37,7 @@ GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
 # Route options that are ours; every other accepted key goes to FastAPI's APIRoute.
 _OWN_OPTIONS = frozenset({"methods", "protocol", "returns"})
 _NOT_PASSED = frozenset({"self", "path", "endpoint", "methods", "dependency_overrides_provider"})
-FASTAPI_OPTIONS = frozenset(inspect.signature(APIRoute.__init__).parameters) - _NOT_PASSED
+FASTAPI_OPTIONS = apiroute_option_names() - _NOT_PASSED
 
 #: Bindings may not start with this: the generated endpoints name their own parameters so.
 RESERVED_BINDING_PREFIX = "_nova_"
@@ -326,6 +326,7 @@ def _websocket_class() -> type[Any] | None:
 
 
 def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) -> RouteSpec:
+    """One entry of a group's ``routes``: its shape, then the parser for its kind."""
     if not isinstance(entry, tuple | list) or len(entry) not in (2, 3):
         where = _Where(group.index, group.prefix, position)
         raise where.error(f"expected a tuple (path, controller[, options]), got {entry!r}")
@@ -335,62 +336,89 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
     if not isinstance(options, Mapping):
         raise where.error(f"options must be a dict, got {options!r}")
     options = dict(options)
-
     if isinstance(target, int) and not isinstance(target, bool):
-        if not 400 <= target <= 599:
-            raise where.error(f"a status page code must be 400..599, got {target}")
-        if not callable(handler) or not is_nova_style(handler):
-            raise where.error(
-                "a status page controller must be Nova-style (one parameter, the request), "
-                f"got {handler!r}"
-            )
-        if options:
-            raise where.error(f"status page routes take no options, got {options!r}")
-        return StatusPageSpec(group, target, handler)
-
+        return _parse_status_page(group, target, handler, options, where)
     if not isinstance(target, str):
         raise where.error(f"path must be a str (or a status code), got {target!r}")
     if not target.startswith("/"):
         raise where.error("path must start with '/'")
-
     if isinstance(handler, str | os.PathLike):
-        unknown = sorted(set(options) - STATIC_OPTIONS)
-        if unknown:
-            raise where.error(
-                f"unknown static option {unknown[0]!r}; "
-                f"expected {', '.join(sorted(STATIC_OPTIONS))}"
-            )
-        local = _resolve_local(handler, base_dir, where)
-        index_files = options.get("index_files", ["index.html"])
-        if not isinstance(index_files, list | tuple) or not all(
-            isinstance(i, str) for i in index_files
-        ):
-            raise where.error(f"index_files must be a list of file names, got {index_files!r}")
-        if not isinstance(options.get("list_dir", False), bool):
-            raise where.error(f"list_dir must be a bool, got {options['list_dir']!r}")
-        if not isinstance(options.get("hide_dotfiles", False), bool):
-            raise where.error(f"hide_dotfiles must be a bool, got {options['hide_dotfiles']!r}")
-        if "hide_dotfiles" in options and not local.is_dir():
-            raise where.error("hide_dotfiles is for a static directory (not a file)")
-        if "mimetype" in options and (local.is_dir() or not isinstance(options["mimetype"], str)):
-            raise where.error("mimetype is a str, for a static file (not a directory)")
-        url = target[: -len(_WILDCARD)] if target.endswith(_WILDCARD) else target
-        path, names, _ = convert_path(_join(group.prefix, url), where)
-        if names:
-            raise where.error("a static path cannot have bindings")
-        return StaticRouteSpec(group, target, path, local, options)
-
+        return _parse_static(group, target, handler, options, where, base_dir)
     protocol = options.get("protocol", "http")
     if protocol not in ("http", "ws"):
         raise where.error(f"protocol must be 'http' or 'ws', got {protocol!r}")
-    ws_base = _websocket_class()
     if protocol == "ws":
-        if not (inspect.isclass(handler) and ws_base is not None and issubclass(handler, ws_base)):
-            raise where.error(f"a 'ws' route takes a NovaWebSocket subclass, got {handler!r}")
-        path, names, wildcard = convert_path(_join(group.prefix, target), where)
-        return WebSocketRouteSpec(group, target, path, handler, options)
+        return _parse_websocket(group, target, handler, options, where)
+    return _parse_http(group, target, handler, options, where)
 
-    if inspect.isclass(handler) and ws_base is not None and issubclass(handler, ws_base):
+
+def _parse_status_page(
+    group: GroupInfo, code: int, handler: Any, options: dict[str, Any], where: _Where
+) -> StatusPageSpec:
+    if not 400 <= code <= 599:
+        raise where.error(f"a status page code must be 400..599, got {code}")
+    if not callable(handler) or not is_nova_style(handler):
+        raise where.error(
+            "a status page controller must be Nova-style (one parameter, the request), "
+            f"got {handler!r}"
+        )
+    if options:
+        raise where.error(f"status page routes take no options, got {options!r}")
+    return StatusPageSpec(group, code, handler)
+
+
+def _parse_static(
+    group: GroupInfo,
+    target: str,
+    handler: str | os.PathLike[str],
+    options: dict[str, Any],
+    where: _Where,
+    base_dir: Path,
+) -> StaticRouteSpec:
+    unknown = sorted(set(options) - STATIC_OPTIONS)
+    if unknown:
+        raise where.error(
+            f"unknown static option {unknown[0]!r}; expected {', '.join(sorted(STATIC_OPTIONS))}"
+        )
+    local = _resolve_local(handler, base_dir, where)
+    index_files = options.get("index_files", ["index.html"])
+    if not isinstance(index_files, list | tuple) or not all(
+        isinstance(i, str) for i in index_files
+    ):
+        raise where.error(f"index_files must be a list of file names, got {index_files!r}")
+    if not isinstance(options.get("list_dir", False), bool):
+        raise where.error(f"list_dir must be a bool, got {options['list_dir']!r}")
+    if not isinstance(options.get("hide_dotfiles", False), bool):
+        raise where.error(f"hide_dotfiles must be a bool, got {options['hide_dotfiles']!r}")
+    if "hide_dotfiles" in options and not local.is_dir():
+        raise where.error("hide_dotfiles is for a static directory (not a file)")
+    if "mimetype" in options and (local.is_dir() or not isinstance(options["mimetype"], str)):
+        raise where.error("mimetype is a str, for a static file (not a directory)")
+    url = target[: -len(_WILDCARD)] if target.endswith(_WILDCARD) else target
+    path, names, _ = convert_path(_join(group.prefix, url), where)
+    if names:
+        raise where.error("a static path cannot have bindings")
+    return StaticRouteSpec(group, target, path, local, options)
+
+
+def _is_websocket_handler(handler: Any) -> bool:
+    ws_base = _websocket_class()
+    return inspect.isclass(handler) and ws_base is not None and issubclass(handler, ws_base)
+
+
+def _parse_websocket(
+    group: GroupInfo, target: str, handler: Any, options: dict[str, Any], where: _Where
+) -> WebSocketRouteSpec:
+    if not _is_websocket_handler(handler):
+        raise where.error(f"a 'ws' route takes a NovaWebSocket subclass, got {handler!r}")
+    path, _, _ = convert_path(_join(group.prefix, target), where)
+    return WebSocketRouteSpec(group, target, path, handler, options)
+
+
+def _parse_http(
+    group: GroupInfo, target: str, handler: Any, options: dict[str, Any], where: _Where
+) -> HttpRouteSpec:
+    if _is_websocket_handler(handler):
         raise where.error(
             f"{handler.__name__} is a WebSocket handler; add {{'protocol': 'ws'}} to its options"
         )

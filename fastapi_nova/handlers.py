@@ -1,8 +1,8 @@
 """The handler registry: the first element of a controller's tuple names the handler.
 
-Built-ins are Nova's: ``json``, ``ok``, ``view``, ``status``, ``redirect``, ``sendfile``.
-Users add their own with :func:`register_handler`, whose function has the seed article's
-contract ``fn(status_code, extra_headers, payload) -> Response``.
+Built-ins are Nova's: `json`, `ok`, `view`, `status`, `redirect`, `sendfile`.
+Users add their own with [`register_handler`][fastapi_nova.handlers.register_handler], whose
+function has the seed article's contract `fn(status_code, extra_headers, payload) -> Response`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from fastapi_nova.errors import HandlerError, HandlerExistsError, InvalidReturn
 from fastapi_nova.request import NovaRequest
 from fastapi_nova.templates import TemplateFinder, default_view, template_name
 
-#: ``fn(status_code, extra_headers, payload) -> Response`` (sync or async).
 HandlerFunction = Callable[[int, dict[str, str], Any], "Response | Awaitable[Response]"]
+"""`fn(status_code, extra_headers, payload) -> Response` (sync or async)."""
 
 StatusPageRenderer = Callable[[int, dict[str, str]], Awaitable["Response | None"]]
 
@@ -45,7 +45,7 @@ class HandlerContext:
     method: str
     controller: Callable[..., Any] | None
     templates: TemplateFinder
-    #: Status for tuples that carry none (a status page's code, a route's ``status_code``).
+    #: Status for tuples that carry none (a status page's code, a route's `status_code`).
     status_override: int | None = None
     #: Renders the router's status page for a code, if there is one.
     status_page: StatusPageRenderer | None = None
@@ -138,12 +138,12 @@ async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Respon
 
 
 #: Characters a Location keeps as they are: Starlette's RedirectResponse's set, so an URL that
-#: is already encoded (``%20``) or has a query and fragment goes out unchanged.
+#: is already encoded (`%20`) or has a query and fragment goes out unchanged.
 _LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"
 
 
 def redirect_location(url: str) -> str:
-    """The ``Location`` value for ``url``: percent-encoded as Starlette's RedirectResponse does.
+    """The `Location` value for `url`: percent-encoded as Starlette's RedirectResponse does.
 
     CR or LF is refused (HandlerError, a logged 500): in a redirect target it can only be
     an attempt at header injection, carried in from user input.
@@ -191,7 +191,7 @@ async def _sendfile(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
 
 
 class FileSliceResponse(Response):
-    """Streams ``length`` bytes of a file from ``offset`` (Nova's ``{sendfile, ...}`` body)."""
+    """Streams `length` bytes of a file from `offset` (Nova's `{sendfile, ...}` body)."""
 
     chunk_size = 64 * 1024
 
@@ -229,7 +229,7 @@ class FileSliceResponse(Response):
 
 
 class _UserHandler:
-    """Adapts a ``fn(status_code, extra_headers, payload)`` handler to the tuple form."""
+    """Adapts a `fn(status_code, extra_headers, payload)` handler to the tuple form."""
 
     def __init__(self, name: str, fn: HandlerFunction, media_type: str | None = None) -> None:
         self.name, self.fn = name, fn
@@ -280,8 +280,8 @@ _BUILTINS: dict[str, Converter] = {
 class HandlerRegistry:
     """Maps a return tuple's first element to the handler that turns it into a response.
 
-    A new registry starts with the built-ins. ``default_registry`` is process-wide like
-    Nova's; create a ``HandlerRegistry()`` for an isolated one (tests, several apps).
+    A new registry starts with the built-ins. `default_registry` is process-wide like
+    Nova's; create a `HandlerRegistry()` for an isolated one (tests, several apps).
     """
 
     def __init__(self) -> None:
@@ -296,10 +296,10 @@ class HandlerRegistry:
         replace: bool = False,
         media_type: str | None = None,
     ) -> None:
-        """Register ``fn(status_code, extra_headers, payload) -> Response`` under ``name``.
+        """Register `fn(status_code, extra_headers, payload) -> Response` under `name`.
 
-        ``media_type`` is what OpenAPI documents for routes that declare they return ``name``.
-        Raises HandlerExistsError if ``name`` is taken, unless ``replace=True``.
+        `media_type` is what OpenAPI documents for routes that declare they return `name`.
+        Raises HandlerExistsError if `name` is taken, unless `replace=True`.
         """
         if media_type is not None:
             example = f"such as 'application/xml', got {media_type!r}"
@@ -320,7 +320,7 @@ class HandlerRegistry:
             self._handlers[name] = _UserHandler(name, fn, media_type)
 
     def unregister(self, name: str) -> bool:
-        """Remove handler ``name``; True if it was registered."""
+        """Remove handler `name`; True if it was registered."""
         with self._lock:
             return self._handlers.pop(name, None) is not None
 
@@ -329,7 +329,7 @@ class HandlerRegistry:
         return self._handlers.get(name) if isinstance(name, str) else None
 
     def media_type(self, name: str) -> str | None:
-        """The media type handler ``name`` answers with, for OpenAPI (None: unknown)."""
+        """The media type handler `name` answers with, for OpenAPI (None: unknown)."""
         handler = self._handlers.get(name)
         if isinstance(handler, _UserHandler):
             return handler.media_type
@@ -353,8 +353,8 @@ class HandlerRegistry:
         return await handler(value, ctx)
 
 
-#: The process-wide registry (like Nova's), used unless a router or ``@controller`` names one.
 default_registry = HandlerRegistry()
+"""The process-wide registry (like Nova's), used unless a router or `@controller` names one."""
 
 
 def register_handler(
@@ -365,7 +365,7 @@ def register_handler(
     registry: HandlerRegistry | None = None,
     media_type: str | None = None,
 ) -> None:
-    """Register a custom handler (Nova's ``nova_handlers:register_handler/2``).
+    """Register a custom handler (Nova's `nova_handlers:register_handler/2`).
 
     ```python
     def xml(status_code, headers, payload):

@@ -3,16 +3,17 @@
 The hub holds **one** broadcaster subscription per channel that has local members and fans
 each message out to those members' pids; it subscribes when the first local member joins and
 unsubscribes when the last one leaves or exits. Who the members are is kept by
-:mod:`fastapi_nova.membership`; the module-level API in :mod:`fastapi_nova.pubsub` finds (or
-starts) the hub of the running event loop.
+`fastapi_nova.membership`; the module-level API in [`fastapi_nova.pubsub`][fastapi_nova.pubsub]
+finds (or starts) the hub of the running event loop.
 
 Every payload travels as JSON, on every backend (memory included): members receive what a
 cluster would deliver, and a payload that is not JSON (or holds a string that is not valid
-Unicode) fails in ``broadcast``, not in a receiver. A message is decoded once per process and
-the one :class:`PubSubMessage` is shared by every local member, as an Erlang term would be.
+Unicode) fails in `broadcast`, not in a receiver. A message is decoded once per process and
+the one [`PubSubMessage`][fastapi_nova.hub.PubSubMessage] is shared by every local member, as an
+Erlang term would be.
 
-Backend channel names are ``nova.<namespace>.ch.<channel>`` (``nova.ch.<channel>`` without a
-namespace) and the gossip channel is ``nova.<namespace>.gossip``: see :func:`split_namespace`.
+Backend channel names are `nova.<namespace>.ch.<channel>` (`nova.ch.<channel>` without a
+namespace) and the gossip channel is `nova.<namespace>.gossip`: see `split_namespace`.
 """
 
 from __future__ import annotations
@@ -53,14 +54,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a ``broadcast`` may wait for the backend before raising ``PubSubUnavailable``
-#: (read at every call, so a test may patch ``fastapi_nova.hub.PUBLISH_TIMEOUT``).
 PUBLISH_TIMEOUT = 1.5
-#: Seconds a ``join`` (or the hub's start) waits for a channel's backend subscription to be in
-#: place, and a ``leave`` for its release, before giving up.
+"""Seconds a `broadcast` may wait for the backend before raising `PubSubUnavailable`
+(read at every call, so a test may patch `fastapi_nova.hub.PUBLISH_TIMEOUT`).
+"""
 JOIN_TIMEOUT = 5.0
-#: Longest channel or topic name, in characters (a documented limit: names reach the backend).
+"""Seconds a `join` (or the hub's start) waits for a channel's backend subscription to be in
+place, and a `leave` for its release, before giving up.
+"""
 MAX_NAME_LENGTH = 256
+"""Longest channel or topic name, in characters (a documented limit: names reach the backend)."""
 #: The URL query parameter that names the channel namespace (stripped before the backend).
 NAMESPACE_PARAM = "namespace"
 #: What a namespace may be made of: it becomes part of every backend channel name.
@@ -70,11 +73,11 @@ _TAG: Literal["nova_pubsub"] = "nova_pubsub"
 
 
 def check_name(kind: str, value: object) -> str:
-    """``value`` if it is a usable channel or topic name; ``TypeError``/``ValueError`` if not.
+    """`value` if it is a usable channel or topic name; `TypeError`/`ValueError` if not.
 
-    A name is a non-empty ``str`` of at most :data:`MAX_NAME_LENGTH` characters that encodes
-    as UTF-8 (no lone surrogates, which JSON's ``"\\ud800"`` escape can smuggle in): every
-    backend can then carry it, so no name can poison a backend's subscriptions.
+    A name is a non-empty `str` of at most [`MAX_NAME_LENGTH`][fastapi_nova.hub.MAX_NAME_LENGTH]
+    characters that encodes as UTF-8 (no lone surrogates, which JSON's `"\\ud800"` escape can
+    smuggle in): every backend can then carry it, so no name can poison a backend's subscriptions.
     """
     if not isinstance(value, str):
         raise TypeError(f"pubsub {kind} must be a str, got {type(value).__name__}: {value!r}")
@@ -96,10 +99,10 @@ def check_name(kind: str, value: object) -> str:
 
 
 def split_namespace(url: str) -> tuple[str, str]:
-    """``(backend URL, namespace)`` of a pub/sub URL; ``ValueError`` for a bad namespace.
+    """`(backend URL, namespace)` of a pub/sub URL; `ValueError` for a bad namespace.
 
-    The namespace comes from the URL's ``?namespace=`` parameter (removed from the URL the
-    backend sees). Without one, a ``redis://``/``rediss://`` URL gets ``db<N>`` from its
+    The namespace comes from the URL's `?namespace=` parameter (removed from the URL the
+    backend sees). Without one, a `redis://`/`rediss://` URL gets `db<N>` from its
     database number, because Redis pub/sub ignores the database: two apps on one Redis with
     different database numbers stay apart. Other URLs get no namespace.
     """
@@ -123,7 +126,7 @@ def split_namespace(url: str) -> tuple[str, str]:
 
 
 def _redacted(url: str) -> str:
-    """``url`` without its credentials or query, to name a backend in messages and logs.
+    """`url` without its credentials or query, to name a backend in messages and logs.
 
     The one helper for this (the Redis backend and the pub/sub front use it too): a password
     in a pub/sub URL must never reach a log line or an exception.
@@ -143,7 +146,7 @@ def _redacted(url: str) -> str:
 
 
 class PubSubMessage(NamedTuple):
-    """What a member receives: ``("nova_pubsub", channel, sender, topic, payload)``."""
+    """What a member receives: `("nova_pubsub", channel, sender, topic, payload)`."""
 
     tag: Literal["nova_pubsub"]
     channel: str
@@ -154,7 +157,7 @@ class PubSubMessage(NamedTuple):
 
 @runtime_checkable
 class SupervisedBackend(Protocol):
-    """A backend that reconnects by itself and reports it (``RedisBackend`` is one)."""
+    """A backend that reconnects by itself and reports it (`RedisBackend` is one)."""
 
     @property
     def connected(self) -> bool:
@@ -162,11 +165,11 @@ class SupervisedBackend(Protocol):
         ...
 
     def add_state_listener(self, listener: Callable[[bool], None]) -> None:
-        """Call ``listener(connected)`` whenever :attr:`connected` changes."""
+        """Call `listener(connected)` whenever `connected` changes."""
         ...
 
     def remove_state_listener(self, listener: Callable[[bool], None]) -> None:
-        """Undo :meth:`add_state_listener`."""
+        """Undo `add_state_listener`."""
         ...
 
 
@@ -179,8 +182,8 @@ class SupervisedBackend(Protocol):
 def encode(topic: str, payload: Any, sender: Pid | None) -> str:
     """The wire form of one message, the same on every backend.
 
-    ``TypeError`` if ``payload`` is not JSON-serialisable (NaN and infinities included);
-    ``ValueError`` if it holds a string that is not valid Unicode (a lone surrogate, which no
+    `TypeError` if `payload` is not JSON-serialisable (NaN and infinities included);
+    `ValueError` if it holds a string that is not valid Unicode (a lone surrogate, which no
     backend that sends bytes can carry) or is nested too deeply to encode.
     """
     try:
@@ -205,10 +208,11 @@ def encode(topic: str, payload: Any, sender: Pid | None) -> str:
 
 
 def fan_out(members: list[Pid], channel: str, wire: str) -> int:
-    """Deliver one wire message to ``members``; returns how many took it.
+    """Deliver one wire message to `members`; returns how many took it.
 
-    The message is decoded once and the one :class:`PubSubMessage` goes to every member
-    (its payload is shared: members must treat it as read-only, as Erlang terms are).
+    The message is decoded once and the one [`PubSubMessage`][fastapi_nova.hub.PubSubMessage] goes
+    to every member (its payload is shared: members must treat it as read-only, as Erlang terms
+    are).
     """
     if not members:
         return 0
@@ -244,11 +248,11 @@ class _Channel:
 
 
 async def _stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float = 2.0) -> None:
-    """Cancel ``tasks`` and wait for them, bounded.
+    """Cancel `tasks` and wait for them, bounded.
 
-    Python 3.11's ``asyncio.wait_for`` (which redis-py uses) returns normally when the awaited
+    Python 3.11's `asyncio.wait_for` (which redis-py uses) returns normally when the awaited
     call completes in the same loop iteration as a cancellation, losing the cancellation; so
-    tasks still running are cancelled again, and every loop also checks a ``closed`` flag.
+    tasks still running are cancelled again, and every loop also checks a `closed` flag.
     """
     pending = {task for task in tasks if not task.done()}
     loop = asyncio.get_running_loop()
@@ -273,8 +277,8 @@ def _consume(future: asyncio.Future[None]) -> None:
 class Hub:
     """One process's link to the pub/sub backend, bound to the event loop it was made on.
 
-    With ``gossip`` on (every scheme but ``memory://``), it also runs this node's
-    :class:`~fastapi_nova.membership.Gossip` over the backend, so :meth:`get_members` sees the
+    With `gossip` on (every scheme but `memory://`), it also runs this node's
+    `Gossip` over the backend, so `get_members` sees the
     members of every node.
     """
 
@@ -291,7 +295,7 @@ class Hub:
     ) -> None:
         self.url = url
         backend_url, self.namespace = split_namespace(url)
-        #: Backend channel names: ``<prefix><channel>``, and the gossip channel.
+        #: Backend channel names: `<prefix><channel>`, and the gossip channel.
         self.channel_prefix = f"nova.{self.namespace}.ch." if self.namespace else "nova.ch."
         self.control_channel = (
             f"nova.{self.namespace}.gossip" if self.namespace else "nova.gossip"
@@ -403,7 +407,7 @@ class Hub:
         """Leave the backend: say goodbye to other nodes, cancel every task, disconnect.
 
         Local membership stays (it belongs to the process); a later hub resubscribes it.
-        ``farewell=False`` skips the goodbye, as a crashed node would (for tests).
+        `farewell=False` skips the goodbye, as a crashed node would (for tests).
         """
         if self.closed:
             return
@@ -452,7 +456,7 @@ class Hub:
     # -- membership ------------------------------------------------------------------------
 
     async def join(self, channel: str, pid: Pid) -> None:
-        """Make local ``pid`` a member of ``channel``; returns once the channel is subscribed."""
+        """Make local `pid` a member of `channel`; returns once the channel is subscribed."""
         check_name("channel", channel)
         if pid.node != self.node:
             raise ValueError(
@@ -477,7 +481,7 @@ class Hub:
             self._pulse()
 
     async def leave(self, channel: str, pid: Pid) -> bool:
-        """Remove ``pid`` from ``channel``; False if it was not a member."""
+        """Remove `pid` from `channel`; False if it was not a member."""
         if not self.members.remove(channel, pid):
             return False
         stopping = self._left(pid, [channel])
@@ -487,7 +491,7 @@ class Hub:
         return True
 
     def members_exited(self, pid: Pid, channels: list[str]) -> None:
-        """``pid`` ended and was removed from ``channels`` (callable from any thread)."""
+        """`pid` ended and was removed from `channels` (callable from any thread)."""
         self._call_soon(lambda: self._left(pid, channels))
 
     def _left(self, pid: Pid, channels: list[str]) -> list[asyncio.Task[None]]:
@@ -511,7 +515,7 @@ class Hub:
                 self.loop.call_soon_threadsafe(callback)
 
     def get_members(self, channel: str) -> list[Pid]:
-        """The members of ``channel`` on every node this hub knows of (local ones first)."""
+        """The members of `channel` on every node this hub knows of (local ones first)."""
         result = self.members.members(channel)
         if self._gossip is not None:
             result += self._gossip.remote_members(channel)
@@ -522,7 +526,7 @@ class Hub:
         return self._gossip.nodes() if self._gossip is not None else []
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
-        """Wait until ``predicate()`` holds, re-checking at every membership change."""
+        """Wait until `predicate()` holds, re-checking at every membership change."""
         async with asyncio.timeout(timeout):
             while not predicate():
                 await self._changed.wait()
@@ -563,7 +567,7 @@ class Hub:
             return None
         st.stopping = True
         # Cancel only once subscribed: broadcaster's subscribe() breaks if cancelled midway.
-        # A task not yet subscribed sees ``stopping`` and leaves right after.
+        # A task not yet subscribed sees `stopping` and leaves right after.
         if st.ready.done() and st.task is not None:
             st.task.cancel()
         return st.task
@@ -611,7 +615,7 @@ class Hub:
     # -- publishing ------------------------------------------------------------------------
 
     async def publish(self, channel: str, wire: str) -> None:
-        """Publish one encoded message (see :func:`encode`) to ``channel`` on every node."""
+        """Publish one encoded message (see `encode`) to `channel` on every node."""
         await self.start()
         await self._publish(self.channel_prefix + channel, wire)
 

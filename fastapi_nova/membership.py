@@ -1,11 +1,11 @@
 """Who is in which channel: this process's members, and other nodes' members through gossip.
 
-* :class:`LocalMembers` holds the members of each channel that live in this process. It
+* `LocalMembers` holds the members of each channel that live in this process. It
   belongs to the process, not to a hub: a hub that replaces another resubscribes it.
-* :class:`Gossip` keeps this node's view of every other node's members by exchanging messages
-  on the hub's gossip channel (``nova.gossip``, or ``nova.<namespace>.gossip``), so
-  :func:`fastapi_nova.pubsub.get_members` works over any broadcaster backend. The hub that
-  owns it publishes and subscribes for it.
+* `Gossip` keeps this node's view of every other node's members by exchanging messages
+  on the hub's gossip channel (`nova.gossip`, or `nova.<namespace>.gossip`), so
+  [`fastapi_nova.pubsub.get_members`][fastapi_nova.pubsub.get_members] works over any broadcaster
+  backend. The hub that owns it publishes and subscribes for it.
 """
 
 from __future__ import annotations
@@ -31,21 +31,22 @@ __all__ = [
 # The logger of the pub/sub layer as a whole, as before the split into modules.
 logger = logging.getLogger(__name__)
 
-#: Seconds between a node's heartbeats (its membership sequence number, not the member list).
 HEARTBEAT_INTERVAL = 1.0
-#: A node not heard from for this many heartbeat intervals is dead: its members disappear.
-#: So a killed node's members leave every view within (MISSED_HEARTBEATS + 1) intervals.
+"""Seconds between a node's heartbeats (its membership sequence number, not the member list)."""
 MISSED_HEARTBEATS = 3
+"""A node not heard from for this many heartbeat intervals is dead: its members disappear.
+So a killed node's members leave every view within (MISSED_HEARTBEATS + 1) intervals.
+"""
 
 
 # -- local membership ----------------------------------------------------------------------
 
 
 class ExitListener(Protocol):
-    """What :class:`LocalMembers` tells when a member ends (the hub is one)."""
+    """What `LocalMembers` tells when a member ends (the hub is one)."""
 
     def members_exited(self, pid: Pid, channels: list[str]) -> None:
-        """``pid`` ended and was removed from ``channels`` (called from any thread)."""
+        """`pid` ended and was removed from `channels` (called from any thread)."""
         ...
 
 
@@ -60,7 +61,7 @@ class LocalMembers:
         self.hub: ExitListener | None = None
 
     def add(self, channel: str, pid: Pid) -> bool:
-        """Add ``pid`` to ``channel``; False if it already was a member (or has exited)."""
+        """Add `pid` to `channel`; False if it already was a member (or has exited)."""
         with self._lock:
             members = self._by_channel.setdefault(channel, {})
             if pid in members:
@@ -73,7 +74,7 @@ class LocalMembers:
         return pid.alive
 
     def remove(self, channel: str, pid: Pid) -> bool:
-        """Remove ``pid`` from ``channel``; False if it was not a member."""
+        """Remove `pid` from `channel`; False if it was not a member."""
         with self._lock:
             members = self._by_channel.get(channel)
             if members is None or pid not in members:
@@ -91,7 +92,7 @@ class LocalMembers:
         return True
 
     def remove_all(self, pid: Pid) -> list[str]:
-        """Remove ``pid`` from every channel; the channels it was in."""
+        """Remove `pid` from every channel; the channels it was in."""
         with self._lock:
             channels = list(self._by_pid.pop(pid, {}))
             for channel in channels:
@@ -102,12 +103,12 @@ class LocalMembers:
         return channels
 
     def members(self, channel: str) -> list[Pid]:
-        """The local members of ``channel`` in join order."""
+        """The local members of `channel` in join order."""
         with self._lock:
             return list(self._by_channel.get(channel, ()))
 
     def has(self, channel: str) -> bool:
-        """True while ``channel`` has a local member."""
+        """True while `channel` has a local member."""
         return channel in self._by_channel
 
     def channels(self) -> list[str]:
@@ -149,22 +150,22 @@ class Gossip:
 
     Each node publishes
 
-    * a *delta* for every join and leave, numbered by a per-node sequence ``seq``;
-    * a *beat* every ``heartbeat_interval`` seconds carrying its latest ``seq``;
+    * a *delta* for every join and leave, numbered by a per-node sequence `seq`;
+    * a *beat* every `heartbeat_interval` seconds carrying its latest `seq`;
     * a full *snap* (snapshot) when asked by a *sync*, and when it starts or reconnects;
     * a *bye* when it closes.
 
-    A receiver applies deltas in order; a gap in ``seq`` (a lost message), a beat whose
-    ``seq`` differs from what it applied, or an unknown node (or a new ``epoch``: the same node
+    A receiver applies deltas in order; a gap in `seq` (a lost message), a beat whose
+    `seq` differs from what it applied, or an unknown node (or a new `epoch`: the same node
     name after a hub restart) makes it ask that node for a snapshot, at most once per
-    heartbeat interval. A node unheard of for ``missed_heartbeats`` intervals is dropped, so
+    heartbeat interval. A node unheard of for `missed_heartbeats` intervals is dropped, so
     every view agrees within milliseconds after joins and leaves, within about one interval
-    after a lost message, and within ``(missed_heartbeats + 1) * heartbeat_interval`` after a
+    after a lost message, and within `(missed_heartbeats + 1) * heartbeat_interval` after a
     node dies without a bye.
 
-    The hub runs :meth:`send_loop` and :meth:`heartbeat_loop` as tasks, feeds every message of
-    the gossip channel to :meth:`receive`, and gives ``publish`` (which publishes one
-    message on that channel, raising ``PubSubUnavailable`` when it cannot) and ``on_change``
+    The hub runs `send_loop` and `heartbeat_loop` as tasks, feeds every message of
+    the gossip channel to `receive`, and gives `publish` (which publishes one
+    message on that channel, raising `PubSubUnavailable` when it cannot) and `on_change`
     (called whenever the view of other nodes changes).
     """
 
@@ -197,7 +198,7 @@ class Gossip:
     # -- the view of other nodes -----------------------------------------------------------
 
     def remote_members(self, channel: str) -> list[Pid]:
-        """The members of ``channel`` on the other nodes, by node name."""
+        """The members of `channel` on the other nodes, by node name."""
         result: list[Pid] = []
         for node, peer in sorted(self._peers.items()):
             # list() copies in one step: get_members may run on another loop's thread.
@@ -236,11 +237,11 @@ class Gossip:
         self.closed = True
 
     def stop(self) -> None:
-        """Wake :meth:`send_loop` so that it returns."""
+        """Wake `send_loop` so that it returns."""
         self._outbox.put_nowait(("stop", None))
 
     async def say_goodbye(self) -> None:
-        """Tell the other nodes to drop ours now (raises ``PubSubUnavailable`` if it cannot)."""
+        """Tell the other nodes to drop ours now (raises `PubSubUnavailable` if it cannot)."""
         await self._publish(json.dumps(self._control("bye")))
 
     async def send_loop(self) -> None:

@@ -4,16 +4,16 @@ A Nova controller returns a tuple whose handler decides the status and the media
 time, so FastAPI, which reads an endpoint's signature, cannot know them. The router can, where
 the route says what the controller returns:
 
-* the route option ``returns``: a handler name (``"json"``), a ``(name, status)`` pair
-  (``("status", 200)``), or a list of them;
+* the route option `returns`: a handler name (`"json"`), a `(name, status)` pair
+  (`("status", 200)`), or a list of them;
 * else the controller's return annotation, in the tuple's own shape:
-  ``tuple[Literal["json"], User] | tuple[Literal["status"], Literal[404]]``.
+  `tuple[Literal["json"], User] | tuple[Literal["status"], Literal[404]]`.
 
-From that, :func:`route_openapi` derives the keyword arguments of ``add_api_route`` for one
-method of a route: the success status (201 for ``("json", data)`` on POST), the response class
+From that, `route_openapi` derives the keyword arguments of `add_api_route` for one
+method of a route: the success status (201 for `("json", data)` on POST), the response class
 or content of each status, the router's status pages for the codes the route answers, the
 security's denials, the bindings of a Nova-style controller as path parameters (declared in
-``openapi_extra``, so no 422 is documented where none can happen) and a summary from the path
+`openapi_extra`, so no 422 is documented where none can happen) and a summary from the path
 for a lambda. Pure functions of the route: nothing here runs per request.
 """
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from fastapi_nova.groups import HttpRouteSpec
     from fastapi_nova.handlers import HandlerRegistry
 
-#: A declared status that may be any code (``("status", code)`` with ``code: int``).
+#: A declared status that may be any code (`("status", code)` with `code: int`).
 ANY_STATUS = 0
 
 JSON = "application/json"
@@ -51,7 +51,7 @@ HTML = "text/html"
 @dataclass(frozen=True)
 class _Declared:
     """One return a route declares: the handler, its status if the tuple carries one, its
-    payload type, and (``sendfile``) its media type."""
+    payload type, and (`sendfile`) its media type."""
 
     kind: str
     #: None: the handler's default (200, 201 for POST json, the route's status_code option).
@@ -74,7 +74,7 @@ class _Outcome:
 
 
 def returns_error(value: Any) -> str | None:
-    """Why ``value`` is not a valid ``returns`` route option, or None if it is."""
+    """Why `value` is not a valid `returns` route option, or None if it is."""
     items = value if isinstance(value, list) else [value]
     if not items:
         return "returns must name at least one handler, got []"
@@ -125,7 +125,7 @@ def _statuses(annotation: Any) -> list[int]:
 
 
 def _read_tuple(annotation: Any) -> list[_Declared] | None:
-    """The returns one ``tuple[Literal[...], ...]`` alternative declares, None if unreadable."""
+    """The returns one `tuple[Literal[...], ...]` alternative declares, None if unreadable."""
     if get_origin(annotation) is not tuple:
         return None
     args = get_args(annotation)
@@ -149,9 +149,9 @@ def _read_tuple(annotation: Any) -> list[_Declared] | None:
 
 
 def _declared_returns(controller: Callable[..., Any], option: Any = None) -> list[_Declared] | None:
-    """What a route's controller returns: the ``returns`` option, else its return annotation.
+    """What a route's controller returns: the `returns` option, else its return annotation.
 
-    None when neither says (an unannotated controller, ``-> Any``, a Response, ...): the router
+    None when neither says (an unannotated controller, `-> Any`, a Response, ...): the router
     cannot know and documents FastAPI's default.
     """
     if option is not None:
@@ -177,7 +177,7 @@ def _declared_returns(controller: Callable[..., Any], option: Any = None) -> lis
 
 
 def _payload_media(payload: Any) -> str | None:
-    """The media type of a ``("status", code, headers, body)`` body of this declared type."""
+    """The media type of a `("status", code, headers, body)` body of this declared type."""
     if payload is None or payload is type(None):
         return None
     origin = get_origin(payload) or payload
@@ -255,8 +255,8 @@ def _page_outcomes(
 
 def _security_outcomes(security: Callable[..., Any] | None) -> list[_Outcome]:
     """The denials of a group's security: 401 always (anything but a pass is a denial),
-    plus the statuses its return annotation declares (``tuple[Literal[False], Literal[403],
-    dict[str, str]]``) and 302 for ``tuple[Literal["redirect"], str]``."""
+    plus the statuses its return annotation declares (`tuple[Literal[False], Literal[403],
+    dict[str, str]]`) and 302 for `tuple[Literal["redirect"], str]`."""
     if security is None:
         return []
     out = [_Outcome(401, None, description="Denied by the group's security")]
@@ -305,6 +305,9 @@ def _body_error(status: int) -> _Outcome:
     return _Outcome(status, JSON, ErrorDetail, "The body could not be parsed")
 
 
+# Its docstring is the schema's description in every app's OpenAPI document (pinned by
+# tests/test_example_app.py), so it keeps its double backticks, a CommonMark code span too
+# (rst_to_md: keep).
 class ErrorDetail(BaseModel):
     """The JSON error body of FastAPI and fastapi-nova: ``{"detail": "..."}``."""
 
@@ -324,7 +327,7 @@ def _summary(spec: HttpRouteSpec) -> str | None:
 
 
 def _binding_parameters(path_params: Sequence[str]) -> list[dict[str, Any]]:
-    """The bindings of a route as OpenAPI path parameters, as FastAPI writes a ``str`` one."""
+    """The bindings of a route as OpenAPI path parameters, as FastAPI writes a `str` one."""
     return [
         {
             "name": name,
@@ -360,10 +363,10 @@ def _inline_schema(model: Any) -> dict[str, Any]:
 def _response_entry(
     outcomes: Sequence[_Outcome], *, describe: bool = True, as_model: bool = True
 ) -> dict[str, Any]:
-    """One entry of ``responses``: its description, content, and a JSON payload's ``model``.
+    """One entry of `responses`: its description, content, and a JSON payload's `model`.
 
-    FastAPI writes a ``model`` under the route's own media type; on a route whose response
-    class is not JSON (``as_model=False``) a JSON payload's schema is written in place instead.
+    FastAPI writes a `model` under the route's own media type; on a route whose response
+    class is not JSON (`as_model=False`) a JSON payload's schema is written in place instead.
     """
     entry: dict[str, Any] = {}
     descriptions = _unique([o.description for o in outcomes if o.description])
@@ -392,21 +395,11 @@ def _response_entry(
     return entry
 
 
-def route_openapi(
-    spec: HttpRouteSpec,
-    method: str,
-    options: ControllerOptions,
-    fastapi_options: Mapping[str, Any],
+def _completed_options(
+    spec: HttpRouteSpec, nova_style: bool, fastapi_options: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The ``add_api_route`` keyword arguments for one method of a route.
-
-    The user's FastAPI options, completed with what the router knows; an option the user
-    gave (``status_code``, ``responses``, ``response_class``, ``summary``, ``openapi_extra``)
-    wins over the derived one.
-    """
+    """The user's FastAPI options, with the derived summary and path parameters added."""
     kwargs = dict(fastapi_options)
-    controller = spec.controller
-    nova_style = is_nova_style(getattr(controller, "__nova_controller__", controller))
     if "summary" not in kwargs and (summary := _summary(spec)) is not None:
         kwargs["summary"] = summary
     if nova_style and spec.path_params:
@@ -417,15 +410,20 @@ def route_openapi(
         derived = [p for p in _binding_parameters(spec.path_params) if p["name"] not in described]
         extra["parameters"] = derived + own
         kwargs["openapi_extra"] = extra
+    return kwargs
 
-    status_option = kwargs.get("status_code")
-    fn = getattr(controller, "__nova_controller__", controller)
-    declared = _declared_returns(controller, getattr(spec, "returns", None))
-    outcomes: list[_Outcome] = []
-    main: int | None = None
+
+def _return_outcomes(
+    declared: list[_Declared] | None,
+    fn: Callable[..., Any],
+    method: str,
+    status_option: Any,
+    options: ControllerOptions,
+) -> tuple[list[_Outcome], int | None]:
+    """What the controller's returns may answer, and the status documented as its success."""
     if is_streaming(fn):
-        pass  # a yield endpoint: FastAPI streams its items and documents them itself
-    elif declared is not None:
+        return [], None  # a yield endpoint: FastAPI streams its items and documents them itself
+    if declared is not None:
         outcomes = _outcomes(
             declared,
             method=method,
@@ -438,16 +436,18 @@ def route_openapi(
         main = status_option or next(
             (s for s in statuses if 200 <= s < 300), next((s for s in statuses if s < 400), None)
         )
-    else:
-        # Nothing declared: FastAPI's default entry (200, JSON of any shape) stays; a POST
-        # may answer ("json", data) with 201, and any status page may answer.
-        if method == "POST" and status_option is None:
-            outcomes.append(_Outcome(201, JSON, description="Created (a (json, data) return)"))
-        outcomes += _all_pages(options.status_pages, options.registry)
-    if _reads_body(fn, spec.path, nova_style, method):
-        outcomes.append(_body_error(400))
-    outcomes += _security_outcomes(spec.group.security)
+        return outcomes, main
+    # Nothing declared: FastAPI's default entry (200, JSON of any shape) stays; a POST
+    # may answer ("json", data) with 201, and any status page may answer.
+    outcomes = []
+    if method == "POST" and status_option is None:
+        outcomes.append(_Outcome(201, JSON, description="Created (a (json, data) return)"))
+    outcomes += _all_pages(options.status_pages, options.registry)
+    return outcomes, None
 
+
+def _by_status(outcomes: Sequence[_Outcome], main: int | None) -> dict[int, list[_Outcome]]:
+    """The outcomes grouped by status, each group also holding the any-status ones."""
     by_status: dict[int, list[_Outcome]] = {}
     for o in outcomes:
         by_status.setdefault(o.status, []).append(o)
@@ -457,24 +457,60 @@ def route_openapi(
     for status, group in by_status.items():
         if status != ANY_STATUS:
             group += [replace(o, status=status) for o in by_status.get(ANY_STATUS, [])]
+    return by_status
+
+
+def _success_response(
+    kwargs: dict[str, Any],
+    group: Sequence[_Outcome],
+    main: int,
+    responses: dict[int | str, Any],
+) -> None:
+    """Set the success status and response class in `kwargs` (and its entry in `responses`)."""
+    kwargs.setdefault("status_code", main)
+    media = {o.media_type for o in group}
+    # The response class documents the success body as FastAPI does; a mixed one is
+    # spelled out in `responses`.
+    response_class: type[Response] = Response
+    if media == {JSON}:
+        response_class = JSONResponse
+        entry = _response_entry(group, describe=False)
+        if "model" in entry and "response_model" not in kwargs:
+            responses[main] = {"model": entry["model"]}
+    elif media == {HTML}:
+        response_class = HTMLResponse
+    elif media - {None}:
+        responses[main] = _response_entry(group, describe=False)
+    kwargs.setdefault("response_class", response_class)
+
+
+def route_openapi(
+    spec: HttpRouteSpec,
+    method: str,
+    options: ControllerOptions,
+    fastapi_options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The `add_api_route` keyword arguments for one method of a route.
+
+    The user's FastAPI options, completed with what the router knows; an option the user
+    gave (`status_code`, `responses`, `response_class`, `summary`, `openapi_extra`)
+    wins over the derived one.
+    """
+    controller = spec.controller
+    fn = getattr(controller, "__nova_controller__", controller)
+    nova_style = is_nova_style(fn)
+    kwargs = _completed_options(spec, nova_style, fastapi_options)
+    status_option = kwargs.get("status_code")
+    declared = _declared_returns(controller, getattr(spec, "returns", None))
+    outcomes, main = _return_outcomes(declared, fn, method, status_option, options)
+    if _reads_body(fn, spec.path, nova_style, method):
+        outcomes.append(_body_error(400))
+    outcomes += _security_outcomes(spec.group.security)
+
+    by_status = _by_status(outcomes, main)
     responses: dict[int | str, Any] = {}
     if main is not None:
-        kwargs.setdefault("status_code", main)
-        group = by_status.pop(main, [])
-        media = {o.media_type for o in group}
-        # The response class documents the success body as FastAPI does; a mixed one is
-        # spelled out in ``responses``.
-        response_class: type[Response] = Response
-        if media == {JSON}:
-            response_class = JSONResponse
-            entry = _response_entry(group, describe=False)
-            if "model" in entry and "response_model" not in kwargs:
-                responses[main] = {"model": entry["model"]}
-        elif media == {HTML}:
-            response_class = HTMLResponse
-        elif media - {None}:
-            responses[main] = _response_entry(group, describe=False)
-        kwargs.setdefault("response_class", response_class)
+        _success_response(kwargs, by_status.pop(main, []), main, responses)
     elif declared:
         # Nothing declared succeeds (a route that only redirects): no 200 JSON body either.
         kwargs.setdefault("response_class", Response)

@@ -1,4 +1,4 @@
-"""Pub/sub channels for connections: Nova's ``nova_pubsub`` over broadcaster.
+"""Pub/sub channels for connections: Nova's `nova_pubsub` over broadcaster.
 
 ```python
 from fastapi_nova import pubsub
@@ -8,23 +8,23 @@ await pubsub.broadcast("chat", "message", "hi")  # every member on every node
 # each member's websocket_info gets ("nova_pubsub", "chat", sender, "message", "hi")
 ```
 
-How it is built. Pub/sub is process-wide state, as in Nova: one :class:`PubSub` object per
-process owns the backend URL, the local membership and the hub, and the functions of this
-module are its front. ``NovaRouter(pubsub=url)`` configures it (a second router naming
-another backend is refused with :class:`PubSubConfigError`) and its lifespan starts and
-stops it. The parts live in :mod:`fastapi_nova.hub` and :mod:`fastapi_nova.membership`,
-which import nothing from here:
+How it is built. Pub/sub is process-wide state, as in Nova: one
+[`PubSub`][fastapi_nova.pubsub.PubSub] object per process owns the backend URL, the local membership
+and the hub, and the functions of this module are its front. `NovaRouter(pubsub=url)` configures it
+(a second router naming another backend is refused with
+[`PubSubConfigError`][fastapi_nova.pubsub.PubSubConfigError]) and its lifespan starts and stops it.
+The parts live in `fastapi_nova.hub` and `fastapi_nova.membership`, which import nothing from here:
 
-* Membership is kept per process (:class:`LocalMembers`); a :class:`Hub` connects it to the
+* Membership is kept per process (`LocalMembers`); a `Hub` connects it to the
   backend. The hub holds **one** broadcaster subscription per channel that has local members
   and fans each message out to those members' pids.
 * Every payload travels as JSON, on every backend (memory included): members receive what a
-  cluster would deliver, and a payload that cannot be sent fails in ``broadcast``.
+  cluster would deliver, and a payload that cannot be sent fails in `broadcast`.
 * The hub is bound to the event loop it started on. Used from another loop (Starlette's
-  ``TestClient`` runs one per portal), the functions retire it and start a new one there,
+  `TestClient` runs one per portal), the functions retire it and start a new one there,
   resubscribing every channel with local members.
-* :func:`get_members` sees other nodes through gossip (see
-  :class:`~fastapi_nova.membership.Gossip`), so it works over any broadcaster backend.
+* [`get_members`][fastapi_nova.pubsub.get_members] sees other nodes through gossip (see
+  `Gossip`), so it works over any broadcaster backend.
 """
 
 from __future__ import annotations
@@ -103,16 +103,17 @@ def _check_url(url: str) -> str:
 class PubSub:
     """The process's pub/sub: its backend URL, its local members and its hub.
 
-    There is one per process (:func:`current`); the module functions are its front, and
-    ``NovaRouter(pubsub=...)`` configures it. Its lifetime: :meth:`start` (the router's
-    lifespan) connects and :meth:`stop` disconnects; in between, and before any start (a
-    ``TestClient`` used without ``with``), it connects lazily on first use. After the last
-    :meth:`stop` on an event loop, use on that loop raises :class:`PubSubUnavailable` instead
-    of silently reconnecting; a later :meth:`start`, or another loop, opens it again.
+    There is one per process ([`current`][fastapi_nova.pubsub.current]); the module functions are
+    its front, and `NovaRouter(pubsub=...)` configures it. Its lifetime: `start` (the router's
+    lifespan) connects and `stop` disconnects; in between, and before any start (a
+    `TestClient` used without `with`), it connects lazily on first use. After the last
+    `stop` on an event loop, use on that loop raises
+    [`PubSubUnavailable`][fastapi_nova.pubsub.PubSubUnavailable] instead of silently reconnecting; a
+    later `start`, or another loop, opens it again.
     """
 
     def __init__(self) -> None:
-        #: The configured URL; None means ``$NOVA_PUBSUB_URL``, else ``memory://``.
+        #: The configured URL; None means `$NOVA_PUBSUB_URL`, else `memory://`.
         self.url: str | None = None
         self.members = LocalMembers()
         self.hub: Hub | None = None
@@ -120,10 +121,11 @@ class PubSub:
         self._stopped_on: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     def configure(self, url: str | None) -> None:
-        """Use ``url``; None forgets the configuration (back to the default).
+        """Use `url`; None forgets the configuration (back to the default).
 
-        Raises :class:`PubSubConfigError` if another URL is already configured: pub/sub is
-        process-wide, so a second configuration would re-point the first one's connections.
+        Raises [`PubSubConfigError`][fastapi_nova.pubsub.PubSubConfigError] if another URL is
+        already configured: pub/sub is process-wide, so a second configuration would re-point the
+        first one's connections.
         """
         if url is None:
             self.url = None
@@ -140,7 +142,7 @@ class PubSub:
         self.url = url
 
     def resolved_url(self) -> str:
-        """The URL in use: the configured one, else ``$NOVA_PUBSUB_URL``, else ``memory://``."""
+        """The URL in use: the configured one, else `$NOVA_PUBSUB_URL`, else `memory://`."""
         return self.url or _check_url(os.environ.get("NOVA_PUBSUB_URL") or "memory://")
 
     async def hub_for_use(self) -> Hub:
@@ -169,7 +171,7 @@ class PubSub:
         return hub
 
     async def start(self) -> None:
-        """Connect on the running loop; each call needs its :meth:`stop` (a lifespan's pair)."""
+        """Connect on the running loop; each call needs its `stop` (a lifespan's pair)."""
         self._stopped_on = None
         self._leases += 1
         try:
@@ -179,7 +181,7 @@ class PubSub:
             raise
 
     async def stop(self) -> None:
-        """End one :meth:`start`; the last one disconnects, and use on this loop then raises."""
+        """End one `start`; the last one disconnects, and use on this loop then raises."""
         self._leases = max(self._leases - 1, 0)
         if self._leases:
             return
@@ -191,14 +193,14 @@ class PubSub:
     # -- the API (the module functions call these on the process's object) ------------------
 
     async def join(self, channel: str, *, member: Pid | None = None) -> None:
-        """See :func:`fastapi_nova.pubsub.join`."""
+        """See [`fastapi_nova.pubsub.join`][fastapi_nova.pubsub.join]."""
         check_name("channel", channel)
         pid = _member(member, "join")
         hub = await self.hub_for_use()
         await hub.join(channel, pid)
 
     async def leave(self, channel: str, *, member: Pid | None = None) -> bool:
-        """See :func:`fastapi_nova.pubsub.leave`."""
+        """See [`fastapi_nova.pubsub.leave`][fastapi_nova.pubsub.leave]."""
         check_name("channel", channel)
         pid = _member(member, "leave")
         hub = self.hub
@@ -213,7 +215,7 @@ class PubSub:
         return True
 
     async def broadcast(self, channel: str, topic: str, payload: Any) -> None:
-        """See :func:`fastapi_nova.pubsub.broadcast`."""
+        """See [`fastapi_nova.pubsub.broadcast`][fastapi_nova.pubsub.broadcast]."""
         check_name("channel", channel)
         check_name("topic", topic)
         wire = encode(topic, payload, self_pid())
@@ -221,14 +223,14 @@ class PubSub:
         await hub.publish(channel, wire)
 
     def local_broadcast(self, channel: str, topic: str, payload: Any) -> int:
-        """See :func:`fastapi_nova.pubsub.local_broadcast`; returns how many members took it."""
+        """See [`local_broadcast`][fastapi_nova.pubsub.local_broadcast]; returns how many got it."""
         check_name("channel", channel)
         check_name("topic", topic)
         wire = encode(topic, payload, self_pid())
         return fan_out(self.members.members(channel), channel, wire)
 
     def get_members(self, channel: str) -> list[Pid]:
-        """See :func:`fastapi_nova.pubsub.get_members`."""
+        """See [`fastapi_nova.pubsub.get_members`][fastapi_nova.pubsub.get_members]."""
         check_name("channel", channel)
         hub = self.hub
         if hub is None or hub.closed:
@@ -236,7 +238,7 @@ class PubSub:
         return hub.get_members(channel)
 
     def get_local_members(self, channel: str) -> list[Pid]:
-        """See :func:`fastapi_nova.pubsub.get_local_members`."""
+        """See [`fastapi_nova.pubsub.get_local_members`][fastapi_nova.pubsub.get_local_members]."""
         check_name("channel", channel)
         return self.members.members(channel)
 
@@ -265,16 +267,16 @@ _STATE = PubSub()
 
 
 def current() -> PubSub:
-    """The process's :class:`PubSub` (the one ``NovaRouter`` configures and starts)."""
+    """The process's [`PubSub`][fastapi_nova.pubsub.PubSub], which `NovaRouter` configures."""
     return _STATE
 
 
 def configure(url: str | None) -> None:
-    """Set the backend URL (``NovaRouter(pubsub=...)`` calls this); None means the default.
+    """Set the backend URL (`NovaRouter(pubsub=...)` calls this); None means the default.
 
-    The default is ``$NOVA_PUBSUB_URL``, else ``memory://``. A ``?namespace=name`` parameter
+    The default is `$NOVA_PUBSUB_URL`, else `memory://`. A `?namespace=name` parameter
     sets the channel namespace. Configuring a different URL than the one already set raises
-    :class:`~fastapi_nova.PubSubConfigError`; the same URL again is fine.
+    [`PubSubConfigError`][fastapi_nova.PubSubConfigError]; the same URL again is fine.
     """
     _STATE.configure(url)
 
@@ -308,11 +310,11 @@ def _member(member: Pid | None, action: str) -> Pid:
 
 
 async def join(channel: str, *, member: Pid | None = None) -> None:
-    """Make the current connection (or ``member``) a member of ``channel``.
+    """Make the current connection (or `member`) a member of `channel`.
 
-    Joining twice is one membership; it ends with :func:`leave` or when the connection ends.
-    ``ValueError``/``TypeError`` for a channel name that breaks the rules (see
-    :func:`broadcast`).
+    Joining twice is one membership; it ends with [`leave`][fastapi_nova.pubsub.leave] or when the
+    connection ends. `ValueError`/`TypeError` for a channel name that breaks the rules (see
+    [`broadcast`][fastapi_nova.pubsub.broadcast]).
 
     ```python
     async def init(self, state):
@@ -324,18 +326,19 @@ async def join(channel: str, *, member: Pid | None = None) -> None:
 
 
 async def leave(channel: str, *, member: Pid | None = None) -> bool:
-    """Remove the current connection (or ``member``) from ``channel``; False if not a member."""
+    """Remove the current connection (or `member`) from `channel`; False if not a member."""
     return await _STATE.leave(channel, member=member)
 
 
 async def broadcast(channel: str, topic: str, payload: Any) -> None:
-    """Send ``payload`` to every member of ``channel`` on every node, the sender included.
+    """Send `payload` to every member of `channel` on every node, the sender included.
 
-    Channel and topic: a non-empty ``str`` of valid Unicode of at most
-    :data:`MAX_NAME_LENGTH` characters, else ``TypeError``/``ValueError``. ``payload`` must
-    be JSON-serialisable (else ``TypeError``) with valid Unicode strings (else ``ValueError``),
-    on every backend alike. :class:`~fastapi_nova.errors.PubSubUnavailable` means the backend
-    cannot take it now.
+    Channel and topic: a non-empty `str` of valid Unicode of at most
+    [`MAX_NAME_LENGTH`][fastapi_nova.pubsub.MAX_NAME_LENGTH] characters, else
+    `TypeError`/`ValueError`. `payload` must be JSON-serialisable (else `TypeError`) with valid
+    Unicode strings (else `ValueError`), on every backend alike.
+    [`PubSubUnavailable`][fastapi_nova.errors.PubSubUnavailable] means the backend cannot take it
+    now.
 
     ```python
     await pubsub.broadcast("chat", "message", {"from": "ann", "text": "hi"})
@@ -345,18 +348,19 @@ async def broadcast(channel: str, topic: str, payload: Any) -> None:
 
 
 async def local_broadcast(channel: str, topic: str, payload: Any) -> None:
-    """Send ``payload`` to the members of ``channel`` in this process only (no backend).
+    """Send `payload` to the members of `channel` in this process only (no backend).
 
-    The same rules as :func:`broadcast`; it works while the backend is down, or shut down.
+    The same rules as [`broadcast`][fastapi_nova.pubsub.broadcast]; it works while the backend is
+    down, or shut down.
     """
     _STATE.local_broadcast(channel, topic, payload)
 
 
 def get_members(channel: str) -> list[Pid]:
-    """The members of ``channel`` on every node (local ones first)."""
+    """The members of `channel` on every node (local ones first)."""
     return _STATE.get_members(channel)
 
 
 def get_local_members(channel: str) -> list[Pid]:
-    """The members of ``channel`` in this process."""
+    """The members of `channel` in this process."""
     return _STATE.get_local_members(channel)

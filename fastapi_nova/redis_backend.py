@@ -1,25 +1,25 @@
 """A supervised Redis backend for broadcaster: works with redis-py 5 to 8 and outlives Redis.
 
-Why not broadcaster's own ``RedisBackend`` (0.3.1)? Two defects, each shown by a test in
-``tests/test_redis_backend.py``:
+Why not broadcaster's own `RedisBackend` (0.3.1)? Two defects, each shown by a test in
+`tests/test_redis_backend.py`:
 
-* Under redis-py 8 the first subscription after ``connect`` never receives: its listener task
-  starts ``listen()`` before the first SUBSCRIBE is registered, finds no subscription, returns,
+* Under redis-py 8 the first subscription after `connect` never receives: its listener task
+  starts `listen()` before the first SUBSCRIBE is registered, finds no subscription, returns,
   and waits for a signal that already fired.
 * When the Redis connection drops, its listener dies or blocks and nothing resubscribes:
   subscribers wait forever and publishers get no error once Redis is back.
 
 Here one supervisor task owns the subscriber connection. It reads with a bounded
-``get_message`` loop (so it also notices a silent peer with PINGs), and when the connection
+`get_message` loop (so it also notices a silent peer with PINGs), and when the connection
 fails it throws the whole connection away, reconnects with exponential backoff and
-resubscribes every channel before reporting itself connected again. ``publish`` raises
-:class:`~fastapi_nova.errors.PubSubUnavailable` at once while Redis is down, and within
-:data:`COMMAND_TIMEOUT` when it goes down mid-call, so no message is lost silently.
-:attr:`RedisBackend.connected` and :meth:`RedisBackend.add_state_listener` let the pub/sub
+resubscribes every channel before reporting itself connected again. `publish` raises
+[`PubSubUnavailable`][fastapi_nova.errors.PubSubUnavailable] at once while Redis is down, and within
+`COMMAND_TIMEOUT` when it goes down mid-call, so no message is lost silently.
+`RedisBackend.connected` and `RedisBackend.add_state_listener` let the pub/sub
 layer re-announce its membership after a reconnect.
 
-redis-py is imported lazily: the package works without the ``redis`` extra until a
-``redis://`` URL is used.
+redis-py is imported lazily: the package works without the `redis` extra until a
+`redis://` URL is used.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ BACKOFF_MAX = 2.0
 #: An idle subscriber connection sends a PING this often; no reply by the next one means dead.
 #: (A killed Redis closes the socket and is noticed at once; this catches silent peers.)
 PING_INTERVAL = 5.0
-#: Seconds ``disconnect`` waits for the supervisor to close its connections.
+#: Seconds `disconnect` waits for the supervisor to close its connections.
 STOP_TIMEOUT = 2.0
 #: SUBSCRIBE rounds while restoring after a reconnect (channels may be added meanwhile).
 _RESTORE_ROUNDS = 8
@@ -83,7 +83,7 @@ def _text(value: Any) -> str:
 
 
 def backoff_delay(failures: int) -> float:
-    """Seconds before the next reconnection attempt after ``failures`` failed ones in a row."""
+    """Seconds before the next reconnection attempt after `failures` failed ones in a row."""
     delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** min(failures, 16))
     # Jitter so that many processes do not reconnect in lockstep after an outage.
     return delay * random.uniform(0.75, 1.0)
@@ -100,11 +100,11 @@ def _check_channel(channel: str) -> None:
 
 
 class RedisBackend(BroadcastBackend):
-    """broadcaster backend for ``redis://`` / ``rediss://`` that reconnects and resubscribes."""
+    """broadcaster backend for `redis://` / `rediss://` that reconnects and resubscribes."""
 
     def __init__(self, url: str, *, backoff: Callable[[int], float] | None = None) -> None:
-        #: Seconds to wait after ``failures`` failed attempts in a row (default: exponential
-        #: with jitter, see :func:`backoff_delay`).
+        #: Seconds to wait after `failures` failed attempts in a row (default: exponential
+        #: with jitter, see `backoff_delay`).
         self.backoff = backoff or backoff_delay
         self._redis = _import("redis.asyncio")  # fail here, at configuration, if missing
         self._retry_cls = _import("redis.asyncio.retry").Retry
@@ -137,11 +137,11 @@ class RedisBackend(BroadcastBackend):
         return frozenset(self._channels)
 
     def add_state_listener(self, listener: StateListener) -> None:
-        """Call ``listener(connected)`` on every change of :attr:`connected`."""
+        """Call `listener(connected)` on every change of `connected`."""
         self._listeners.append(listener)
 
     def remove_state_listener(self, listener: StateListener) -> None:
-        """Undo :meth:`add_state_listener`; a no-op if it is not registered."""
+        """Undo `add_state_listener`; a no-op if it is not registered."""
         if listener in self._listeners:
             self._listeners.remove(listener)
 
@@ -160,8 +160,9 @@ class RedisBackend(BroadcastBackend):
     async def connect(self) -> None:
         """Start the supervisor; return after the first connection attempt, good or bad.
 
-        An unreachable Redis does not raise: the process keeps serving, ``publish`` raises
-        :class:`PubSubUnavailable`, and the supervisor keeps trying with backoff.
+        An unreachable Redis does not raise: the process keeps serving, `publish` raises
+        [`PubSubUnavailable`][fastapi_nova.redis_backend.PubSubUnavailable], and the supervisor
+        keeps trying with backoff.
         """
         if self._supervisor is not None:
             raise RuntimeError(f"RedisBackend for {self.where} is already connected")
@@ -193,9 +194,9 @@ class RedisBackend(BroadcastBackend):
             logger.warning("the Redis supervisor for %s did not stop in time", self.where)
 
     async def subscribe(self, channel: str) -> None:
-        """Subscribe ``channel``; while connected, return once Redis confirmed it.
+        """Subscribe `channel`; while connected, return once Redis confirmed it.
 
-        ``ValueError`` for a name Redis cannot carry (not valid UTF-8): it is never kept, so
+        `ValueError` for a name Redis cannot carry (not valid UTF-8): it is never kept, so
         it cannot stop the other channels from being restored after a reconnect.
         """
         _check_channel(channel)
@@ -219,7 +220,7 @@ class RedisBackend(BroadcastBackend):
                     del self._waiters[channel]
 
     async def unsubscribe(self, channel: str) -> None:
-        """Stop receiving ``channel``."""
+        """Stop receiving `channel`."""
         self._channels.discard(channel)
         pubsub = self._pubsub
         if pubsub is None or not self._connected:
@@ -231,7 +232,7 @@ class RedisBackend(BroadcastBackend):
             logger.debug("UNSUBSCRIBE %r on %s failed: %r", channel, self.where, exc)
 
     async def publish(self, channel: str, message: Any) -> None:
-        """PUBLISH, or raise :class:`PubSubUnavailable` promptly when Redis cannot take it."""
+        """PUBLISH, or raise [`PubSubUnavailable`][fastapi_nova.PubSubUnavailable] at once."""
         if not self._connected or self._publisher is None:
             raise PubSubUnavailable(
                 f"Redis at {self.where} is unreachable; message to {channel!r} was not sent"

@@ -12,12 +12,13 @@ import inspect
 import json
 import typing
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers, UploadFile
 from starlette.requests import HTTPConnection, Request
+
+from fastapi_nova._fastapi_compat import consumed_form, response_exit_stack
 
 # Where per-request state lives in the ASGI scope: shared by every Request object built from
 # the same scope (FastAPI builds its own), and out of the way of the user's ``request.state``.
@@ -117,12 +118,16 @@ class NovaRequest:
 
 
 def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
+    # One pass over the raw ASGI headers (names are lower case there): building Headers and
+    # missing a key in it costs more than the rest of a small request's parsing.
+    chunked = False
+    for name, value in request.scope.get("headers", ()):
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            chunked = True
     # HTTP/1.x announces a body with one of these headers; HTTP/2 and 3 need neither.
-    http_version = request.scope.get("http_version", "1.1")
-    return "transfer-encoding" in request.headers or http_version not in ("1.0", "1.1")
+    return chunked or request.scope.get("http_version", "1.1") not in ("1.0", "1.1")
 
 
 def _is_json(content_type: str) -> bool:
@@ -159,7 +164,7 @@ async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
         return typing.cast(NovaRequest, cached)
     bindings, pathinfo = path_bindings(conn)
     nreq = NovaRequest(conn, bindings=bindings, pathinfo=pathinfo, auth_data=state.get("auth_data"))
-    if isinstance(conn, Request):
+    if isinstance(conn, Request) and _has_body(conn):
         await _read_body(conn, nreq)
     state["nova_request"] = nreq
     return nreq
@@ -167,13 +172,11 @@ async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
 
 async def _read_body(request: Request, nreq: NovaRequest) -> None:
     headers = request.headers
-    if not _has_body(request):
-        return
     try:
         nreq.body = await request.body()
     except RuntimeError:
         # FastAPI consumed the stream for its own form parsing; reuse what it parsed.
-        form = getattr(request, "_form", None)
+        form = consumed_form(request)
         if form is not None:
             nreq.params = dict(form.items())
         return
@@ -199,11 +202,9 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
 
 def _close_after_response(request: Request, close: Callable[[], Awaitable[None]]) -> None:
     """Close uploaded files once the response is sent, on the stack FastAPI uses for its own."""
-    for key in ("fastapi_middleware_astack", "fastapi_inner_astack"):
-        stack = request.scope.get(key)
-        if isinstance(stack, AsyncExitStack):
-            stack.push_async_callback(close)
-            return
+    stack = response_exit_stack(request.scope)
+    if stack is not None:
+        stack.push_async_callback(close)
 
 
 def auth_data_of(conn: HTTPConnection) -> Any:

@@ -10,40 +10,46 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, cast
 
 from fastapi import params
 from fastapi.datastructures import Default
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
 from fastapi.utils import generate_unique_id
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from fastapi_nova._fastapi_compat import dependencies_through, dependency_calls
-from fastapi_nova.controllers import (
-    BoundController,
-    ControllerOptions,
-    error_response,
-    make_endpoint,
-    render_status_page,
-    response_model_of,
+from fastapi_nova._fastapi_compat import (
+    EffectiveRoute,
+    included_router,
+    included_routes,
+    own_routes,
+    route_path,
+    route_selected,
+    routes_version,
+    select_context,
 )
+from fastapi_nova._route import (
+    NovaRoute,
+    NovaRouteInfo,
+    direct_app,
+    method_not_allowed,
+    route_info,
+)
+from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
+from fastapi_nova.controllers import ControllerOptions, make_endpoint, response_model_of
 from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.groups import (
-    ALL_METHODS,
     DOCUMENTED_DEFAULT_METHODS,
     GroupInfo,
     HttpRouteSpec,
@@ -56,150 +62,49 @@ from fastapi_nova.groups import (
 from fastapi_nova.handlers import HandlerRegistry, default_registry
 from fastapi_nova.openapi import route_openapi
 from fastapi_nova.request import build_nova_request, is_nova_style
-from fastapi_nova.security import (
-    SecurityDenied,
-    run_nova_security,
-    security_dependency,
-    security_passed,
-)
+from fastapi_nova.security import SecurityDenied, security_dependency
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
 from fastapi_nova.types import Routes
 
-logger = logging.getLogger("fastapi_nova.routing")
-
-_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
-
-
-@dataclass
-class NovaRouteInfo:
-    """What a route came from, for the ``routes`` CLI and for request handling."""
-
-    kind: str  # "http" | "ws" | "static"
-    group: GroupInfo
-    nova_path: str
-    path: str
-    target: Any  # controller, handler class, or local path
-    security: Callable[..., Any] | None
-    #: Every method of this path in the router, for the 405 ``Allow`` header.
-    allow: set[str] = field(default_factory=set)
-    options: ControllerOptions | None = None
-    bound: BoundController | None = None
-    #: The lean path is possible for this route (Nova-style controller and security).
-    lean_candidate: bool = False
-    #: The dependency callables the route itself declares (compared with FastAPI's list).
-    own_dependencies: list[Callable[..., Any]] = field(default_factory=list)
+#: Top-level scope key where ``matches`` leaves the index's answer for ``handle`` (top level:
+#: FastAPI probes trailing-slash redirects on a shallow copy of the scope).
+_FOUND = "fastapi_nova.found"
 
 
-def _has_overrides(request: Request) -> bool:
-    app = request.scope.get("app")
-    return bool(getattr(app, "dependency_overrides", None))
+@dataclass(frozen=True)
+class _Target:
+    """What the index hands back for a route: how to serve it in this inclusion."""
+
+    route: EffectiveRoute
+    #: The route as its own ASGI app, below FastAPI's wrapper (None: through FastAPI).
+    direct: ASGIApp | None
 
 
-class NovaRoute(APIRoute):
-    """An ``APIRoute`` that answers Nova's way: denials, status pages, full 405 ``Allow``.
+def _has_overrides(scope: Scope) -> bool:
+    return bool(getattr(scope.get("app"), "dependency_overrides", None))
 
-    A Nova-style controller with Nova-style (or no) security and no FastAPI dependencies is
-    served by a lean handler that skips FastAPI's per-request parameter solving; the
-    route object, and so the OpenAPI document, is the same either way.
-    """
 
-    def __init__(
-        self, path: str, endpoint: Callable[..., Any], *, nova: NovaRouteInfo, **kwargs: Any
+def _indexed(route: EffectiveRoute) -> IndexedRoute[_Target]:
+    """A route for the index; served directly when nothing is left for FastAPI to solve."""
+    info = route_info(route.route)
+    direct = None
+    if (
+        info is not None
+        and info.direct_candidate
+        and route.dependency_calls == info.own_dependencies
+        and route.max_body_size is None
     ):
-        self.nova = nova  # get_route_handler, called by APIRoute.__init__, reads it
-        super().__init__(path, endpoint, **kwargs)
-
-    def _lean_handler(self) -> Callable[[Request], Any] | None:
-        nova = self.nova
-        if not nova.lean_candidate or nova.bound is None:
-            return None
-        if dependency_calls(self) != nova.own_dependencies:
-            return None  # the inclusion added dependencies: FastAPI must solve them
-        bound, security = nova.bound, nova.security
-        if security is None:
-            return bound.run_nova
-
-        async def lean(request: Request) -> Response:
-            await run_nova_security(security, request)
-            return await bound.run_nova(request)
-
-        return lean
-
-    def _security_first(self) -> Callable[[Request], Awaitable[None]] | None:
-        """For a route with a body model: run plugins and security when FastAPI's body
-        reading (which comes before every dependency) rejected the request first."""
-        security = self.nova.own_dependencies[:1]  # the group security dependency, if any
-        if self.body_field is None or not security:
-            return None
-        return dependencies_through(self, security[0])
-
-    def get_route_handler(self) -> Callable[[Request], Any]:
-        general = super().get_route_handler()
-        lean = self._lean_handler()
-        security_first = self._security_first()
-        options = self.nova.options or ControllerOptions()
-        route_name = self.name
-
-        async def handler(request: Request) -> Response:
-            try:
-                try:
-                    if lean is not None and not _has_overrides(request):
-                        return await lean(request)  # type: ignore[no-any-return]
-                    return await general(request)
-                except (RequestValidationError, HTTPException) as exc:
-                    if (
-                        security_first is None
-                        or security_passed(request)
-                        or not _body_unreadable(exc)
-                    ):
-                        raise
-                    await security_first(request)  # denies by raising, as in the route
-                    raise
-            except SecurityDenied as denied:
-                return denied.response
-            except HTTPException as exc:
-                page = await render_status_page(
-                    exc.status_code, dict(exc.headers or {}), request, options
-                )
-                if page is None:
-                    raise
-                return page
-            except RequestValidationError:
-                raise
-            except Exception:
-                if 500 not in options.status_pages:
-                    raise
-                logger.exception("route %s raised; answering with the 500 status page", route_name)
-                page = await render_status_page(500, {}, request, options)
-                if page is None:
-                    raise
-                return page
-
-        return handler
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in (self.methods or ()):
-            request = Request(scope, receive, send)
-            options = self.nova.options or ControllerOptions()
-            response = await error_response(405, "Method Not Allowed", request, options)
-            response.headers["allow"] = ", ".join(
-                sorted(self.nova.allow, key=lambda m: _METHOD_ORDER.get(m, 99))
-            )
-            await response(scope, receive, send)
-            return
-        await super().handle(scope, receive, send)
-
-
-def _body_unreadable(exc: RequestValidationError | HTTPException) -> bool:
-    """True for FastAPI's answer to a body it could not read, raised before any dependency.
-
-    That is its 422 for a body that is not JSON, and its 400 for one it could not parse at
-    all (JSON nested too deep, broken multipart): both raised while handling the parse error.
-    """
-    if isinstance(exc, RequestValidationError):
-        return any(error.get("type") == "json_invalid" for error in exc.errors())
-    return exc.status_code == 400 and (exc.__cause__ or exc.__context__) is not None
+        direct = direct_app(info, route.route.name)
+    allow = frozenset(info.allow) if info is not None else route.methods
+    return IndexedRoute(
+        path_format=route.path_format,
+        path_regex=route.path_regex,
+        convertors=route.convertors,
+        methods=route.methods,
+        allow=allow,
+        target=_Target(route, direct),
+    )
 
 
 def _nova_lifespan(
@@ -320,6 +225,8 @@ class NovaRouter(APIRouter):
         #: The process's pub/sub, which this router's lifespan starts and stops.
         self.pubsub = pubsub_module.current()
         self.registry = registry or default_registry
+        #: Compiled indexes by inclusion: (inclusion, routes version, index or None).
+        self._indexes: dict[int, tuple[object, int, RouteIndex[_Target] | None]] = {}
         specs = parse_groups(table, base_dir=module_directory(base_module))
         self._group_dependencies: dict[
             int, tuple[list[params.Depends], list[Callable[..., Any]]]
@@ -344,13 +251,92 @@ class NovaRouter(APIRouter):
             if isinstance(spec, HttpRouteSpec) and spec.wildcard:
                 self._add_wildcard_base(spec, allow)
 
+    # ------------------------------------------------------------------ dispatch
+    # FastAPI asks an included router ``matches`` and then ``handle``; both used to scan the
+    # table. Here the compiled index answers ``matches`` once and ``handle`` reuses it.
+
+    def _index(
+        self, owner: object, read: Callable[[], list[EffectiveRoute] | None]
+    ) -> RouteIndex[_Target] | None:
+        """The compiled index for one inclusion (or the router itself), rebuilt when routes
+        change; None when FastAPI's dispatch must be used (see _fastapi_compat)."""
+        version = routes_version(self)
+        if version is None:
+            return None
+        cached = self._indexes.get(id(owner))
+        if cached is not None and cached[0] is owner and cached[1] == version:
+            return cached[2]
+        routes = read()
+        index = None if routes is None else RouteIndex(_indexed(r) for r in routes)
+        self._indexes[id(owner)] = (owner, version, index)
+        return index
+
+    def _lookup(self, scope: Scope) -> tuple[object, Found[_Target] | None] | None:
+        """The index's answer for an HTTP request dispatched to one of this router's
+        inclusions: (inclusion, what was found); None when FastAPI must dispatch."""
+        included = included_router(scope, self) if scope["type"] == "http" else None
+        if included is None:
+            return None
+        index = self._index(included, lambda: included_routes(included))
+        if index is None:
+            return None
+        return included, index.lookup(route_path(scope), scope["method"])
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        looked_up = self._lookup(scope)
+        if looked_up is None:
+            return super().matches(scope)
+        found = looked_up[1]
+        if found is None:
+            return Match.NONE, {}
+        scope[_FOUND] = looked_up
+        return (Match.FULL if found.route is not None else Match.PARTIAL), {}
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Included in an app, the app's router dispatches here.
+        # Included in an app, the app's router dispatches here after ``matches``, whose answer
+        # is reused unless it was for another inclusion of this router.
+        cached = scope.pop(_FOUND, None)
+        if cached is None or cached[0] is not included_router(scope, self):
+            cached = self._lookup(scope)
+        if cached is not None and cached[1] is not None:
+            await self._serve(cached[1], scope, receive, send)
+            return
         await self._dispatch(super().handle, scope, receive, send)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Used directly as an ASGI app (or mounted), the router's own entry point.
+        if scope["type"] == "http" and not getattr(self, "form_limits", None):
+            index = self._index(self, lambda: own_routes(self.routes))
+            found = None if index is None else index.lookup(route_path(scope), scope["method"])
+            if found is not None:
+                scope.setdefault("router", self)
+                await self._serve(found, scope, receive, send)
+                return
         await self._dispatch(super().app, scope, receive, send)
+
+    async def _serve(
+        self, found: Found[_Target], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Serve what the index found: the route (directly or through FastAPI), or a 405."""
+        if found.route is None:
+            request = Request(scope, receive, send)
+            response = await method_not_allowed(request, found.allow, self.nova_options)
+            await response(scope, receive, send)
+            return
+        target = found.route.target
+        route = target.route
+        outer = scope.get("path_params")
+        scope["path_params"] = {**outer, **found.path_params} if outer else found.path_params
+        scope["endpoint"] = route.endpoint
+        scope["route"] = route.route
+        if "fastapi.telemetry" in scope:
+            route_selected(scope, route.path_format)
+        if target.direct is not None and not _has_overrides(scope):
+            await target.direct(scope, receive, send)
+            return
+        if route.context is not None:
+            select_context(scope, route.context)
+        await route.route.handle(scope, receive, send)
 
     async def _dispatch(
         self,
@@ -400,15 +386,19 @@ class NovaRouter(APIRouter):
             cached = self._group_dependencies[group.index] = (deps, own)
         return list(cached[0]), list(cached[1])
 
-    def _add_http(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
-        group = spec.group
-        allow = allow_by_path.setdefault(_pattern(spec.path), set())
-        fastapi_options = dict(spec.fastapi_options)
-        options = replace(
+    def _controller_options(self, fastapi_options: dict[str, Any]) -> ControllerOptions:
+        """One HTTP route's ControllerOptions: the router's, with what its options change."""
+        return replace(
             self.nova_options,
             status_override=fastapi_options.get("status_code"),
             response_model=response_model_of(fastapi_options),
         )
+
+    def _add_http(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
+        group = spec.group
+        allow = allow_by_path.setdefault(_pattern(spec.path), set())
+        fastapi_options = dict(spec.fastapi_options)
+        options = self._controller_options(fastapi_options)
         bound, endpoint = make_endpoint(spec.controller, options, spec.path_params)
         deps, own = self._dependencies(group)
         route_deps = fastapi_options.pop("dependencies", [])
@@ -422,7 +412,7 @@ class NovaRouter(APIRouter):
             allow=allow,
             options=options,
             bound=bound,
-            lean_candidate=bound.nova_style
+            direct_candidate=bound.nova_style
             and not (group.plugins or group.dependencies or route_deps)
             and (group.security is None or is_nova_style(group.security)),
             own_dependencies=own,

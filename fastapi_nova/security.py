@@ -1,9 +1,9 @@
-"""A group's ``security`` function as a FastAPI dependency, and the answers it can give.
+"""A group's `security` function as a FastAPI dependency, and the answers it can give.
 
-Nova's security function returns ``true``, ``{true, AuthData}``, ``false``, ``{false, ...}``
-or ``{redirect, Url}``; anything else denies (fail closed). Here it runs as a dependency of
+Nova's security function returns `true`, `{true, AuthData}`, `false`, `{false, ...}`
+or `{redirect, Url}`; anything else denies (fail closed). Here it runs as a dependency of
 every route of the group, so it runs before body validation and the controller, and a
-FastAPI-style security function's schemes (``HTTPBasic``, ``OAuth2PasswordBearer``, ...)
+FastAPI-style security function's schemes (`HTTPBasic`, `OAuth2PasswordBearer`, ...)
 appear in OpenAPI.
 """
 
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=Callable[..., Any])
 
-#: Attribute :func:`security_scheme` sets on a Nova-style security function.
+#: Attribute `security_scheme` sets on a Nova-style security function.
 _SCHEME_ATTR = "__nova_security_scheme__"
 
 
@@ -55,7 +55,7 @@ _PASSED = "security_passed"
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a security result means: go on (with auth data) or answer ``response``."""
+    """What a security result means: go on (with auth data) or answer `response`."""
 
     allowed: bool
     auth_data: Any = _NO_AUTH_DATA
@@ -63,7 +63,7 @@ class Verdict:
 
     @property
     def has_auth_data(self) -> bool:
-        """True when security returned ``(True, auth_data)`` rather than plain ``True``."""
+        """True when security returned `(True, auth_data)` rather than plain `True`."""
         return self.auth_data is not _NO_AUTH_DATA
 
 
@@ -95,9 +95,9 @@ def verdict(result: Any, source: str = "security function") -> Verdict:
 
 
 def _denial(result: tuple[Any, ...]) -> Response | None:
-    """The response of ``(False, headers)``, ``(False, status, headers[, body])``, or None.
+    """The response of `(False, headers)`, `(False, status, headers[, body])`, or None.
 
-    Status, headers and body are read as a handler's are (one strictness, in ``_shapes``);
+    Status, headers and body are read as a handler's are (one strictness, in `_shapes`);
     a value a handler would refuse makes the result "anything else": a 401.
     """
     try:
@@ -135,12 +135,12 @@ def _crashed(name: str) -> SecurityDenied:
 
 
 def _refused(conn: HTTPConnection, exc: HTTPException) -> HTTPException | SecurityDenied:
-    """What an ``HTTPException`` raised by security becomes.
+    """What an `HTTPException` raised by security becomes.
 
-    On HTTP it is raised on, so the app's ``HTTPException`` handler answers it exactly as it
+    On HTTP it is raised on, so the app's `HTTPException` handler answers it exactly as it
     answers one raised by any FastAPI dependency. A WebSocket upgrade has no such handler (an
     HTTPException there ends in a bare 403), so it becomes the denial response FastAPI's handler
-    would have sent: its status, its headers and ``{"detail": ...}``.
+    would have sent: its status, its headers and `{"detail": ...}`.
     """
     if not isinstance(conn, WebSocket):
         return exc
@@ -151,7 +151,7 @@ def _refused(conn: HTTPConnection, exc: HTTPException) -> HTTPException | Securi
 
 
 def _override(conn: HTTPConnection, fn: SecurityFunction) -> Callable[..., Any] | None:
-    """The replacement for ``fn`` in ``app.dependency_overrides``, if the test set one."""
+    """The replacement for `fn` in `app.dependency_overrides`, if the test set one."""
     overrides = getattr(conn.scope.get("app"), "dependency_overrides", None)
     return overrides.get(fn) if overrides else None
 
@@ -159,7 +159,7 @@ def _override(conn: HTTPConnection, fn: SecurityFunction) -> Callable[..., Any] 
 async def _call_replacement(replacement: Callable[..., Any], conn: HTTPConnection) -> Any:
     """Call an override as its own style asks: Nova-style gets the request, a function
     without parameters nothing, any other signature is solved by FastAPI (headers, schemes,
-    ``Depends``...) as FastAPI solves an overridden dependency."""
+    `Depends`...) as FastAPI solves an overridden dependency."""
     if is_nova_style(replacement):
         return await call_user(replacement, await build_nova_request(conn))
     if not resolved_signature(replacement).parameters:
@@ -168,10 +168,10 @@ async def _call_replacement(replacement: Callable[..., Any], conn: HTTPConnectio
 
 
 async def run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
-    """Run a Nova-style security function on ``conn``; raise SecurityDenied to deny.
+    """Run a Nova-style security function on `conn`; raise SecurityDenied to deny.
 
-    Honours ``app.dependency_overrides[fn]`` (both the lean path and FastAPI's path call
-    this), and lets an ``HTTPException`` through as FastAPI would (see :func:`_refused`).
+    Honours `app.dependency_overrides[fn]` (both the lean path and FastAPI's path call
+    this), and lets an `HTTPException` through as FastAPI would (see `_refused`).
     """
     replacement = _override(conn, fn)
     name = callable_name(fn if replacement is None else replacement)
@@ -190,7 +190,7 @@ async def run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
 
 
 def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:
-    """Declare the FastAPI scheme a security function reads, for ``/docs``.
+    """Declare the FastAPI scheme a security function reads, for `/docs`.
 
     ```python
     @security_scheme(APIKeyHeader(name="X-API-Key"))
@@ -198,9 +198,9 @@ def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:
         return req.headers.get("x-api-key") == "secret"
     ```
 
-    OpenAPI then lists the scheme on every route of the group (the lock in ``/docs``), and
+    OpenAPI then lists the scheme on every route of the group (the lock in `/docs`), and
     Swagger's Authorize sends the credential to the function. The scheme never answers by
-    itself (it runs with ``auto_error=False``): what the request gets is still only what the
+    itself (it runs with `auto_error=False`): what the request gets is still only what the
     function returns.
     """
     if not isinstance(scheme, SecurityBase):
@@ -220,13 +220,13 @@ def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:
 
 
 def _declared_scheme(fn: SecurityFunction) -> Callable[..., Any] | None:
-    """The scheme :func:`security_scheme` declared on ``fn`` (a SecurityBase), if any."""
+    """The scheme `security_scheme` declared on `fn` (a SecurityBase), if any."""
     scheme = getattr(fn, _SCHEME_ATTR, None)
     return scheme if isinstance(scheme, SecurityBase) and callable(scheme) else None
 
 
 def _scheme_parameters(fn: SecurityFunction) -> list[inspect.Parameter]:
-    """The parameter that shows ``fn``'s declared scheme in OpenAPI, if it declared one.
+    """The parameter that shows `fn`'s declared scheme in OpenAPI, if it declared one.
 
     Only for OpenAPI (and Swagger's Authorize): its value is not used, the function reads
     the credential itself (a FastAPI-style one may also depend on the scheme directly).
@@ -245,7 +245,7 @@ def _conn_parameter() -> inspect.Parameter:
 
 
 def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
-    """The FastAPI dependency that runs security function ``fn`` (either style)."""
+    """The FastAPI dependency that runs security function `fn` (either style)."""
     name = callable_name(fn)
     if is_nova_style(fn):
 
@@ -260,7 +260,7 @@ def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
         async def fastapi_security(conn: HTTPConnection, result: Any, **_scheme: Any) -> None:
             _apply(conn, result, name)
 
-        # By hand: this module's postponed annotations could not name the local ``guarded``.
+        # By hand: this module's postponed annotations could not name the local `guarded`.
         result = inspect.Parameter(
             "result",
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -279,11 +279,11 @@ def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
 class _Guarded:
     """A FastAPI-style security function, wrapped so that a crash denies with 500.
 
-    It has ``fn``'s signature, so FastAPI still resolves (and documents) the schemes it
-    depends on, and it hashes and compares equal to ``fn``: FastAPI looks a dependency up in
-    ``app.dependency_overrides`` by its callable, so ``app.dependency_overrides[fn]`` finds
-    this wrapper and replaces it, as the user expects. ``HTTPException`` passes through:
-    that is the scheme's own answer (e.g. ``HTTPBasic``'s 401 with ``WWW-Authenticate``).
+    It has `fn`'s signature, so FastAPI still resolves (and documents) the schemes it
+    depends on, and it hashes and compares equal to `fn`: FastAPI looks a dependency up in
+    `app.dependency_overrides` by its callable, so `app.dependency_overrides[fn]` finds
+    this wrapper and replaces it, as the user expects. `HTTPException` passes through:
+    that is the scheme's own answer (e.g. `HTTPBasic`'s 401 with `WWW-Authenticate`).
     """
 
     def __init__(self, fn: SecurityFunction, name: str) -> None:
@@ -294,7 +294,7 @@ class _Guarded:
         self.__module__ = getattr(fn, "__module__", None) or __name__
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Always a coroutine for FastAPI; ``def`` security still runs in the threadpool.
+        # Always a coroutine for FastAPI; `def` security still runs in the threadpool.
         try:
             return await call_user(self.fn, *args, **kwargs)
         except (HTTPException, SecurityDenied):
@@ -317,6 +317,7 @@ def _auth_data(conn: HTTPConnection) -> Any:
     return auth_data_of(conn)
 
 
-#: What the group's security returned with ``(True, auth_data)``, as a FastAPI dependency:
-#: ``def show(id: int, user: AuthData): ...``
 AuthData = Annotated[Any, Depends(_auth_data)]
+"""What the group's security returned with `(True, auth_data)`, as a FastAPI dependency:
+`def show(id: int, user: AuthData): ...`
+"""

@@ -1,16 +1,16 @@
-"""Static content routes: Nova's ``{RemotePath, LocalPath}`` and ``{RemotePath, LocalPath, Opts}``.
+"""Static content routes: Nova's `{RemotePath, LocalPath}` and `{RemotePath, LocalPath, Opts}`.
 
-A directory is served with Starlette's ``StaticFiles`` (ranges, ETags, 304s) plus Nova's
-options: ``index_files`` (default ``["index.html"]``) and ``list_dir`` (default False: a
+A directory is served with Starlette's `StaticFiles` (ranges, ETags, 304s) plus Nova's
+options: `index_files` (default `["index.html"]`) and `list_dir` (default False: a
 directory without an index answers 403, as in Nova). A single file is served at its path,
-with ``mimetype`` to override the guessed content type. Only GET and HEAD are answered
+with `mimetype` to override the guessed content type. Only GET and HEAD are answered
 (other methods get 405).
 
 Hostile names get 404, never a 500: a NUL byte, a name over the OS limit, a path out of the
-root. Dotfiles (``.env``, ``.git/``) are served and listed like any file unless the route
-has ``hide_dotfiles: True``, which answers 404 for any path with a segment starting with
-``.`` and leaves such names out of listings. Listing links are percent-encoded relative
-links (``./name``), so no file name can become a ``javascript:`` link or break on ``#``/``?``.
+root. Dotfiles (`.env`, `.git/`) are served and listed like any file unless the route
+has `hide_dotfiles: True`, which answers 404 for any path with a segment starting with
+`.` and leaves such names out of listings. Listing links are percent-encoded relative
+links (`./name`), so no file name can become a `javascript:` link or break on `#`/`?`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ STATIC_METHODS = ("GET", "HEAD")
 
 
 class NovaStaticFiles(StaticFiles):
-    """``StaticFiles`` with Nova's directory behaviour (index files, 403 or a listing)."""
+    """`StaticFiles` with Nova's directory behaviour (index files, 403 or a listing)."""
 
     def __init__(
         self,
@@ -120,7 +120,7 @@ def _list_item(name: str, is_dir: bool) -> str:
 
 
 def static_endpoint(local: Path, options: Mapping[str, Any]) -> Callable[..., Awaitable[Response]]:
-    """A FastAPI endpoint serving ``local`` (a directory or one file).
+    """A FastAPI endpoint serving `local` (a directory or one file).
 
     Served through a route rather than a mount, so the group's security, plugins and the
     router's status pages apply to static content as to any other route.

@@ -1,13 +1,13 @@
-"""Jinja2 templates for ``("ok", vars)`` / ``("view", vars)`` returns (Nova's ErlyDTL views).
+"""Jinja2 templates for `("ok", vars)` / `("view", vars)` returns (Nova's ErlyDTL views).
 
-A controller in module ``….main_controller`` renders ``main.html`` by default (a trailing
-``_controller`` is dropped, as Nova maps ``x_controller`` to ``x_dtl``); ``{"view": "login"}``
-renders ``login.html``.
+A controller in module `….main_controller` renders `main.html` by default (a trailing
+`_controller` is dropped, as Nova maps `x_controller` to `x_dtl`); `{"view": "login"}`
+renders `login.html`.
 
 Escaping follows the response, not the file name: a view served as HTML is autoescaped
-whatever its template's extension (``.j2``, ``.txt``, ``.svg``...), because Jinja's own choice
-by extension would send user data raw in a ``text/html`` answer. A view whose ``headers``
-give another content type is escaped only for ``.html``/``.htm``/``.xml`` templates.
+whatever its template's extension (`.j2`, `.txt`, `.svg`...), because Jinja's own choice
+by extension would send user data raw in a `text/html` answer. A view whose `headers`
+give another content type is escaped only for `.html`/`.htm`/`.xml` templates.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ class TemplateFinder:
         )
 
     def render(self, name: str, variables: Mapping[str, Any], *, html: bool = True) -> str:
-        """Render template ``name`` with ``variables``; raise TemplateNotFoundError if absent.
+        """Render template `name` with `variables`; raise TemplateNotFoundError if absent.
 
-        ``html``: the answer is HTML, so every variable is escaped whatever the extension.
+        `html`: the answer is HTML, so every variable is escaped whatever the extension.
         """
         environment = self.html_environment if html else self.environment
         try:
@@ -65,7 +65,7 @@ class TemplateFinder:
             raise TemplateNotFoundError(
                 f"template {name!r} not found; searched: {searched}"
             ) from exc
-        # One mapping, not **variables: a variable may be named anything, ``self`` included.
+        # One mapping, not **variables: a variable may be named anything, `self` included.
         return template.render(dict(variables))
 
     def __repr__(self) -> str:
@@ -73,12 +73,12 @@ class TemplateFinder:
 
 
 def template_name(view: str) -> str:
-    """``"login"`` -> ``"login.html"``; a name that has an extension is kept as is."""
+    """`"login"` -> `"login.html"`; a name that has an extension is kept as is."""
     return view if os.path.splitext(view)[1] else f"{view}.html"
 
 
 def default_view(controller: Callable[..., Any]) -> str:
-    """The default template of a controller: its module's last name without ``_controller``."""
+    """The default template of a controller: its module's last name without `_controller`."""
     module = getattr(inspect.unwrap(controller), "__module__", None) or "main"
     base = module.rsplit(".", 1)[-1]
     if base.endswith("_controller"):
@@ -94,9 +94,9 @@ def module_directory(module_name: str | None) -> Path:
 
 
 def finder_for(templates: TemplateDirs | None, default_module: str | None) -> TemplateFinder:
-    """A finder for ``templates`` dirs, else ``templates/`` beside ``default_module``.
+    """A finder for `templates` dirs, else `templates/` beside `default_module`.
 
-    Relative directories are taken relative to ``default_module``'s directory, so an app
+    Relative directories are taken relative to `default_module`'s directory, so an app
     finds its templates whatever the working directory is.
     """
     base = module_directory(default_module)

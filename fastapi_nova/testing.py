@@ -1,7 +1,8 @@
 """Test helpers: requests without a server, WebSocket clients with timeouts, pub/sub probes.
 
-Like Nova's ``nova_test_req``, :func:`nova_request` builds the request a Nova-style
-controller or security function receives, so they can be unit-tested as plain functions:
+Like Nova's `nova_test_req`, [`nova_request`][fastapi_nova.testing.nova_request] builds the request
+a Nova-style controller or security function receives, so they can be unit-tested as plain
+functions:
 
 ```python
 def test_show():
@@ -9,16 +10,16 @@ def test_show():
     assert api_controller.show(req) == ("json", {"id": 1, "name": "Alice"})
 ```
 
-:func:`connect` opens a WebSocket to an ASGI app in memory (the app's security, ``init`` and
-origin checks all run), and :func:`run_handler` runs one handler class without an app. Every
-receive has a timeout, so a handler that never answers fails the test with ``TimeoutError``
-instead of hanging it, and an app that crashes fails it with the app's own exception.
-Leaving the block closes the connection (the handler's ``terminate`` gets
-``("remote", 1000)``) and waits for the handler to end; one that does not end within the
-timeout is cancelled, so no task outlives the test. :func:`subscribe` joins a pub/sub
-channel as a probe and receives what members would.
+[`connect`][fastapi_nova.testing.connect] opens a WebSocket to an ASGI app in memory (the app's
+security, `init` and origin checks all run), and [`run_handler`][fastapi_nova.testing.run_handler]
+runs one handler class without an app. Every receive has a timeout, so a handler that never answers
+fails the test with `TimeoutError` instead of hanging it, and an app that crashes fails it with the
+app's own exception. Leaving the block closes the connection (the handler's `terminate` gets
+`("remote", 1000)`) and waits for the handler to end; one that does not end within the
+timeout is cancelled, so no task outlives the test. [`subscribe`][fastapi_nova.testing.subscribe]
+joins a pub/sub channel as a probe and receives what members would.
 
-The helpers are ``async`` (use them in ``@pytest.mark.anyio`` tests on the asyncio backend)
+The helpers are `async` (use them in `@pytest.mark.anyio` tests on the asyncio backend)
 and run on the test's own event loop: no thread, no portal, no lifespan needed (pub/sub
 connects lazily).
 
@@ -62,8 +63,8 @@ __all__ = [
     "subscribe",
 ]
 
-#: Seconds a helper waits for an expected message before it raises ``TimeoutError``.
 DEFAULT_TIMEOUT = 5.0
+"""Seconds a helper waits for an expected message before it raises `TimeoutError`."""
 
 _UNSET: Any = object()
 
@@ -96,12 +97,12 @@ def nova_request(
 ) -> NovaRequest:
     """A NovaRequest as a controller or security function would receive it, without a server.
 
-    ``path`` may carry a query string (``"/search?q=nova"``), or pass ``query`` as a raw
-    string or a dict. ``json=`` sets ``req.json`` and also the body (encoded) and a JSON
-    content type; ``body`` is the raw body otherwise (``req.request.body()`` returns it too).
-    ``params`` is the decoded form (``req.params``). ``bindings`` and ``pathinfo`` are what the
-    route's ``:name`` bindings and trailing ``[...]`` would have matched; ``auth_data`` is what
-    the group's security returned; ``status_code`` is set for status-page controllers.
+    `path` may carry a query string (`"/search?q=nova"`), or pass `query` as a raw
+    string or a dict. `json=` sets `req.json` and also the body (encoded) and a JSON
+    content type; `body` is the raw body otherwise (`req.request.body()` returns it too).
+    `params` is the decoded form (`req.params`). `bindings` and `pathinfo` are what the
+    route's `:name` bindings and trailing `[...]` would have matched; `auth_data` is what
+    the group's security returned; `status_code` is set for status-page controllers.
     """
     path, query_string = _split_query(path, query)
     header_map = {k.lower(): v for k, v in (headers or {}).items()}
@@ -156,12 +157,12 @@ def nova_request(
 
 
 class WebSocketClient:
-    """The client end of an in-memory WebSocket; every receive times out after ``timeout``."""
+    """The client end of an in-memory WebSocket; every receive times out after `timeout`."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        #: Seconds each receive waits before raising ``TimeoutError``.
+        #: Seconds each receive waits before raising `TimeoutError`.
         self.timeout = timeout
-        #: ``(code, reason)`` once the app closed the connection.
+        #: `(code, reason)` once the app closed the connection.
         self.closed: tuple[int, str] | None = None
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
         self._from_app: asyncio.Queue[Message] = asyncio.Queue()
@@ -177,14 +178,14 @@ class WebSocketClient:
         await self._to_app.put({"type": "websocket.receive", "bytes": data})
 
     async def send_json(self, data: Any) -> None:
-        """Send ``data`` as JSON in a text frame."""
+        """Send `data` as JSON in a text frame."""
         await self.send_text(jsonlib.dumps(data))
 
     async def receive(self) -> tuple[Any, ...]:
-        """The next frame: ``("text", s)``, ``("binary", b)`` or ``("close", code, reason)``.
+        """The next frame: `("text", s)`, `("binary", b)` or `("close", code, reason)`.
 
-        Raises ``TimeoutError`` when nothing comes within :attr:`timeout`, the app's exception
-        if it crashed, and ``ConnectionError`` once the connection is over.
+        Raises `TimeoutError` when nothing comes within `timeout`, the app's exception
+        if it crashed, and `ConnectionError` once the connection is over.
         """
         if self.closed is not None:
             raise ConnectionError(f"the app already closed the connection: {self.closed}")
@@ -217,14 +218,14 @@ class WebSocketClient:
         return jsonlib.loads(await self.receive_text())
 
     async def expect_close(self) -> tuple[int, str]:
-        """The next frame, which must be the app closing: ``(code, reason)``."""
+        """The next frame, which must be the app closing: `(code, reason)`."""
         frame = await self.receive()
         if frame[0] != "close":
             raise AssertionError(f"expected the connection to close, got {frame!r}")
         return int(frame[1]), str(frame[2])
 
     async def close(self, code: int = 1000) -> None:
-        """Close from the client side (the handler sees ``("remote", code)``)."""
+        """Close from the client side (the handler sees `("remote", code)`)."""
         self._client_closed = True
         await self._to_app.put({"type": "websocket.disconnect", "code": code})
 
@@ -261,7 +262,7 @@ async def connect(
     query: str | Mapping[str, str] = "",
     timeout: float = DEFAULT_TIMEOUT,
 ) -> AsyncIterator[WebSocketClient]:
-    """Open a WebSocket to ``app`` in memory; raise :class:`WebSocketRefused` if denied.
+    """Open a WebSocket to `app` in memory; raise `WebSocketRefused` if denied.
 
     ```python
     async with connect(app, "/ws") as ws:
@@ -269,9 +270,9 @@ async def connect(
         assert await ws.receive_text() == "Echo: hi"
     ```
 
-    ``headers`` go with the upgrade request (``host`` defaults to ``testserver``, so the
-    default same-host origin check passes; add ``origin`` to test it). The query string can
-    be in ``path`` or in ``query``. ``timeout`` bounds every receive, the handshake and the
+    `headers` go with the upgrade request (`host` defaults to `testserver`, so the
+    default same-host origin check passes; add `origin` to test it). The query string can
+    be in `path` or in `query`. `timeout` bounds every receive, the handshake and the
     wait for the handler to end when the block is left.
     """
     path, query_string = _split_query(path, query)
@@ -355,12 +356,12 @@ async def run_handler(
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> AsyncIterator[WebSocketClient]:
-    """Run one connection of ``handler_cls`` in memory, without an app or security.
+    """Run one connection of `handler_cls` in memory, without an app or security.
 
-    ``state`` is what ``init`` receives (a copy; a ``"req"`` NovaRequest with ``bindings`` is
-    added if missing). ``options`` is a :class:`~fastapi_nova.WebSocketOptions` or the
-    route's options dict (``{"idle_timeout": 0.1}``). Raises :class:`WebSocketRefused` when
-    ``init`` refuses.
+    `state` is what `init` receives (a copy; a `"req"` NovaRequest with `bindings` is
+    added if missing). `options` is a [`WebSocketOptions`][fastapi_nova.WebSocketOptions] or the
+    route's options dict (`{"idle_timeout": 0.1}`). Raises
+    [`WebSocketRefused`][fastapi_nova.testing.WebSocketRefused] when `init` refuses.
 
     ```python
     async with run_handler(RoomHandler, bindings={"room": "lobby"}) as ws:
@@ -393,21 +394,21 @@ class _QueueInbox:
 
 
 class PubSubProbe:
-    """A pub/sub member for tests: it receives what a connection's ``websocket_info`` would.
+    """A pub/sub member for tests: it receives what a connection's `websocket_info` would.
 
-    Broadcasts arrive as :class:`~fastapi_nova.pubsub.PubSubMessage`; anything sent to
-    :attr:`pid` with :func:`~fastapi_nova.send` arrives as is.
+    Broadcasts arrive as [`PubSubMessage`][fastapi_nova.pubsub.PubSubMessage]; anything sent to
+    `pid` with [`send`][fastapi_nova.send] arrives as is.
     """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        #: Seconds :meth:`receive` waits before raising ``TimeoutError``.
+        #: Seconds `receive` waits before raising `TimeoutError`.
         self.timeout = timeout
         self._inbox = _QueueInbox()
         #: The probe's pid, the member that joined.
         self.pid: Pid = spawn(self._inbox)
 
     async def receive(self) -> Any:
-        """The next message delivered to the probe; ``TimeoutError`` after :attr:`timeout`."""
+        """The next message delivered to the probe; `TimeoutError` after `timeout`."""
         try:
             return await asyncio.wait_for(self._inbox.queue.get(), self.timeout)
         except TimeoutError:
@@ -425,7 +426,7 @@ class PubSubProbe:
 async def subscribe(
     channel: str, *, timeout: float = DEFAULT_TIMEOUT
 ) -> AsyncIterator[PubSubProbe]:
-    """Join ``channel`` as a probe member for the duration of the block.
+    """Join `channel` as a probe member for the duration of the block.
 
     The channel is subscribed when the block starts, and the probe has left it (its
     membership gone, the subscription released if it was the last member) when it ends.

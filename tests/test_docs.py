@@ -203,6 +203,18 @@ def test_routing_status_pages() -> None:
         assert http.get("/elsewhere").json() == {"detail": "Not Found"}
 
 
+@exercises("routing_exception_handlers")
+def test_routing_exception_handlers(caplog: pytest.LogCaptureFixture) -> None:
+    http = TestClient(example("routing_exception_handlers").app, raise_server_exceptions=False)
+    with http:
+        assert http.post("/users", json={"name": "bob"}).json() == {"name": "bob"}
+        taken = http.post("/users", json={"name": "ann"})
+        assert (taken.status_code, taken.json()) == (409, {"detail": "ann is taken"})
+        with caplog.at_level(logging.ERROR, logger="fastapi_nova.routing"):
+            broken = http.get("/users/broken")
+        assert (broken.status_code, broken.json()) == (500, {"error": 500})
+
+
 @exercises("routing_config_error")
 def test_routing_config_error() -> None:
     module = example("routing_config_error")

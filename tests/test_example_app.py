@@ -197,15 +197,7 @@ def test_openapi_lists_every_http_route_with_its_parameters_and_the_basic_scheme
     assert paths["/admin/stats"]["get"]["security"] == [{"HTTPBasic": []}]
 
 
-PINNED_OPENAPI = Path(__file__).parent / "apps" / "example_openapi.json"
-
-
-def test_openapi_document_is_pinned() -> None:
-    """The whole document, so any change to it is deliberate. After one, regenerate with
-    ``python -c "import json; from example_app.main import app;
-    print(json.dumps(app.openapi(), indent=2, sort_keys=True))" > tests/apps/example_openapi.json``
-    and say in the commit what changed."""
-    assert app.openapi() == json.loads(PINNED_OPENAPI.read_text())
+# The whole document is pinned byte for byte in tests/test_openapi_pin.py.
 
 
 def test_openapi_says_what_each_route_answers(client: TestClient) -> None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
@@ -124,10 +125,6 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "set_auth_data",
         },
     ),
-    "fastapi_nova.routing": (
-        "what NovaRouter builds; NovaRouteInfo is read by the CLI from __nova_route__",
-        {"NovaRoute", "NovaRouteInfo"},
-    ),
     "fastapi_nova.security": (
         "security callables turned into dependencies; users write the callables",
         {
@@ -186,19 +183,30 @@ def public_definitions(module: ModuleType) -> set[str]:
 
 
 def has_doc_comment(name: str) -> bool:
-    """True when some package module assigns ``name`` right below a ``#:`` doc comment."""
-    assignment = re.compile(rf"^{re.escape(name)}\s*(:[^=]*)?=", re.MULTILINE)
+    """True when a package module assigns `name` under a `#:` comment or above a docstring.
+
+    Both are attribute docs to griffe (the docs site): a string statement right after the
+    assignment natively, a `#:` comment through docs/_griffe while some modules still use it.
+    """
     for path in Path(fastapi_nova.__file__).parent.glob("*.py"):
         source = path.read_text(encoding="utf-8")
-        match = assignment.search(source)
-        if match:
-            before = source[: match.start()].rstrip("\n").splitlines()
+        body = ast.parse(source).body
+        for index, stmt in enumerate(body):
+            if not isinstance(stmt, ast.Assign | ast.AnnAssign):
+                continue
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                continue
+            after = body[index + 1] if index + 1 < len(body) else None
+            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                return isinstance(after.value.value, str)
+            before = source.splitlines()[: stmt.lineno - 1]
             return bool(before) and before[-1].lstrip().startswith("#:")
     return False
 
 
 def documented(name: str, obj: Any) -> bool:
-    """Modules, classes and functions need their own docstring; data a ``#:`` doc comment."""
+    """Modules, classes and functions need their own docstring; data an attribute doc."""
     if inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isroutine(obj):
         return bool((obj.__doc__ or "").strip())
     return has_doc_comment(name)

@@ -1,4 +1,4 @@
-"""Security: every row of the DESIGN table in both styles, order, and OpenAPI schemes."""
+"""Security: each row of the table in docs/security.md in both styles, order, OpenAPI schemes."""
 
 from __future__ import annotations
 

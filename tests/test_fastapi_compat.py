@@ -1,0 +1,135 @@
+"""Every FastAPI/Starlette internal that ``fastapi_nova._fastapi_compat`` reads, pinned.
+
+Each test names the internal it relies on. When a FastAPI or Starlette upgrade changes one,
+the test here fails with that name, before any user sees a slower or different answer.
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import AsyncExitStack
+from typing import Any
+
+import fastapi.routing
+from fastapi import Depends, FastAPI, Request
+from starlette.testclient import TestClient
+
+from fastapi_nova import NovaRouter, _fastapi_compat
+from fastapi_nova.controllers import REQUEST_PARAM
+
+
+def show(req):
+    return ("json", req.bindings)
+
+
+def noop() -> None:
+    return None
+
+
+def probe_router(captured: dict[str, Any]) -> NovaRouter:
+    """A NovaRouter whose ``matches`` records what FastAPI hands it."""
+
+    class Probe(NovaRouter):
+        def matches(self, scope: Any) -> Any:
+            captured["included"] = _fastapi_compat.included_router(scope, self)
+            return super().matches(scope)
+
+    return Probe([{"routes": [("/users/:id", show, {"methods": ["get"]})]}])
+
+
+def test_fastapi_scope_keys_are_the_ones_we_read() -> None:
+    # fastapi.routing keeps per-request dispatch state under scope["fastapi"].
+    assert fastapi.routing._FASTAPI_SCOPE_KEY == _fastapi_compat._FASTAPI_SCOPE_KEY
+    assert fastapi.routing._FASTAPI_INCLUDED_ROUTER_KEY == _fastapi_compat._INCLUDED_ROUTER_KEY
+    assert (
+        fastapi.routing._FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY
+        == _fastapi_compat._EFFECTIVE_CONTEXT_KEY
+    )
+
+
+def test_an_inclusion_is_found_in_the_scope_and_lists_its_routes_with_its_additions() -> None:
+    captured: dict[str, Any] = {}
+    router = probe_router(captured)
+    app = FastAPI()
+    app.include_router(router, prefix="/v1", dependencies=[Depends(noop)])
+
+    assert TestClient(app).get("/v1/users/1").json() == {"id": "1"}
+
+    included = captured["included"]
+    assert isinstance(included, fastapi.routing._IncludedRouter)
+    routes = _fastapi_compat.included_routes(included)
+    assert routes is not None and len(routes) == 1
+    route = routes[0]
+    assert route.route is router.routes[0]
+    assert route.path_format == "/v1/users/{id}"
+    assert route.path_regex.match("/v1/users/1")
+    assert set(route.convertors) == {"id"}
+    assert route.methods == {"GET"}
+    assert route.dependency_calls == [noop]  # the inclusion's dependency is visible
+    assert route.max_body_size is None
+    assert route.context.original_route is router.routes[0]
+
+
+def test_routes_version_counts_changes_to_the_routes() -> None:
+    router = NovaRouter([{"routes": [("/a", show, {"methods": ["get"]})]}])
+    before = _fastapi_compat.routes_version(router)
+
+    router.add_api_route("/b", noop)
+
+    assert isinstance(before, int)
+    assert _fastapi_compat.routes_version(router) == before + 1
+
+
+def test_a_selected_context_is_served_by_the_route() -> None:
+    # APIRoute.handle serves the effective context found under scope["fastapi"].
+    source = inspect.getsource(fastapi.routing.APIRoute.handle)
+    assert "_get_scope_effective_route_context" in source
+
+
+def test_telemetry_hook_exists() -> None:
+    from fastapi.telemetry._api import _route_selected
+
+    assert set(inspect.signature(_route_selected).parameters) >= {"scope", "path"}
+
+
+def test_route_path_strips_the_root_path() -> None:
+    scope = {"path": "/proxy/a/b", "root_path": "/proxy"}
+    assert _fastapi_compat.route_path(scope) == "/a/b"
+    assert _fastapi_compat.route_path({"path": "/a", "root_path": ""}) == "/a"
+
+
+def test_the_effective_context_variable_exists() -> None:
+    # NovaRoute._security_first reads the dependant FastAPI builds an included route with.
+    assert hasattr(fastapi.routing, "_effective_route_context_var")
+
+
+def test_fastapi_apps_provide_a_response_exit_stack() -> None:
+    app = FastAPI()
+    found: list[bool] = []
+
+    @app.get("/")
+    def root(request: Request) -> None:
+        found.append(isinstance(_fastapi_compat.response_exit_stack(request.scope), AsyncExitStack))
+
+    TestClient(app).get("/")
+    assert found == [True]
+    assert _fastapi_compat.response_exit_stack({}) is None
+
+
+def test_a_form_starlette_parsed_is_kept_on_the_request() -> None:
+    app = FastAPI()
+    seen: list[Any] = []
+
+    @app.post("/")
+    async def root(request: Request) -> None:
+        await request.form()
+        seen.append(dict(_fastapi_compat.consumed_form(request) or {}))
+
+    TestClient(app).post("/", data={"a": "1"})
+    assert seen == [{"a": "1"}]
+
+
+def test_apiroute_options_are_read_from_its_signature() -> None:
+    names = _fastapi_compat.apiroute_option_names()
+    assert {"response_model", "status_code", "tags", "summary", "dependencies"} <= names
+    assert REQUEST_PARAM not in names

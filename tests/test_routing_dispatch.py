@@ -1,0 +1,295 @@
+"""NovaRouter's dispatch through its compiled index, through a real app and a real server.
+
+What users see must not change with the table's size or with how the router is reached
+(included, nested, mounted, behind a ``root_path``); a 405 lists every method of the path;
+the app's exception handlers come before a router's 500 status page.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import fastapi.routing
+import httpx2 as httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from fastapi_nova import NovaRouter
+from tests.support.servers import uvicorn_server
+
+
+def show(req):
+    return ("json", {"bindings": req.bindings, "path": req.path})
+
+
+def named(name: str) -> Any:
+    def ctrl(req):
+        return ("json", name)
+
+    return ctrl
+
+
+def big_table(size: int, methods: bool = True) -> NovaRouter:
+    options: dict[str, Any] = {"methods": ["get"]} if methods else {}
+    routes: list[Any] = [(f"/r{k}/users/:id", named(f"r{k}"), options) for k in range(size - 1)]
+    routes.append(("/api/users/:id", show, options))
+    return NovaRouter([{"routes": routes}])
+
+
+@pytest.fixture
+def route_matches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts FastAPI's per-route matching (a linear scan calls it once per route tried)."""
+    calls: list[str] = []
+    original = fastapi.routing.APIRoute.matches
+
+    def spy(self: fastapi.routing.APIRoute, scope: Any) -> Any:
+        calls.append(self.path)
+        return original(self, scope)
+
+    monkeypatch.setattr(fastapi.routing.APIRoute, "matches", spy)
+    return calls
+
+
+@pytest.mark.parametrize("methods", [True, False], ids=["explicit methods", "default methods"])
+def test_the_last_of_1001_routes_is_found_without_scanning_the_table(
+    methods: bool, route_matches: list[str]
+) -> None:
+    app = FastAPI()
+    app.include_router(big_table(1001, methods))
+    client = TestClient(app)
+
+    response = client.get("/api/users/7")
+
+    assert response.json() == {"bindings": {"id": "7"}, "path": "/api/users/7"}
+    assert route_matches == []  # no route was tried one by one
+    assert client.get("/r500/users/1").json() == "r500"
+
+
+def test_a_405_lists_the_methods_of_every_overlapping_path() -> None:
+    app = FastAPI()
+    app.include_router(
+        NovaRouter(
+            [{"routes": [
+                ("/users/me", named("me"), {"methods": ["get"]}),
+                ("/users/:id", named("id"), {"methods": ["delete", "patch"]}),
+            ]}]
+        )
+    )
+    client = TestClient(app)
+
+    assert client.get("/users/me").json() == "me"
+    assert client.delete("/users/me").json() == "id"
+    response = client.put("/users/me")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, PATCH, DELETE"
+    assert response.json() == {"detail": "Method Not Allowed"}
+    assert client.put("/users/7").headers["allow"] == "PATCH, DELETE"
+
+
+def test_table_order_still_decides_between_overlapping_paths() -> None:
+    first = [
+        ("/users/me", named("me"), {"methods": ["get"]}),
+        ("/users/:id", show, {"methods": ["get"]}),
+    ]
+    app = FastAPI()
+    app.include_router(NovaRouter([{"routes": first}]), prefix="/a")
+    app.include_router(NovaRouter([{"routes": first[::-1]}]), prefix="/b")
+    client = TestClient(app)
+
+    assert client.get("/a/users/me").json() == "me"
+    assert client.get("/b/users/me").json()["bindings"] == {"id": "me"}
+
+
+def test_include_time_prefix_dependencies_and_tags_apply() -> None:
+    seen: list[str] = []
+    app = FastAPI()
+    app.include_router(
+        big_table(3),
+        prefix="/v1",
+        tags=["v1"],
+        dependencies=[Depends(lambda: seen.append("dep"))],
+    )
+    client = TestClient(app)
+
+    assert client.get("/v1/api/users/1").json()["bindings"] == {"id": "1"}
+    assert seen == ["dep"]
+    assert client.get("/api/users/1").status_code == 404
+    assert app.openapi()["paths"]["/v1/api/users/{id}"]["get"]["tags"] == ["v1"]
+
+
+def test_a_router_nested_in_an_apirouter_and_url_for() -> None:
+    outer = APIRouter(prefix="/outer")
+    outer.include_router(big_table(3))
+    app = FastAPI()
+    app.include_router(outer)
+
+    @app.get("/link")
+    def link(request: Request) -> str:
+        return str(request.url_for("show", id="9"))
+
+    client = TestClient(app)
+    assert client.get("/outer/api/users/2").json()["bindings"] == {"id": "2"}
+    assert client.get("/link").json() == "http://testserver/outer/api/users/9"
+
+
+def test_a_mounted_router_and_a_root_path() -> None:
+    app = FastAPI()
+    app.mount("/m", big_table(3))
+    app.include_router(big_table(3))
+    client = TestClient(app, root_path="/proxy")
+
+    assert client.get("/proxy/m/api/users/3").json() == {
+        "bindings": {"id": "3"}, "path": "/proxy/m/api/users/3"
+    }
+    assert client.get("/proxy/api/users/4").json()["bindings"] == {"id": "4"}
+    assert client.post("/proxy/m/api/users/3").status_code == 405
+    assert client.get("/proxy/m/nothing").status_code == 404
+
+
+def test_the_router_as_its_own_asgi_app_redirects_a_trailing_slash() -> None:
+    client = TestClient(big_table(3))
+
+    assert client.get("/api/users/5").json()["bindings"] == {"id": "5"}
+    response = client.get("/api/users/5/", follow_redirects=False)
+    assert response.status_code in (307, 308)
+    assert response.headers["location"].endswith("/api/users/5")
+
+
+def test_routes_added_after_inclusion_are_served() -> None:
+    router = big_table(2)
+    app = FastAPI()
+    app.include_router(router)
+    client = TestClient(app)
+    assert client.get("/api/users/1").status_code == 200
+
+    @router.get("/late")
+    def late() -> str:
+        return "late"
+
+    assert client.get("/late").json() == "late"
+
+
+# ------------------------------------------------- issue 7 item 4: app exception handlers first
+
+
+class Conflict(Exception):
+    pass
+
+
+def conflict(req):
+    raise Conflict("taken")
+
+
+def crash(req):
+    raise RuntimeError("boom")
+
+
+def conflict_app() -> FastAPI:
+    app = FastAPI()
+    app.include_router(
+        NovaRouter(
+            [{"routes": [
+                ("/conflict", conflict, {"methods": ["post"]}),
+                ("/crash", crash, {"methods": ["post"]}),
+                (500, lambda req: ("json", 500, {}, {"page": "500"}), {}),
+            ]}]
+        )
+    )
+
+    @app.exception_handler(Conflict)
+    async def on_conflict(request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"conflict": str(exc)}, status_code=409)
+
+    return app
+
+
+@pytest.mark.parametrize("forced_through_fastapi", [False, True])
+def test_an_app_exception_handler_answers_before_the_500_status_page(
+    forced_through_fastapi: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = conflict_app()
+    if forced_through_fastapi:
+        app.dependency_overrides[crash] = crash  # any override: FastAPI's own handler runs
+    client = TestClient(app, raise_server_exceptions=False)
+
+    response = client.post("/conflict")
+    assert (response.status_code, response.json()) == (409, {"conflict": "taken"})
+    with caplog.at_level(logging.ERROR, logger="fastapi_nova.routing"):
+        response = client.post("/crash")
+    assert (response.status_code, response.json()) == (500, {"page": "500"})
+
+
+#: Served by uvicorn in the real-server test.
+served_conflict_app = conflict_app()
+
+
+def test_the_app_handler_answers_through_a_real_server(tmp_path: Path) -> None:
+    with uvicorn_server("tests.test_routing_dispatch:served_conflict_app", tmp_path) as server:
+        response = httpx.post(f"{server.url}/conflict", timeout=10)
+    assert (response.status_code, response.json()) == (409, {"conflict": "taken"})
+
+
+# ------------------------------------------------------------------ any request path
+
+PATH_TEXT = st.lists(
+    st.sampled_from([*"ab1/.:%-_ ~é{}[]", "api", "users", "files", "r0", "me", "//", "7"]),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(path=PATH_TEXT, method=st.sampled_from(["GET", "POST", "HEAD", "PUT", "TRACE"]))
+def test_any_request_path_gets_a_clear_answer_never_a_500(path: str, method: str) -> None:
+    # Percent-encoded, so the client sends it as it is (a leading "//" would be a host).
+    response = FUZZ_CLIENT.request(method, "/" + quote(path, safe="/~").lstrip("/"))
+
+    assert response.status_code in (200, 307, 404, 405), (path, response.status_code)
+    if response.status_code in (404, 405) and method != "HEAD":
+        assert response.json()["detail"] in ("Not Found", "Method Not Allowed")
+
+
+def _fuzz_app() -> FastAPI:
+    app = FastAPI()
+    app.include_router(
+        NovaRouter([{"routes": [
+            ("/api/users/:id", show, {"methods": ["get"]}),
+            ("/api/users/me", named("me")),
+            ("/api/files/[...]", show, {"methods": ["get"]}),
+            ("/r0/{n:int}", show, {"methods": ["get"]}),
+        ]}])
+    )
+    return app
+
+
+#: One app for every example: the property is about requests, not about building routers.
+FUZZ_CLIENT = TestClient(_fuzz_app(), raise_server_exceptions=False, follow_redirects=False)
+
+
+def test_an_included_router_redirects_a_trailing_slash_like_fastapi() -> None:
+    app = FastAPI()
+    app.include_router(big_table(3))
+    client = TestClient(app, follow_redirects=False)
+
+    response = client.get("/api/users/5/")
+
+    assert response.status_code == 307
+    assert response.headers["location"] == "http://testserver/api/users/5"
+
+
+def test_one_router_included_twice_answers_each_inclusion_405_with_its_methods() -> None:
+    router = NovaRouter([{"routes": [("/a", named("a"), {"methods": ["get"]})]}])
+    app = FastAPI()
+    app.include_router(router, prefix="/x")
+    app.include_router(router, prefix="/y")
+    client = TestClient(app)
+
+    assert client.get("/y/a").json() == "a"
+    refused = client.post("/x/a")
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET")
