@@ -1,21 +1,21 @@
 """The connection runtime: one WebSocket connection run as an Erlang-like process.
 
-:func:`serve_websocket` takes a connection from the origin check to ``terminate``; the
-contract (callback order, reasons, close codes) is in :mod:`fastapi_nova.websocket`.
+`serve_websocket` takes a connection from the origin check to `terminate`; the
+contract (callback order, reasons, close codes) is in `fastapi_nova.websocket`.
 
 How it runs, and why it is built this way (issue 11: the cost per message is what a fan-out to
 thousands of sockets pays thousands of times):
 
 * One task per connection runs every callback, so callbacks of one connection never overlap.
-* It sleeps on one future only, the mailbox's :meth:`~fastapi_nova.mailbox.Mailbox.wait`. A
-  message completes it directly; the pending socket read (one ``receive`` task, replaced only
+* It sleeps on one future only, `Mailbox.wait`. A
+  message completes it directly; the pending socket read (one `receive` task, replaced only
   when a frame arrived) completes the same future from its done-callback. There is no
-  ``asyncio.wait`` per message, and no timer per message.
-* ``idle_timeout`` and ``send_timeout`` are each one lazily re-armed timer per connection: a
+  `asyncio.wait` per message, and no timer per message.
+* `idle_timeout` and `send_timeout` are each one lazily re-armed timer per connection: a
   timer that fires early (the clock was reset since it was armed) re-arms itself for the new
   deadline, so neither a frame nor a send touches the timer heap.
 * A send that cannot make progress (the client stopped reading, the server's buffers are full)
-  and a mailbox overflow under ``on_overflow="close"`` are acted on when they happen: the task is
+  and a mailbox overflow under `on_overflow="close"` are acted on when they happen: the task is
   interrupted inside the blocked send and the connection is dropped without a close frame (the
   socket would not take one). Then the mailbox, the memberships and the task are released; the
   server closes the TCP connection.
@@ -82,17 +82,17 @@ def serve_websocket(
     state: dict[str, Any],
     options: WebSocketOptions,
 ) -> Coroutine[Any, Any, None]:
-    """Run one WebSocket connection with ``handler_cls``, from the origin check to ``terminate``.
+    """Run one WebSocket connection with `handler_cls`, from the origin check to `terminate`.
 
     Await it. Never raises for anything the client or the handler does (that is logged and
-    answered); cancellation still runs ``terminate`` and ``pid.exit()`` and is re-raised.
+    answered); cancellation still runs `terminate` and `pid.exit()` and is re-raised.
     """
     # A plain function returning the connection's coroutine: no extra frame per connection.
     return _Connection(websocket, handler_cls, options).run(state)
 
 
 async def deny_upgrade(websocket: WebSocket, response: Response) -> None:
-    """Refuse a WebSocket upgrade with ``response`` (the ASGI WebSocket denial response).
+    """Refuse a WebSocket upgrade with `response` (the ASGI WebSocket denial response).
 
     A server without that extension gets a close before accept, which it answers with 403.
     """
@@ -121,7 +121,7 @@ def _cancelled(exc: BaseException) -> bool:
 
 
 def _too_large(message: Mapping[str, Any], limit: int) -> int | None:
-    """The size in bytes of a received message when it exceeds ``limit``, else None."""
+    """The size in bytes of a received message when it exceeds `limit`, else None."""
     text = message.get("text")
     if text is not None:
         # len(text) bounds the UTF-8 size from below and 4 * len(text) from above, so most
@@ -379,7 +379,7 @@ class _Connection:
         return self._parse(callback, result)
 
     async def _finish(self, callback: str, awaitable: Awaitable[Any]) -> Action | _End:
-        """Await an ``async def`` callback with this connection's pid current."""
+        """Await an `async def` callback with this connection's pid current."""
         token = set_current(self.pid)
         try:
             result = await awaitable

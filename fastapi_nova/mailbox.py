@@ -1,22 +1,22 @@
 """A connection's mailbox: bounded, never-blocking delivery, an overflow policy, and timers.
 
-This is the inbox behind a WebSocket connection's :class:`~fastapi_nova.pid.Pid`, the part of an
-Erlang process that holds messages until ``websocket_info`` takes them one at a time.
+This is the inbox behind a WebSocket connection's `Pid`, the part of an
+Erlang process that holds messages until `websocket_info` takes them one at a time.
 
-* :meth:`Mailbox.deliver` never blocks and never raises for a full or closed mailbox: it is what
-  ``fastapi_nova.send(pid, msg)`` ends in, and a sender (a pub/sub fan-out, a timer, another
+* `Mailbox.deliver` never blocks and never raises for a full or closed mailbox: it is what
+  `fastapi_nova.send(pid, msg)` ends in, and a sender (a pub/sub fan-out, a timer, another
   connection) must not be slowed down or broken by a slow receiver.
 * On the loop's own thread delivery is immediate. From any other thread the message is handed
-  to the loop with ``call_soon_threadsafe`` (one thread-id comparison on the common path), so
-  ``send`` is thread-safe; the overflow policy is then applied on the loop.
-* At most ``size`` messages wait. When one more arrives, the policy decides: ``"close"`` marks
-  the mailbox overflowed (the connection then closes with 1013), ``"drop_oldest"`` discards the
-  oldest waiting message, ``"drop_newest"`` discards the new one. Drops are logged once per
+  to the loop with `call_soon_threadsafe` (one thread-id comparison on the common path), so
+  `send` is thread-safe; the overflow policy is then applied on the loop.
+* At most `size` messages wait. When one more arrives, the policy decides: `"close"` marks
+  the mailbox overflowed (the connection then closes with 1013), `"drop_oldest"` discards the
+  oldest waiting message, `"drop_newest"` discards the new one. Drops are logged once per
   mailbox, not once per message, so a flood cannot flood the log too.
-* :meth:`Mailbox.send_after` is ``erlang:send_after``; its timers die with the mailbox.
-* One awaitable per owner: :meth:`Mailbox.wait` is the only future its connection sleeps on;
-  the connection's socket reader completes the same future with :meth:`Mailbox.wake`, so a
-  message or a frame costs one future, not a fresh ``asyncio.wait`` over two.
+* `Mailbox.send_after` is `erlang:send_after`; its timers die with the mailbox.
+* One awaitable per owner: `Mailbox.wait` is the only future its connection sleeps on;
+  the connection's socket reader completes the same future with `Mailbox.wake`, so a
+  message or a frame costs one future, not a fresh `asyncio.wait` over two.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ OVERFLOW_POLICIES: tuple[OverflowPolicy, ...] = ("close", "drop_oldest", "drop_n
 
 
 class TimerRef:
-    """A pending :meth:`Mailbox.send_after` delivery (Erlang's timer reference)."""
+    """A pending `Mailbox.send_after` delivery (Erlang's timer reference)."""
 
     __slots__ = ("_handle", "_mailbox")
 
@@ -51,7 +51,7 @@ class TimerRef:
         return self._handle is not None
 
     def cancel(self) -> bool:
-        """Stop the timer; True if it was still pending (``erlang:cancel_timer``)."""
+        """Stop the timer; True if it was still pending (`erlang:cancel_timer`)."""
         handle, self._handle = self._handle, None
         if handle is None:
             return False
@@ -65,7 +65,7 @@ class TimerRef:
 
 
 class Mailbox:
-    """The bounded inbox of one connection; ``deliver`` never blocks."""
+    """The bounded inbox of one connection; `deliver` never blocks."""
 
     # Slots: one mailbox per connection, thousands per process.
     __slots__ = (
@@ -108,16 +108,16 @@ class Mailbox:
 
     @property
     def overflowed(self) -> bool:
-        """True once a message arrived while full under the ``"close"`` policy."""
+        """True once a message arrived while full under the `"close"` policy."""
         return self._overflowed
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` ran: nothing is delivered any more."""
+        """True once `close` ran: nothing is delivered any more."""
         return self._closed
 
     def deliver(self, message: Any) -> None:
-        """Queue ``message`` (from any thread); never blocks, a no-op once closed."""
+        """Queue `message` (from any thread); never blocks, a no-op once closed."""
         if threading.get_ident() == self._thread:
             self._put(message)
             return
@@ -127,7 +127,7 @@ class Mailbox:
             pass
 
     def pop(self) -> Any:
-        """Take the oldest waiting message (``IndexError`` when there is none)."""
+        """Take the oldest waiting message (`IndexError` when there is none)."""
         return self._queue.pop(0)
 
     def wait(self) -> asyncio.Future[None]:
@@ -140,11 +140,11 @@ class Mailbox:
         return waiter
 
     def wake(self) -> None:
-        """Complete the pending :meth:`wait` without a message (its owner has other work)."""
+        """Complete the pending `wait` without a message (its owner has other work)."""
         self._wake()
 
     def send_after(self, seconds: float, message: Any) -> TimerRef:
-        """Deliver ``message`` after ``seconds`` (``erlang:send_after``); call it on the loop."""
+        """Deliver `message` after `seconds` (`erlang:send_after`); call it on the loop."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise TypeError(f"send_after seconds must be a number, got {seconds!r}")
         if not seconds >= 0 or math.isinf(seconds):

@@ -1,9 +1,9 @@
 """The Origin check of WebSocket upgrades, which stops cross-site WebSocket hijacking.
 
-Browsers send ``Origin`` on every WebSocket upgrade and let any page open a socket to any
+Browsers send `Origin` on every WebSocket upgrade and let any page open a socket to any
 site, cookies included; the server must refuse origins it does not trust. Non-browser clients
-send no ``Origin`` and are always allowed (the header is the browsers' cross-site signal).
-With no ``allowed_origins`` only the request's own host is trusted.
+send no `Origin` and are always allowed (the header is the browsers' cross-site signal).
+With no `allowed_origins` only the request's own host is trusted.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
 def normalize_origin(origin: str, *, strict: bool = False) -> str | None:
-    """``scheme://host[:port]`` lowercased without the default port; None if not an origin.
+    """`scheme://host[:port]` lowercased without the default port; None if not an origin.
 
-    ``strict`` also refuses a path, query, fragment or user part (for configured origins).
+    `strict` also refuses a path, query, fragment or user part (for configured origins).
     """
     parts = urlsplit(origin.strip().lower())
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
@@ -55,7 +55,7 @@ def _same_host(origin: str, host_header: str) -> bool:
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...] | None) -> bool:
-    """True when the upgrade's ``Origin`` may connect under ``allowed`` (normalized origins)."""
+    """True when the upgrade's `Origin` may connect under `allowed` (normalized origins)."""
     origin = websocket.headers.get("origin")
     if origin is None:  # not a browser: Origin is the browsers' cross-site signal
         return True

@@ -1,10 +1,10 @@
 """The WebSocket handler base class, the callback return forms, and their parser.
 
-A handler is a :class:`NovaWebSocket` subclass, Nova's ``nova_websocket`` behaviour: one
-instance per connection, callbacks that return tuples. :func:`parse_return` turns what a
-callback returned into an :data:`Action` the connection runtime applies, or raises
-:class:`~fastapi_nova.errors.InvalidReturn` with what was expected (the runtime turns that
-into :class:`~fastapi_nova.errors.InvalidCallbackReturn` and a 1011 close).
+A handler is a `NovaWebSocket` subclass, Nova's `nova_websocket` behaviour: one
+instance per connection, callbacks that return tuples. `parse_return` turns what a
+callback returned into an `Action` the connection runtime applies, or raises
+`InvalidReturn` with what was expected (the runtime turns that
+into `InvalidCallbackReturn` and a 1011 close).
 """
 
 from __future__ import annotations
@@ -34,20 +34,20 @@ BinaryFrame: TypeAlias = tuple[Literal["binary"], bytes]
 CloseFrame: TypeAlias = (
     tuple[Literal["close"]] | tuple[Literal["close"], int] | tuple[Literal["close"], int, str]
 )
-#: A frame given to ``websocket_handle``.
+#: A frame given to `websocket_handle`.
 InFrame: TypeAlias = TextFrame | BinaryFrame
 #: A frame a callback may reply.
 OutFrame: TypeAlias = TextFrame | BinaryFrame | CloseFrame
-#: What a callback returns: ``("ok", state)``, ``("reply", frames, state)``, ``("stop", state)``...
+#: What a callback returns: `("ok", state)`, `("reply", frames, state)`, `("stop", state)`...
 CallbackReturn: TypeAlias = tuple[Any, ...]
-#: The first argument of ``terminate``.
+#: The first argument of `terminate`.
 TerminateReason: TypeAlias = (
     Literal["normal", "timeout", "overflow"]
     | tuple[Literal["remote"], int]
     | tuple[Literal["error"], BaseException]
 )
-#: A parsed return: ``(kind, state, frames)``; frames are ``("text", str)``,
-#: ``("binary", bytes)`` or ``("close", code, reason)``. A plain tuple: one is built per message.
+#: A parsed return: `(kind, state, frames)`; frames are `("text", str)`,
+#: `("binary", bytes)` or `("close", code, reason)`. A plain tuple: one is built per message.
 Action: TypeAlias = tuple[Literal["ok", "reply", "stop"], Any, tuple[tuple[Any, ...], ...]]
 
 _RETURN_FORMS = (
@@ -65,14 +65,16 @@ _repr.maxstring = _repr.maxother = 120
 class NovaWebSocket:
     """Base class of WebSocket handlers; one instance per connection.
 
-    Override what you need; the defaults accept the connection and ignore frames and messages::
+    Override what you need; the defaults accept the connection and ignore frames and messages:
 
-        class EchoHandler(NovaWebSocket):
-            def websocket_handle(self, frame, state):
-                match frame:
-                    case ("text", msg):
-                        return ("reply", ("text", "Echo: " + msg), state)
-                return ("ok", state)
+    ```python
+    class EchoHandler(NovaWebSocket):
+        def websocket_handle(self, frame, state):
+            match frame:
+                case ("text", msg):
+                    return ("reply", ("text", "Echo: " + msg), state)
+            return ("ok", state)
+    ```
     """
 
     _nova_pid: Pid | None = None
@@ -80,19 +82,19 @@ class NovaWebSocket:
 
     @property
     def pid(self) -> Pid:
-        """This connection's pid: ``fastapi_nova.send(pid, msg)`` reaches ``websocket_info``."""
+        """This connection's pid: `fastapi_nova.send(pid, msg)` reaches `websocket_info`."""
         if self._nova_pid is None:
             raise RuntimeError(f"{type(self).__name__} is not running in a connection")
         return self._nova_pid
 
     def send_after(self, seconds: float, message: Any) -> TimerRef:
-        """Deliver ``message`` to ``websocket_info`` after ``seconds`` (``erlang:send_after``)."""
+        """Deliver `message` to `websocket_info` after `seconds` (`erlang:send_after`)."""
         if self._nova_mailbox is None:
             raise RuntimeError(f"{type(self).__name__} is not running in a connection")
         return self._nova_mailbox.send_after(seconds, message)
 
     def init(self, state: Any) -> CallbackReturn | Awaitable[CallbackReturn]:
-        """Decide on the upgrade, before it is accepted: ``("ok", state)`` accepts."""
+        """Decide on the upgrade, before it is accepted: `("ok", state)` accepts."""
         return ("ok", state)
 
     def websocket_init(self, state: Any) -> CallbackReturn | Awaitable[CallbackReturn]:
@@ -102,11 +104,11 @@ class NovaWebSocket:
     def websocket_handle(
         self, frame: InFrame, state: Any
     ) -> CallbackReturn | Awaitable[CallbackReturn]:
-        """Handle one incoming frame: ``("text", str)`` or ``("binary", bytes)``."""
+        """Handle one incoming frame: `("text", str)` or `("binary", bytes)`."""
         return ("ok", state)
 
     def websocket_info(self, info: Any, state: Any) -> CallbackReturn | Awaitable[CallbackReturn]:
-        """Handle one message sent to ``self.pid`` (pub/sub, ``send``, timers)."""
+        """Handle one message sent to `self.pid` (pub/sub, `send`, timers)."""
         return ("ok", state)
 
     def terminate(self, reason: TerminateReason, state: Any) -> Awaitable[None] | None:
@@ -115,7 +117,7 @@ class NovaWebSocket:
 
 
 def parse_return(value: object) -> Action:
-    """Check one callback return and normalize it (``InvalidReturn`` when it is not valid)."""
+    """Check one callback return and normalize it (`InvalidReturn` when it is not valid)."""
     if type(value) is tuple and len(value) == 2 and value[0] == "ok":
         return ("ok", value[1], _NO_FRAMES)  # the common case first
     if not isinstance(value, tuple) or not value or not isinstance(value[0], str):

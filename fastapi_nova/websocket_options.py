@@ -1,4 +1,4 @@
-"""The per-route settings of a WebSocket route: the ``{"protocol": "ws", ...}`` options map."""
+"""The per-route settings of a WebSocket route: the `{"protocol": "ws", ...}` options map."""
 
 from __future__ import annotations
 
@@ -21,15 +21,15 @@ def _check_seconds(name: str, value: object) -> None:
 
 @dataclass(frozen=True)
 class WebSocketOptions:
-    """Per-route WebSocket settings (the ``{"protocol": "ws", ...}`` route options)."""
+    """Per-route WebSocket settings (the `{"protocol": "ws", ...}` route options)."""
 
     #: Seconds without an incoming frame before the connection closes (code 1000,
-    #: ``terminate("timeout")``); ``math.inf`` disables it.
+    #: `terminate("timeout")`); `math.inf` disables it.
     idle_timeout: float = 60.0
     #: Bytes of one message after reassembly; larger closes with 1009.
     max_frame_size: int = 1024 * 1024
-    #: Browser origins allowed to connect (a list or tuple of ``scheme://host[:port]``, stored
-    #: normalized): None = the request's own host only, ``"*"`` = any. Non-browser clients
+    #: Browser origins allowed to connect (a list or tuple of `scheme://host[:port]`, stored
+    #: normalized): None = the request's own host only, `"*"` = any. Non-browser clients
     #: send no Origin and are always allowed.
     allowed_origins: tuple[str, ...] | None = None
     #: Messages that may wait in the mailbox.
@@ -38,10 +38,10 @@ class WebSocketOptions:
     on_overflow: OverflowPolicy = "close"
     #: Seconds one send to the client may make no progress (the client stopped reading and
     #: the server's buffers are full) before the connection is dropped:
-    #: ``terminate(("error", SendTimeoutError))``; ``math.inf`` disables it.
+    #: `terminate(("error", SendTimeoutError))`; `math.inf` disables it.
     send_timeout: float = 30.0
     #: A text frame exactly equal to this is answered with the same frame by the runtime,
-    #: never reaches ``websocket_handle``, and counts as activity for ``idle_timeout``
+    #: never reaches `websocket_handle`, and counts as activity for `idle_timeout`
     #: (browsers cannot send pings; the shipped browser client sends this). None: off.
     heartbeat: str | None = None
 
@@ -81,7 +81,7 @@ class WebSocketOptions:
 
     @classmethod
     def from_route_options(cls, options: Mapping[str, Any]) -> WebSocketOptions:
-        """Build and validate from a route's options map; ``ValueError`` names the bad option."""
+        """Build and validate from a route's options map; `ValueError` names the bad option."""
         known = [f.name for f in fields(cls)]
         unknown = sorted(str(key) for key in options if key not in known and key != "protocol")
         if unknown:
