@@ -97,7 +97,7 @@ class InvalidCallbackReturn(NovaError, TypeError):
 
 
 class FrameTooLargeError(NovaError, ValueError):
-    """A client sent a message larger than the route's ``max_frame_size``."""
+    """A client sent a message larger than the route's `max_frame_size`."""
 
     def __init__(self, size: int, limit: int) -> None:
         self.size, self.limit = size, limit
@@ -105,7 +105,7 @@ class FrameTooLargeError(NovaError, ValueError):
 
 
 class SendTimeoutError(NovaError, TimeoutError):
-    """A send to a WebSocket client made no progress for the route's ``send_timeout``."""
+    """A send to a WebSocket client made no progress for the route's `send_timeout`."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
