@@ -15,7 +15,7 @@ except nova pubsub, which decodes once per broadcast and shares the decoded mess
 its members (that saving is part of what it measures). The payload is encoded once per
 broadcast, inside the timed region, in every variant.
 
-* **nova pubsub**: N pids whose inboxes are real ``fastapi_nova.mailbox.Mailbox`` es, joined
+* **nova pubsub**: N pids whose inboxes are real ``fastapi_nova.mailbox._Mailbox`` es, joined
   to one channel with ``join(CHANNEL, member=pid)`` and sent to with ``broadcast`` of a
   :class:`fastapi_nova.pubsub.PubSub` (the object behind the module functions ``pubsub.join``
   and ``pubsub.broadcast``; one per variant here, since memory:// and redis:// run side by
@@ -30,17 +30,17 @@ broadcast, inside the timed region, in every variant.
   socket, each read by its own consumer task (broadcaster's ``_listener`` puts every event on
   each subscriber's queue in turn); the consumer decodes the event's JSON and sends.
 * **(c) loop into a task per socket** (a reference, not a baseline): the plain loop, but
-  delivering into each connection's ``Mailbox`` for its consumer task, as nova's fan-out does.
+  delivering into each connection's ``_Mailbox`` for its consumer task, as nova's fan-out does.
   It is the floor of any design with a task per connection (Nova's and (b)): the difference
   between (c) and nova pubsub is what the pub/sub layer itself costs.
 
 Backends: ``memory://`` always; ``redis://`` too when a Redis is reachable: ``--redis-url``,
 else a ``redis-server`` started on a free 127.0.0.1 port if the binary is installed (skipped
-with a message otherwise). With Redis, (b) uses fastapi-nova's ``RedisBackend`` as the hub
+with a message otherwise). With Redis, (b) uses fastapi-nova's ``_RedisBackend`` as the hub
 does (broadcaster 0.3.1's own loses the first subscription under redis-py 8), so (b) and
 nova differ only in how they fan out; with gossip on, as in a cluster.
 
-A second table isolates the hub side: one ``fastapi_nova.hub.fan_out`` call (decode the wire
+A second table isolates the hub side: one ``fastapi_nova.hub._fan_out`` call (decode the wire
 message, deliver to N mailboxes, no consumer tasks) against the fan-out as it was before this
 round (the payload decoded again for each member, kept here as a reference copy) and against
 the floor, a bare ``for mailbox in mailboxes: mailbox.deliver(message)``.
@@ -71,9 +71,9 @@ from typing import Any
 
 from broadcaster import Broadcast
 
-from fastapi_nova.hub import encode, fan_out
-from fastapi_nova.mailbox import Mailbox
-from fastapi_nova.pid import Pid, spawn
+from fastapi_nova.hub import _encode, _fan_out
+from fastapi_nova.mailbox import _Mailbox
+from fastapi_nova.pid import Pid, _spawn
 from fastapi_nova.pubsub import PubSub, PubSubMessage
 
 CHANNEL = "bench"
@@ -169,7 +169,7 @@ class Variant:
                 task.exception()  # seen (the broadcast that missed it has already said so)
 
 
-async def consume_mailbox(mailbox: Mailbox, sock: FakeSocket, arrived: Callable[[], None]) -> None:
+async def consume_mailbox(mailbox: _Mailbox, sock: FakeSocket, arrived: Callable[[], None]) -> None:
     """One connection's task: wait on its mailbox, send each message's text, one at a time."""
     while True:
         await mailbox.wait()  # done at once while a message is waiting
@@ -196,7 +196,7 @@ class LoopIntoMailboxes(Variant):
     name = "(c) loop into a task per socket"
 
     async def setup(self) -> None:
-        self.mailboxes = [Mailbox(1024, "close", name="bench") for _ in self.sockets]
+        self.mailboxes = [_Mailbox(1024, "close", name="bench") for _ in self.sockets]
         for mailbox, sock in zip(self.mailboxes, self.sockets, strict=True):
             self.tasks.append(
                 asyncio.create_task(consume_mailbox(mailbox, sock, self.arrivals.arrived))
@@ -214,9 +214,9 @@ class BroadcasterPerSocket(Variant):
         super().__init__(n)
         self.name = f"(b) broadcaster, 1 sub/socket, {url.split(':', 1)[0]}://"
         if url.startswith("redis"):
-            from fastapi_nova.redis_backend import RedisBackend
+            from fastapi_nova.redis_backend import _RedisBackend
 
-            self.broadcast = Broadcast(backend=RedisBackend(url))
+            self.broadcast = Broadcast(backend=_RedisBackend(url))
         else:
             self.broadcast = Broadcast(url)
 
@@ -263,15 +263,15 @@ class NovaPubSub(Variant):
         self.pubsub.configure(self.url)
         await self.pubsub.start()
         for sock in self.sockets:
-            mailbox = Mailbox(1024, "close", name="bench")
-            pid = spawn(mailbox)
+            mailbox = _Mailbox(1024, "close", name="bench")
+            pid = _spawn(mailbox)
             self.pids.append(pid)
             self.tasks.append(asyncio.create_task(self._consume(mailbox, sock)))
         async with asyncio.timeout(SETUP_TIMEOUT):
             for pid in self.pids:
                 await self.pubsub.join(CHANNEL, member=pid)
 
-    async def _consume(self, mailbox: Mailbox, sock: FakeSocket) -> None:
+    async def _consume(self, mailbox: _Mailbox, sock: FakeSocket) -> None:
         await consume_mailbox(mailbox, sock, self.arrivals.arrived)
 
     async def publish(self, payload: dict[str, str]) -> None:
@@ -395,13 +395,13 @@ def bare_deliver(members: list[Pid], channel: str, wire: str) -> int:
 
 async def measure_fan_out(subscribers: int, rounds: int) -> None:
     """Print the hub side's cost per subscriber (mailboxes need a running loop)."""
-    mailboxes = [Mailbox(1_000_000, "close", name="bench") for _ in range(subscribers)]
-    pids = [spawn(mailbox) for mailbox in mailboxes]
-    wire = encode("message", PAYLOAD, None)
+    mailboxes = [_Mailbox(1_000_000, "close", name="bench") for _ in range(subscribers)]
+    pids = [_spawn(mailbox) for mailbox in mailboxes]
+    wire = _encode("message", PAYLOAD, None)
     variants: dict[str, Callable[[list[Pid], str, str], int]] = {
         "bare deliver loop (floor)": bare_deliver,
         "fan_out before (decode per member)": fan_out_per_member_decode,
-        "fan_out now (decode once, shared)": fan_out,
+        "fan_out now (decode once, shared)": _fan_out,
     }
     per_round: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)

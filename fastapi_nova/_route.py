@@ -34,14 +34,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapi_nova._fastapi_compat import dependencies_through, response_exit_stack
 from fastapi_nova.controllers import (
-    BoundController,
-    ControllerOptions,
-    error_response,
-    render_status_page,
+    _BoundController,
+    _ControllerOptions,
+    _error_response,
+    _render_status_page,
 )
-from fastapi_nova.errors import SecurityDenied
-from fastapi_nova.groups import GroupInfo, method_key
-from fastapi_nova.security import run_nova_security, security_passed
+from fastapi_nova.errors import _SecurityDenied
+from fastapi_nova.groups import _GroupInfo, _method_key
+from fastapi_nova.security import _run_nova_security, _security_passed
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +52,15 @@ class NovaRouteInfo:
     """What a route came from, for the `routes` CLI and for request handling."""
 
     kind: str  # "http" | "ws" | "static"
-    group: GroupInfo
+    group: _GroupInfo
     nova_path: str
     path: str
     target: Any  # controller, handler class, or local path
     security: Callable[..., Any] | None
     #: Every method of this path in the router, for the 405 `Allow` header.
     allow: set[str] = field(default_factory=set)
-    options: ControllerOptions | None = None
-    bound: BoundController | None = None
+    options: _ControllerOptions | None = None
+    bound: _BoundController | None = None
     #: The route can be served directly (Nova-style controller and security, nothing for
     #: FastAPI to solve); the router still checks what an inclusion added.
     direct_candidate: bool = False
@@ -82,14 +82,14 @@ def route_info(route_or_endpoint: Any) -> NovaRouteInfo | None:
 
 def allow_header(methods: set[str] | frozenset[str]) -> str:
     """The `Allow` header value: methods in Nova's order (GET, POST, ... TRACE)."""
-    return ", ".join(sorted(methods, key=method_key))
+    return ", ".join(sorted(methods, key=_method_key))
 
 
 async def method_not_allowed(
-    request: Request, allow: set[str] | frozenset[str], options: ControllerOptions
+    request: Request, allow: set[str] | frozenset[str], options: _ControllerOptions
 ) -> Response:
     """The 405 for a path whose routes do not answer this method (status page if any)."""
-    response = await error_response(405, "Method Not Allowed", request, options)
+    response = await _error_response(405, "Method Not Allowed", request, options)
     response.headers["allow"] = allow_header(allow)
     return response
 
@@ -109,7 +109,7 @@ def app_handles(conn: HTTPConnection, exc: Exception) -> bool:
 async def answer(
     call: Callable[[Request], Awaitable[Response]],
     request: Request,
-    options: ControllerOptions,
+    options: _ControllerOptions,
     route_name: str,
     security_first: Callable[[Request], Awaitable[None]] | None = None,
 ) -> Response:
@@ -124,14 +124,14 @@ async def answer(
         try:
             return await call(request)
         except (RequestValidationError, HTTPException) as exc:
-            if security_first is None or security_passed(request) or not _body_unreadable(exc):
+            if security_first is None or _security_passed(request) or not _body_unreadable(exc):
                 raise
             await security_first(request)  # denies by raising, as in the route
             raise
-    except SecurityDenied as denied:
+    except _SecurityDenied as denied:
         return denied.response
     except HTTPException as exc:
-        page = await render_status_page(exc.status_code, dict(exc.headers or {}), request, options)
+        page = await _render_status_page(exc.status_code, dict(exc.headers or {}), request, options)
         if page is None:
             raise
         return page
@@ -141,7 +141,7 @@ async def answer(
         if 500 not in options.status_pages or app_handles(request, exc):
             raise
         logger.exception("route %s raised; answering with the 500 status page", route_name)
-        page = await render_status_page(500, {}, request, options)
+        page = await _render_status_page(500, {}, request, options)
         if page is None:
             raise
         return page
@@ -162,15 +162,15 @@ def direct_app(info: NovaRouteInfo, route_name: str) -> ASGIApp:
     """The route as an ASGI app of its own, for the router to call below FastAPI's wrapper.
 
     Only for a route whose `direct_candidate` is set: Nova-style security (through
-    `run_nova_security`) then the controller.
+    `_run_nova_security`) then the controller.
     """
     bound, security = info.bound, info.security
-    options = info.options or ControllerOptions()
+    options = info.options or _ControllerOptions()
     assert bound is not None  # direct_candidate implies a bound controller
 
     async def call(request: Request) -> Response:
         if security is not None:
-            await run_nova_security(security, request)
+            await _run_nova_security(security, request)
         return await bound.run_nova(request)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,7 +212,7 @@ class NovaRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Any]:
         general = super().get_route_handler()
         security_first = self._security_first()
-        options = self.nova.options or ControllerOptions()
+        options = self.nova.options or _ControllerOptions()
         route_name = self.name
 
         async def handler(request: Request) -> Response:
@@ -223,7 +223,7 @@ class NovaRoute(APIRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in (self.methods or ()):
             request = Request(scope, receive, send)
-            options = self.nova.options or ControllerOptions()
+            options = self.nova.options or _ControllerOptions()
             response = await method_not_allowed(request, self.nova.allow, options)
             await response(scope, receive, send)
             return

@@ -2,7 +2,7 @@
 
 One strictness for both: a controller's `("status", 403, headers, body)` and a security
 function's `(False, 403, headers, body)` accept exactly the same values. A bad value raises
-`InvalidReturn` naming it; handlers let that become a logged 500, security a 401 denial.
+`_InvalidReturn` naming it; handlers let that become a logged 500, security a 401 denial.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 
-from fastapi_nova.errors import InvalidReturn
+from fastapi_nova.errors import _InvalidReturn
 
 # One encoder for every response (Starlette's JSONResponse settings): building one per call
 # is most of json.dumps's cost on small payloads, and this is on every JSON response's path.
@@ -34,7 +34,7 @@ def parse_status(value: Any, what: tuple[Any, ...]) -> int:
     """`value` as an HTTP status: an int (not a bool) from 100 to 599."""
     if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
         return value
-    raise InvalidReturn(f"status must be an int from 100 to 599, got {value!r} in {what!r}")
+    raise _InvalidReturn(f"status must be an int from 100 to 599, got {value!r} in {what!r}")
 
 
 def parse_headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
@@ -44,14 +44,14 @@ def parse_headers(value: Any, what: tuple[Any, ...]) -> dict[str, str]:
     elif isinstance(value, list | tuple):
         items = list(value)
     else:
-        raise InvalidReturn(f"headers must be a dict, got {value!r} in {what!r}")
+        raise _InvalidReturn(f"headers must be a dict, got {value!r} in {what!r}")
     headers: dict[str, str] = {}
     for item in items:
         if not (isinstance(item, tuple | list) and len(item) == 2):
-            raise InvalidReturn(f"headers must be name/value pairs, got {item!r} in {what!r}")
+            raise _InvalidReturn(f"headers must be name/value pairs, got {item!r} in {what!r}")
         name, header_value = item
         if not isinstance(name, str) or not isinstance(header_value, str | int):
-            raise InvalidReturn(f"header {name!r}: {header_value!r} is not a string in {what!r}")
+            raise _InvalidReturn(f"header {name!r}: {header_value!r} is not a string in {what!r}")
         headers[name] = str(header_value)
     return headers
 
@@ -72,4 +72,4 @@ def body_bytes(body: Any, headers: dict[str, str]) -> bytes:
         return body.encode()
     if isinstance(body, bytes):
         return body
-    raise InvalidReturn(f"status body must be a dict, list, str or bytes, got {body!r}")
+    raise _InvalidReturn(f"status body must be a dict, list, str or bytes, got {body!r}")

@@ -30,10 +30,10 @@ from fastapi.security.base import SecurityBase
 from starlette.routing import WebSocketRoute
 
 from fastapi_nova._route_info import nova_info
-from fastapi_nova.request import callable_name
+from fastapi_nova.request import _callable_name
 
 #: The AsyncAPI version of the document.
-ASYNCAPI_VERSION = "3.0.0"
+_ASYNCAPI_VERSION = "3.0.0"
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}")
 
@@ -86,10 +86,10 @@ def get_asyncapi(
             if security:
                 operation["security"] = security
             if info.security is not None:
-                operation["x-nova-security"] = callable_name(info.security)
+                operation["x-nova-security"] = _callable_name(info.security)
             operations[f"{channel_id}_{action}"] = operation
     document: dict[str, Any] = {
-        "asyncapi": ASYNCAPI_VERSION,
+        "asyncapi": _ASYNCAPI_VERSION,
         "info": {"title": title or app.title, "version": version or app.version},
         "channels": channels,
         "operations": operations,

@@ -97,8 +97,8 @@ from starlette.routing import Host, Mount, WebSocketRoute
 from fastapi_nova._route import NovaRouteInfo
 from fastapi_nova._route_info import nova_info
 from fastapi_nova.errors import CliError
-from fastapi_nova.groups import ALL_METHODS, method_key
-from fastapi_nova.request import callable_name
+from fastapi_nova.groups import _ALL_METHODS, _method_key
+from fastapi_nova.request import _callable_name
 
 __all__ = [
     "CliError",
@@ -113,11 +113,11 @@ __all__ = [
 ]
 
 #: Methods that change state: without security they are audit warnings.
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Heading of the status pages section.
-STATUS_PAGES = "status pages"
+_STATUS_PAGES = "status pages"
 #: Heading of the routes that do not come from a NovaRouter.
-FASTAPI_ROUTES = "FastAPI routes"
+_FASTAPI_ROUTES = "FastAPI routes"
 
 _EXIT_BROKEN_PIPE = 141
 _ASCII_TREE = str.maketrans({"├": "|", "└": "`", "│": "|", "─": "-"})
@@ -190,9 +190,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _method_key(method: str) -> int:
+def _row_method_key(method: str) -> int:
     # A WebSocket route lists right after the HTTP methods of its path.
-    return method_key("TRACE") + 1 if method == "WS" else method_key(method)
+    return _method_key("TRACE") + 1 if method == "WS" else _method_key(method)
 
 
 def _schemes(context: RouteContext) -> str | None:
@@ -293,8 +293,8 @@ class _Listing:
                 if entry.heading_key == heading_key:
                     rows.extend(_nova_rows(heading, entry))
         for code in sorted(self.status_pages):
-            name = callable_name(self.status_pages[code])
-            rows.append(RouteRow(STATUS_PAGES, str(code), "*", name, "-", "status"))
+            name = _callable_name(self.status_pages[code])
+            rows.append(RouteRow(_STATUS_PAGES, str(code), "*", name, "-", "status"))
         return rows + self.other
 
 
@@ -307,7 +307,7 @@ def _included_prefix(context: RouteContext, path: str) -> str:
 def _security_name(context: RouteContext, info: NovaRouteInfo) -> str:
     """The group's security function, else the FastAPI schemes the route depends on, or "-"."""
     if info.security is not None:
-        return callable_name(info.security)
+        return _callable_name(info.security)
     return _schemes(context) or "-"
 
 
@@ -316,11 +316,11 @@ def _nova_rows(heading: str, entry: _NovaEntry) -> Iterator[RouteRow]:
     if info.kind == "static":
         target = _local_path(info.target)
     else:
-        target = callable_name(info.target)
-    if entry.methods >= set(ALL_METHODS):
+        target = _callable_name(info.target)
+    if entry.methods >= set(_ALL_METHODS):
         shown = ["*"]
     else:
-        shown = sorted(entry.methods, key=_method_key)
+        shown = sorted(entry.methods, key=_row_method_key)
     for method in shown:
         yield RouteRow(heading, method, entry.path, target, entry.security, info.kind)
 
@@ -330,14 +330,14 @@ def _other_rows(
 ) -> Iterator[RouteRow]:
     route = context.original_route
     if isinstance(route, Mount | Host):
-        target = callable_name(route.app)
-        yield RouteRow(FASTAPI_ROUTES, "*", path, target, _schemes(context) or "-", "mount")
+        target = _callable_name(route.app)
+        yield RouteRow(_FASTAPI_ROUTES, "*", path, target, _schemes(context) or "-", "mount")
         return
     endpoint = context.endpoint
-    target = callable_name(endpoint) if endpoint is not None else type(route).__name__
+    target = _callable_name(endpoint) if endpoint is not None else type(route).__name__
     security = _schemes(context) or "-"
-    for method in sorted(methods, key=_method_key):
-        yield RouteRow(FASTAPI_ROUTES, method, path, target, security, "ws" if is_ws else "http")
+    for method in sorted(methods, key=_row_method_key):
+        yield RouteRow(_FASTAPI_ROUTES, method, path, target, security, "ws" if is_ws else "http")
 
 
 def _grouped(rows: Sequence[RouteRow]) -> list[tuple[str, list[RouteRow]]]:
@@ -385,12 +385,12 @@ def audit(rows: Sequence[RouteRow]) -> list[Finding]:
                 message = "public static content"
                 findings.append(Finding("info", row.method, row.path, row.target, message))
             continue
-        methods = set(ALL_METHODS) if row.method == "*" else {row.method}
+        methods = set(_ALL_METHODS) if row.method == "*" else {row.method}
         if row.protocol == "ws":
             message = "WebSocket route without security"
             findings.append(Finding("warning", row.method, row.path, row.target, message))
-        elif methods & UNSAFE_METHODS:
-            unsafe = ", ".join(m for m in ALL_METHODS if m in methods & UNSAFE_METHODS)
+        elif methods & _UNSAFE_METHODS:
+            unsafe = ", ".join(m for m in _ALL_METHODS if m in methods & _UNSAFE_METHODS)
             message = f"{unsafe} without security"
             findings.append(Finding("warning", row.method, row.path, row.target, message))
         elif "GET" in methods:

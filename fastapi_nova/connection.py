@@ -1,6 +1,6 @@
 """The connection runtime: one WebSocket connection run as an Erlang-like process.
 
-`serve_websocket` takes a connection from the origin check to `terminate`; the
+`_serve_websocket` takes a connection from the origin check to `terminate`; the
 contract (callback order, reasons, close codes) is in `fastapi_nova.websocket`.
 
 How it runs, and why it is built this way (issue 11: the cost per message is what a fan-out to
@@ -38,24 +38,22 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from fastapi_nova.errors import (
     FrameTooLargeError,
     InvalidCallbackReturn,
-    InvalidReturn,
     SendTimeoutError,
+    _InvalidReturn,
 )
-from fastapi_nova.mailbox import Mailbox
-from fastapi_nova.origin import origin_allowed
-from fastapi_nova.pid import reset_current, set_current, spawn
+from fastapi_nova.mailbox import _Mailbox
+from fastapi_nova.origin import _origin_allowed
+from fastapi_nova.pid import _reset_current, _set_current, _spawn
 from fastapi_nova.websocket_handler import (
-    Action,
-    InFrame,
     NovaWebSocket,
-    TerminateReason,
-    parse_return,
+    _Action,
+    _InFrame,
+    _parse_return,
+    _TerminateReason,
 )
 from fastapi_nova.websocket_options import WebSocketOptions
 
-__all__ = ["deny_upgrade", "serve_websocket"]
-
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 # How long terminate may still run after the connection's task was cancelled.
 _CANCEL_GRACE = 5.0
@@ -70,12 +68,12 @@ class _End:
 
     __slots__ = ("close", "reason")
 
-    def __init__(self, reason: TerminateReason, close: tuple[int, str] | None) -> None:
+    def __init__(self, reason: _TerminateReason, close: tuple[int, str] | None) -> None:
         self.reason = reason
         self.close = close
 
 
-def serve_websocket(
+def _serve_websocket(
     websocket: WebSocket,
     handler_cls: type[NovaWebSocket],
     *,
@@ -91,7 +89,7 @@ def serve_websocket(
     return _Connection(websocket, handler_cls, options).run(state)
 
 
-async def deny_upgrade(websocket: WebSocket, response: Response) -> None:
+async def _deny_upgrade(websocket: WebSocket, response: Response) -> None:
     """Refuse a WebSocket upgrade with `response` (the ASGI WebSocket denial response).
 
     A server without that extension gets a close before accept, which it answers with 403.
@@ -109,7 +107,7 @@ async def deny_upgrade(websocket: WebSocket, response: Response) -> None:
             # ASGI: a close before accept is answered with HTTP 403 by the server.
             await websocket.close(1008)
     except OSError:
-        logger.debug("the client left before the upgrade was refused", exc_info=True)
+        _logger.debug("the client left before the upgrade was refused", exc_info=True)
 
 
 def _cancelled(exc: BaseException) -> bool:
@@ -163,8 +161,8 @@ class _Connection:
     async def run(self, state: dict[str, Any]) -> None:
         # One coroutine from the origin check to terminate: every level of a suspended
         # connection's await chain is a frame kept in memory and resumed per message.
-        if not origin_allowed(self.ws, self.options.allowed_origins):
-            logger.info(
+        if not _origin_allowed(self.ws, self.options.allowed_origins):
+            _logger.info(
                 "%s: refused WebSocket upgrade from origin %r (host %r, allowed_origins %r)",
                 self.name, self.ws.headers.get("origin"), self.ws.headers.get("host"),
                 self.options.allowed_origins,
@@ -173,17 +171,17 @@ class _Connection:
             return
         self.loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self.mailbox = Mailbox(
+        self.mailbox = _Mailbox(
             self.options.mailbox_size, self.options.on_overflow, name=self.name,
             on_close_overflow=self._on_close_overflow,
         )
-        self.pid = spawn(self.mailbox)
+        self.pid = _spawn(self.mailbox)
         try:
             self.state = state
             try:
                 self.handler = self.handler_cls()
             except Exception:
-                logger.exception("%s: creating the handler failed; refusing with 500", self.name)
+                _logger.exception("%s: creating the handler failed; refusing with 500", self.name)
                 await self._deny(500)
                 return
             self.handler._nova_pid, self.handler._nova_mailbox = self.pid, self.mailbox
@@ -213,7 +211,7 @@ class _Connection:
                     raise
                 end = abort  # our own interruption of a blocked send: not a cancellation
             except Exception as exc:  # a fault of ours or the server's: still end cleanly
-                logger.exception("%s: connection loop failed; closing with 1011", self.name)
+                _logger.exception("%s: connection loop failed; closing with 1011", self.name)
                 end = _End(("error", exc), (1011, ""))
             finally:
                 self._stop_timers()
@@ -290,7 +288,7 @@ class _Connection:
         timeout = self.options.send_timeout
         if self.loop.time() >= started + timeout:
             error = SendTimeoutError(timeout)
-            logger.warning("%s: %s; dropping the connection", self.name, error)
+            _logger.warning("%s: %s; dropping the connection", self.name, error)
             self._interrupt(_End(("error", error), None))
         else:
             self._send_timer = self.loop.call_at(
@@ -304,7 +302,7 @@ class _Connection:
             self._interrupt(self._overflow_end(None))
 
     def _overflow_end(self, close: tuple[int, str] | None) -> _End:
-        logger.warning(
+        _logger.warning(
             "%s: mailbox overflow (%d messages); %s", self.name, self.options.mailbox_size,
             "closing with 1013" if close else "dropping the connection (the client reads nothing)",
         )
@@ -331,13 +329,13 @@ class _Connection:
         size = _too_large(message, self.options.max_frame_size)
         if size is not None:
             error = FrameTooLargeError(size, self.options.max_frame_size)
-            logger.warning("%s: %s; closing with 1009", self.name, error)
+            _logger.warning("%s: %s; closing with 1009", self.name, error)
             return _End(("error", error), (1009, "message too big"))
         text = message.get("text")
         if text is not None and text == self.options.heartbeat:
             # Answered here, not by the handler: the client's keep-alive (see heartbeat).
             return await self._apply(("ok", self.state, (("text", text),)))
-        frame: InFrame = ("text", text) if text is not None else ("binary", message["bytes"])
+        frame: _InFrame = ("text", text) if text is not None else ("binary", message["bytes"])
         return await self._dispatch("websocket_handle", frame, self.state)
 
     async def _dispatch(self, callback: str, *args: Any) -> _End | None:
@@ -356,16 +354,16 @@ class _Connection:
         self.state = action[1]
         return None
 
-    async def _invoke(self, callback: str, *args: Any) -> Action | _End:
+    async def _invoke(self, callback: str, *args: Any) -> _Action | _End:
         """Call one callback with this connection's pid current; failures become an _End."""
         action = self._call(callback, *args)
         if isinstance(action, _End | tuple):
             return action
         return await self._finish(callback, action)
 
-    def _call(self, callback: str, *args: Any) -> Action | _End | Awaitable[Any]:
+    def _call(self, callback: str, *args: Any) -> _Action | _End | Awaitable[Any]:
         """Run a callback's synchronous part: its parsed return, an _End, or its awaitable."""
-        token = set_current(self.pid)
+        token = _set_current(self.pid)
         try:
             result = getattr(self.handler, callback)(*args)
         except (Exception, asyncio.CancelledError) as exc:
@@ -373,14 +371,14 @@ class _Connection:
                 raise
             return self._crashed(callback, exc)
         finally:
-            reset_current(token)
+            _reset_current(token)
         if not isinstance(result, tuple) and inspect.isawaitable(result):
             return result
         return self._parse(callback, result)
 
-    async def _finish(self, callback: str, awaitable: Awaitable[Any]) -> Action | _End:
+    async def _finish(self, callback: str, awaitable: Awaitable[Any]) -> _Action | _End:
         """Await an `async def` callback with this connection's pid current."""
-        token = set_current(self.pid)
+        token = _set_current(self.pid)
         try:
             result = await awaitable
         except (Exception, asyncio.CancelledError) as exc:
@@ -388,24 +386,24 @@ class _Connection:
                 raise
             return self._crashed(callback, exc)
         finally:
-            reset_current(token)
+            _reset_current(token)
         return self._parse(callback, result)
 
     def _crashed(self, callback: str, exc: BaseException) -> _End:
-        logger.exception(
+        _logger.exception(
             "%s.%s raised %r; closing with 1011", self.name, callback, exc, exc_info=exc
         )
         return _End(("error", exc), (1011, ""))
 
-    def _parse(self, callback: str, result: object) -> Action | _End:
+    def _parse(self, callback: str, result: object) -> _Action | _End:
         try:
-            return parse_return(result)
-        except InvalidReturn as bad:
+            return _parse_return(result)
+        except _InvalidReturn as bad:
             error = InvalidCallbackReturn(self.name, callback, result, str(bad))
-            logger.error("%s; closing with 1011", error)
+            _logger.error("%s; closing with 1011", error)
             return _End(("error", error), (1011, ""))
 
-    async def _apply(self, action: Action) -> _End | None:
+    async def _apply(self, action: _Action) -> _End | None:
         kind, self.state, frames = action
         send = self.ws.send
         for frame in frames:
@@ -453,10 +451,10 @@ class _Connection:
             with anyio.move_on_after(None if timeout == math.inf else timeout):
                 await self.ws.close(*close)
         except Exception:  # the client is already gone; nothing left to tell it
-            logger.debug("%s: sending close %r failed", self.name, close, exc_info=True)
+            _logger.debug("%s: sending close %r failed", self.name, close, exc_info=True)
 
-    async def _terminate(self, reason: TerminateReason) -> None:
-        token = set_current(self.pid)
+    async def _terminate(self, reason: _TerminateReason) -> None:
+        token = _set_current(self.pid)
         try:
             result = self.handler.terminate(reason, self.state)
             if inspect.isawaitable(result):
@@ -464,11 +462,11 @@ class _Connection:
         except (Exception, asyncio.CancelledError) as exc:
             if _cancelled(exc):
                 raise
-            logger.exception("%s.terminate(%r) raised; ignored", self.name, reason)
+            _logger.exception("%s.terminate(%r) raised; ignored", self.name, reason)
         finally:
-            reset_current(token)
+            _reset_current(token)
 
-    async def _after_cancel(self, reason: TerminateReason, close: tuple[int, str] | None) -> None:
+    async def _after_cancel(self, reason: _TerminateReason, close: tuple[int, str] | None) -> None:
         # The server (or a test client) cancelled us. Shielded and bounded, so an async
         # terminate still runs under anyio's repeated cancellation but cannot stall shutdown.
         with anyio.CancelScope(shield=True) as scope:
@@ -477,4 +475,4 @@ class _Connection:
             await self._terminate(reason)
 
     async def _deny(self, status: int) -> None:
-        await deny_upgrade(self.ws, Response(status_code=status))
+        await _deny_upgrade(self.ws, Response(status_code=status))

@@ -1,6 +1,6 @@
 """Controllers: call the user's function, turn its tuple into a response, fall back if needed.
 
-[`controller`][fastapi_nova.controllers.controller] is the public decorator; `BoundController` is
+[`controller`][fastapi_nova.controllers.controller] is the public decorator; `_BoundController` is
 the machinery that both the decorator and [`NovaRouter`][fastapi_nova.NovaRouter] use, so a route
 table and a plain `@app.get` route behave the same.
 """
@@ -24,37 +24,37 @@ from starlette.responses import Response
 
 from fastapi_nova._fastapi_compat import response_field, serialize_response
 from fastapi_nova._shapes import encode_json
-from fastapi_nova.errors import HandlerError, InvalidReturn, TemplateNotFoundError
+from fastapi_nova.errors import TemplateNotFoundError, _HandlerError, _InvalidReturn
 from fastapi_nova.handlers import (
-    HandlerContext,
     HandlerRegistry,
-    StatusPageRenderer,
+    _HandlerContext,
+    _StatusPageRenderer,
     default_registry,
 )
 from fastapi_nova.request import (
     NovaRequest,
-    build_nova_request,
-    callable_name,
-    is_nova_style,
-    resolved_signature,
+    _build_nova_request,
+    _callable_name,
+    _is_nova_style,
+    _resolved_signature,
 )
-from fastapi_nova.templates import TemplateDirs, TemplateFinder, finder_for
+from fastapi_nova.templates import _finder_for, _TemplateDirs, _TemplateFinder
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Name of the parameter the decorator adds to reach the request (hidden from OpenAPI).
-REQUEST_PARAM = "_nova_request_"
+_REQUEST_PARAM = "_nova_request_"
 
 
-class Fallback(Protocol):
+class _Fallback(Protocol):
     """A fallback controller: a module or object with `resolve(req, invalid_return)`."""
 
     def resolve(self, req: NovaRequest, invalid_return: Any) -> Any: ...
 
 
-def json_error(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
+def _json_error(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """The JSON error body fastapi-nova answers with (FastAPI's `{"detail": ...}` shape)."""
     return Response(
         encode_json({"detail": detail}),
@@ -63,7 +63,7 @@ def json_error(status: int, detail: str, headers: Mapping[str, str] | None = Non
     )
 
 
-def is_async_callable(fn: Any) -> bool:
+def _is_async_callable(fn: Any) -> bool:
     """True if calling `fn` returns an awaitable (async functions, partials, __call__)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
@@ -73,9 +73,9 @@ def is_async_callable(fn: Any) -> bool:
     return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
-async def call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def _call_user(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call user code: `async def` on the loop, `def` in the threadpool (as FastAPI does)."""
-    if is_async_callable(fn):
+    if _is_async_callable(fn):
         return await fn(*args, **kwargs)
     result = await run_in_threadpool(fn, *args, **kwargs)
     if inspect.isawaitable(result):  # a sync callable that returned a coroutine
@@ -96,7 +96,7 @@ _RESPONSE_MODEL_OPTIONS = {
 
 
 @dataclass(frozen=True)
-class ResponseModel:
+class _ResponseModel:
     """A route's `response_model` and its options, applied to `("json", ...)` payloads."""
 
     model: Any
@@ -121,48 +121,48 @@ class ResponseModel:
         return (*value[:-1], payload)
 
 
-def response_model_of(route_options: Mapping[str, Any]) -> ResponseModel | None:
-    """The `ResponseModel` a route's options ask for (`response_model` and the
+def _response_model_of(route_options: Mapping[str, Any]) -> _ResponseModel | None:
+    """The `_ResponseModel` a route's options ask for (`response_model` and the
     `response_model_*` keys, FastAPI's names), or None."""
     model = route_options.get("response_model")
     if model is None:
         return None
     given = _RESPONSE_MODEL_OPTIONS.items()
     options = {arg: route_options[key] for key, arg in given if key in route_options}
-    return ResponseModel(model, options)
+    return _ResponseModel(model, options)
 
 
 @dataclass(frozen=True)
-class ControllerOptions:
+class _ControllerOptions:
     """How a controller's returns are turned into responses."""
 
     registry: HandlerRegistry = field(default_factory=lambda: default_registry)
-    templates: TemplateFinder = field(default_factory=lambda: TemplateFinder([]))
+    templates: _TemplateFinder = field(default_factory=lambda: _TemplateFinder([]))
     fallback: Any = None
     #: Nova-style controllers answering for a status code (Nova's `{404, Fun, Opts}` routes).
     status_pages: Mapping[int, Callable[..., Any]] = field(default_factory=dict)
     #: Status for tuples that carry none (the route's `status_code` option).
     status_override: int | None = None
     #: The route's `response_model`, applied to what its controller returns.
-    response_model: ResponseModel | None = None
+    response_model: _ResponseModel | None = None
 
 
-async def render_status_page(
+async def _render_status_page(
     code: int,
     headers: Mapping[str, str],
     conn: HTTPConnection,
-    options: ControllerOptions,
+    options: _ControllerOptions,
 ) -> Response | None:
     """The router's status page for `code`, or None when there is none."""
     page = options.status_pages.get(code)
     if page is None or not isinstance(conn, Request):
         return None
-    nreq = await build_nova_request(conn)
+    nreq = await _build_nova_request(conn)
     nreq.status_code = code
-    name = callable_name(page)
+    name = _callable_name(page)
     try:
-        value = await call_user(page, nreq)
-        ctx = HandlerContext(
+        value = await _call_user(page, nreq)
+        ctx = _HandlerContext(
             request=nreq,
             method=conn.method,
             controller=page,
@@ -171,55 +171,55 @@ async def render_status_page(
             status_page=None,  # a status page answering ("status", code) must not recurse
         )
         response = await options.registry.to_response(value, ctx)
-    except (InvalidReturn, HandlerError, TemplateNotFoundError) as exc:
-        logger.error("status page %s for %d failed: %s", name, code, exc)
+    except (_InvalidReturn, _HandlerError, TemplateNotFoundError) as exc:
+        _logger.error("status page %s for %d failed: %s", name, code, exc)
         return None
     except Exception:  # a bug in the page must not turn its plain answer into a 500
-        logger.exception("status page %s for %d raised; answering the plain %d", name, code, code)
+        _logger.exception("status page %s for %d raised; answering the plain %d", name, code, code)
         return None
     for key, value_ in headers.items():
         response.headers[key] = value_
     return response
 
 
-async def error_response(
-    code: int, detail: str | None, conn: HTTPConnection, options: ControllerOptions
+async def _error_response(
+    code: int, detail: str | None, conn: HTTPConnection, options: _ControllerOptions
 ) -> Response:
     """Answer `code`: the router's status page for it if any, else a JSON error."""
-    page = await render_status_page(code, {}, conn, options)
+    page = await _render_status_page(code, {}, conn, options)
     if page is not None:
         return page
     if detail is None:
         return Response(status_code=code)
-    return json_error(code, detail)
+    return _json_error(code, detail)
 
 
-class BoundController:
+class _BoundController:
     """A user controller bound to the options that convert its returns."""
 
-    def __init__(self, fn: Callable[..., Any], options: ControllerOptions) -> None:
+    def __init__(self, fn: Callable[..., Any], options: _ControllerOptions) -> None:
         self.fn = fn
         self.options = options
-        self.name = callable_name(fn)
-        self.is_async = is_async_callable(fn)
-        self.nova_style = is_nova_style(fn)
+        self.name = _callable_name(fn)
+        self.is_async = _is_async_callable(fn)
+        self.nova_style = _is_nova_style(fn)
 
     async def call(self, *args: Any, **kwargs: Any) -> Any:
         """Run the controller (`def` controllers in the threadpool, as FastAPI does)."""
         if self.is_async:
             return await self.fn(*args, **kwargs)
-        return await call_user(self.fn, *args, **kwargs)
+        return await _call_user(self.fn, *args, **kwargs)
 
-    def _context(self, conn: HTTPConnection, nreq: NovaRequest | None) -> HandlerContext:
+    def _context(self, conn: HTTPConnection, nreq: NovaRequest | None) -> _HandlerContext:
         options = self.options
-        status_page: StatusPageRenderer | None = None
+        status_page: _StatusPageRenderer | None = None
         if options.status_pages:  # only routers with status pages pay for the closure
 
             async def render(code: int, headers: dict[str, str]) -> Response | None:
-                return await render_status_page(code, headers, conn, options)
+                return await _render_status_page(code, headers, conn, options)
 
             status_page = render
-        return HandlerContext(
+        return _HandlerContext(
             request=nreq,
             method=str(conn.scope.get("method", "GET")),
             controller=self.fn,
@@ -234,11 +234,11 @@ class BoundController:
             value = await self.options.response_model.apply(value)
         try:
             return await self.options.registry.to_response(value, self._context(conn, nreq))
-        except InvalidReturn as exc:
+        except _InvalidReturn as exc:
             return await self._fall_back(value, exc, conn, nreq)
-        except (HandlerError, TemplateNotFoundError) as exc:
-            logger.error("controller %s returned %r: %s", self.name, value, exc)
-            return await error_response(500, "Internal Server Error", conn, self.options)
+        except (_HandlerError, TemplateNotFoundError) as exc:
+            _logger.error("controller %s returned %r: %s", self.name, value, exc)
+            return await _error_response(500, "Internal Server Error", conn, self.options)
 
     def fallback(self) -> Any:
         """The fallback: the decorator's, else the module's `fallback_controller`."""
@@ -248,7 +248,7 @@ class BoundController:
         return getattr(module, "fallback_controller", None)
 
     async def _fall_back(
-        self, value: Any, error: InvalidReturn, conn: HTTPConnection, nreq: NovaRequest | None
+        self, value: Any, error: _InvalidReturn, conn: HTTPConnection, nreq: NovaRequest | None
     ) -> Response:
         fallback = self.fallback()
         resolve = getattr(fallback, "resolve", None)
@@ -258,45 +258,47 @@ class BoundController:
                 if fallback is None
                 else f"and its fallback {fallback!r} has no resolve(req, invalid_return)"
             )
-            logger.error("controller %s returned %r (%s), %s", self.name, value, error, reason)
-            return await error_response(500, "Internal Server Error", conn, self.options)
+            _logger.error("controller %s returned %r (%s), %s", self.name, value, error, reason)
+            return await _error_response(500, "Internal Server Error", conn, self.options)
         if nreq is None and isinstance(conn, Request):
-            nreq = await build_nova_request(conn)
+            nreq = await _build_nova_request(conn)
         try:
-            resolved = await call_user(resolve, nreq, value)
+            resolved = await _call_user(resolve, nreq, value)
         except Exception:
-            logger.exception(
+            _logger.exception(
                 "controller %s returned %r and its fallback %s raised",
                 self.name,
                 value,
-                callable_name(resolve),
+                _callable_name(resolve),
             )
-            return await error_response(500, "Internal Server Error", conn, self.options)
+            return await _error_response(500, "Internal Server Error", conn, self.options)
         ctx = self._context(conn, nreq)
         ctx.controller = resolve  # Nova: views named by a fallback come from the fallback
         try:
             return await self.options.registry.to_response(resolved, ctx)
-        except (InvalidReturn, HandlerError, TemplateNotFoundError) as exc:
-            logger.error(
+        except (_InvalidReturn, _HandlerError, TemplateNotFoundError) as exc:
+            _logger.error(
                 "controller %s returned %r; its fallback %s returned %r, also invalid: %s",
                 self.name,
                 value,
-                callable_name(resolve),
+                _callable_name(resolve),
                 resolved,
                 exc,
             )
-            return await error_response(500, "Internal Server Error", conn, self.options)
+            return await _error_response(500, "Internal Server Error", conn, self.options)
 
     async def run_nova(self, request: Request) -> Response:
         """The whole Nova-style call: parsed request in, response out."""
-        nreq = await build_nova_request(request)
+        nreq = await _build_nova_request(request)
         if nreq.body_error is not None:
-            return await error_response(400, str(nreq.body_error), request, self.options)
+            return await _error_response(400, str(nreq.body_error), request, self.options)
         value = await self.call(nreq)
         return await self.respond(value, request, nreq)
 
 
-def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> Callable[..., Any]:
+def _nova_endpoint(
+    bound: _BoundController, path_params: tuple[str, ...] = ()
+) -> Callable[..., Any]:
     """A FastAPI endpoint for a Nova-style controller.
 
     Its signature takes only the `Request`: the controller reads its bindings from it, so
@@ -305,10 +307,10 @@ def nova_endpoint(bound: BoundController, path_params: tuple[str, ...] = ()) -> 
     """
 
     async def endpoint(**kwargs: Any) -> Response:
-        request: Request = kwargs[REQUEST_PARAM]
+        request: Request = kwargs[_REQUEST_PARAM]
         return await bound.run_nova(request)
 
-    params = [inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
+    params = [inspect.Parameter(_REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
     _describe(endpoint, bound.fn, inspect.Signature(params, return_annotation=Response))
     return endpoint
 
@@ -341,15 +343,15 @@ def _declared_names(params: list[inspect.Parameter]) -> set[str]:
     return names
 
 
-def fastapi_endpoint(
-    bound: BoundController, path_params: tuple[str, ...] = ()
+def _fastapi_endpoint(
+    bound: _BoundController, path_params: tuple[str, ...] = ()
 ) -> Callable[..., Any]:
     """A FastAPI endpoint for a FastAPI-style controller: its own signature, plus the request.
 
     A binding of the route that the signature does not name is added as a string path
     parameter (and not passed on), so OpenAPI still documents every parameter of the path.
     """
-    signature = resolved_signature(bound.fn)
+    signature = _resolved_signature(bound.fn)
     params = list(signature.parameters.values())
     request_name = next(
         (
@@ -364,9 +366,9 @@ def fastapi_endpoint(
     unnamed = [p.name for p in extra]  # the keyword arguments they arrive as
     added = request_name is None
     if added:
-        request_name = REQUEST_PARAM
+        request_name = _REQUEST_PARAM
         extra.append(
-            inspect.Parameter(REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+            inspect.Parameter(_REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
         )
     position = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
     params[position:position] = extra
@@ -395,9 +397,9 @@ def _describe(endpoint: Callable[..., Any], fn: Callable[..., Any], sig: inspect
     endpoint.__nova_controller__ = fn  # type: ignore[attr-defined]
 
 
-def make_endpoint(
-    fn: Callable[..., Any], options: ControllerOptions, path_params: tuple[str, ...] = ()
-) -> tuple[BoundController, Callable[..., Any]]:
+def _make_endpoint(
+    fn: Callable[..., Any], options: _ControllerOptions, path_params: tuple[str, ...] = ()
+) -> tuple[_BoundController, Callable[..., Any]]:
     """Bind `fn` and build the FastAPI endpoint for its style.
 
     A function already decorated with `@controller` (listed in a route table) is bound
@@ -408,15 +410,15 @@ def make_endpoint(
     if original is not None:
         options = replace(options, **getattr(fn, "__nova_overrides__", {}))
         fn = original
-    bound = BoundController(fn, options)
+    bound = _BoundController(fn, options)
     if bound.nova_style:
-        return bound, nova_endpoint(bound, path_params)
-    if is_streaming(fn):
-        return bound, streaming_endpoint(fn)
-    return bound, fastapi_endpoint(bound, path_params)
+        return bound, _nova_endpoint(bound, path_params)
+    if _is_streaming(fn):
+        return bound, _streaming_endpoint(fn)
+    return bound, _fastapi_endpoint(bound, path_params)
 
 
-def is_streaming(fn: Callable[..., Any]) -> bool:
+def _is_streaming(fn: Callable[..., Any]) -> bool:
     """True for a FastAPI `yield` endpoint (Server-Sent Events, JSON Lines, ...)."""
     target = inspect.unwrap(fn)
     while isinstance(target, functools.partial):
@@ -424,7 +426,7 @@ def is_streaming(fn: Callable[..., Any]) -> bool:
     return inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target)
 
 
-def streaming_endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _streaming_endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A FastAPI `yield` endpoint, passed to FastAPI as it is.
 
     Its items are not tuples for the handlers: FastAPI streams them (JSON Lines, or
@@ -450,25 +452,25 @@ def streaming_endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @overload
-def controller(fn: F, /) -> F: ...
+def controller(fn: _F, /) -> _F: ...
 
 
 @overload
 def controller(
     *,
-    fallback: Fallback | Any = None,
+    fallback: _Fallback | Any = None,
     registry: HandlerRegistry | None = None,
-    templates: TemplateDirs | None = None,
-) -> Callable[[F], F]: ...
+    templates: _TemplateDirs | None = None,
+) -> Callable[[_F], _F]: ...
 
 
 def controller(
     fn: Callable[..., Any] | None = None,
     /,
     *,
-    fallback: Fallback | Any = None,
+    fallback: _Fallback | Any = None,
     registry: HandlerRegistry | None = None,
-    templates: TemplateDirs | None = None,
+    templates: _TemplateDirs | None = None,
 ) -> Any:
     """Turn a function that returns Nova tuples into a FastAPI endpoint.
 
@@ -496,9 +498,9 @@ def controller(
         if registry is not None:
             overrides["registry"] = registry
         if templates is not None:
-            overrides["templates"] = finder_for(templates, module)
-        options = replace(ControllerOptions(templates=finder_for(None, module)), **overrides)
-        endpoint = make_endpoint(func, options)[1]
+            overrides["templates"] = _finder_for(templates, module)
+        options = replace(_ControllerOptions(templates=_finder_for(None, module)), **overrides)
+        endpoint = _make_endpoint(func, options)[1]
         endpoint.__nova_overrides__ = overrides  # type: ignore[attr-defined]
         return endpoint
 

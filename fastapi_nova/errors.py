@@ -37,15 +37,15 @@ class TemplateNotFoundError(NovaError, LookupError):
     """A controller asked for a template that no template directory holds."""
 
 
-class InvalidReturn(NovaError):
+class _InvalidReturn(NovaError):
     """A controller's value has no handler, or the wrong shape for its handler."""
 
 
-class HandlerError(NovaError):
+class _HandlerError(NovaError):
     """A handler failed to build a response (a bug in the handler, not in the controller)."""
 
 
-class BodyError(NovaError, ValueError):
+class _BodyError(NovaError, ValueError):
     """The request body could not be parsed (answered with 400 before the controller runs).
 
     A Nova-style controller never sees it: `NovaRequest.body_error` holds it while the
@@ -53,7 +53,7 @@ class BodyError(NovaError, ValueError):
     """
 
 
-class SecurityDenied(NovaError):
+class _SecurityDenied(NovaError):
     """Raised by the security dependency to answer with `response` instead of the route.
 
     Control flow only: the router catches it and sends `response`; users never see it.

@@ -18,35 +18,35 @@ from typing import Any, Literal
 from fastapi import params
 
 from fastapi_nova._fastapi_compat import apiroute_option_names
-from fastapi_nova.controllers import is_streaming
+from fastapi_nova.controllers import _is_streaming
 from fastapi_nova.errors import RouteConfigError
-from fastapi_nova.openapi import returns_error
-from fastapi_nova.request import WILDCARD_PARAM, is_nova_style
-from fastapi_nova.static import STATIC_METHODS, STATIC_OPTIONS
+from fastapi_nova.openapi import _returns_error
+from fastapi_nova.request import _WILDCARD_PARAM, _is_nova_style
+from fastapi_nova.static import _STATIC_METHODS, _STATIC_OPTIONS
 
 #: Every method a route without `methods` answers (Nova's `'_'`). TRACE and CONNECT are
 #: left out on purpose: nothing a controller should answer by accident.
-ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 #: Of those, the ones shown in OpenAPI for a route without `methods` (as
 #: `rebar3 nova openapi` expands `'_'`); HEAD and OPTIONS are served but not documented.
-DOCUMENTED_DEFAULT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-KNOWN_METHODS = frozenset({*ALL_METHODS, "TRACE"})
-_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
+_DOCUMENTED_DEFAULT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_KNOWN_METHODS = frozenset({*_ALL_METHODS, "TRACE"})
+_METHOD_ORDER = {m: i for i, m in enumerate((*_ALL_METHODS, "TRACE"))}
 
 
-def method_key(method: str) -> int:
+def _method_key(method: str) -> int:
     """Sort key for HTTP methods in the order people read them (`Allow`, the CLI); others last."""
     return _METHOD_ORDER.get(method, 99)
 
-GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
+_GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
 
 # Route options that are ours; every other accepted key goes to FastAPI's APIRoute.
 _OWN_OPTIONS = frozenset({"methods", "protocol", "returns"})
 _NOT_PASSED = frozenset({"self", "path", "endpoint", "methods", "dependency_overrides_provider"})
-FASTAPI_OPTIONS = apiroute_option_names() - _NOT_PASSED
+_FASTAPI_OPTIONS = apiroute_option_names() - _NOT_PASSED
 
 #: Bindings may not start with this: the generated endpoints name their own parameters so.
-RESERVED_BINDING_PREFIX = "_nova_"
+_RESERVED_BINDING_PREFIX = "_nova_"
 _BINDING = re.compile(r"^:([A-Za-z_][A-Za-z0-9_]*)$")
 _FASTAPI_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:[a-z]+)?\}$")
 _WILDCARD = "[...]"
@@ -72,7 +72,7 @@ class RouteGroup:
 
 
 @dataclass(frozen=True)
-class GroupInfo:
+class _GroupInfo:
     """A validated group: what its routes share."""
 
     index: int
@@ -93,10 +93,10 @@ class GroupInfo:
 
 
 @dataclass(frozen=True)
-class HttpRouteSpec:
+class _HttpRouteSpec:
     """An HTTP route: `(path, controller[, options])`."""
 
-    group: GroupInfo
+    group: _GroupInfo
     nova_path: str
     path: str
     path_params: tuple[str, ...]
@@ -110,10 +110,10 @@ class HttpRouteSpec:
 
 
 @dataclass(frozen=True)
-class WebSocketRouteSpec:
+class _WebSocketRouteSpec:
     """A WebSocket route: `(path, HandlerClass, {"protocol": "ws", ...})`."""
 
-    group: GroupInfo
+    group: _GroupInfo
     nova_path: str
     path: str
     handler: type[Any]
@@ -121,19 +121,19 @@ class WebSocketRouteSpec:
 
 
 @dataclass(frozen=True)
-class StatusPageSpec:
+class _StatusPageSpec:
     """A status page: `(code, controller[, options])`."""
 
-    group: GroupInfo
+    group: _GroupInfo
     code: int
     controller: Callable[..., Any]
 
 
 @dataclass(frozen=True)
-class StaticRouteSpec:
+class _StaticRouteSpec:
     """Static content: `(url_path, directory_or_file[, options])`."""
 
-    group: GroupInfo
+    group: _GroupInfo
     nova_path: str
     path: str
     local: Path
@@ -143,11 +143,11 @@ class StaticRouteSpec:
     def paths(self) -> tuple[str, ...]:
         """The paths served: the path itself and, for a directory, everything under it."""
         if self.local.is_dir():
-            return (self.path, self.path.rstrip("/") + "/{" + WILDCARD_PARAM + ":path}")
+            return (self.path, self.path.rstrip("/") + "/{" + _WILDCARD_PARAM + ":path}")
         return (self.path,)
 
 
-RouteSpec = HttpRouteSpec | WebSocketRouteSpec | StatusPageSpec | StaticRouteSpec
+_RouteSpec = _HttpRouteSpec | _WebSocketRouteSpec | _StatusPageSpec | _StaticRouteSpec
 
 
 class _Where:
@@ -162,7 +162,7 @@ class _Where:
         return RouteConfigError(f"{self.text}: {message}")
 
 
-def convert_path(nova_path: str, where: _Where) -> tuple[str, tuple[str, ...], bool]:
+def _convert_path(nova_path: str, where: _Where) -> tuple[str, tuple[str, ...], bool]:
     """Nova path syntax to FastAPI's: `:id` -> `{id}`, a trailing `[...]` -> the rest.
 
     Doubled and trailing slashes are ignored, as in Nova. Returns the FastAPI path, the
@@ -176,19 +176,19 @@ def convert_path(nova_path: str, where: _Where) -> tuple[str, tuple[str, ...], b
         if segment == _WILDCARD:
             if i != len(segments) - 1:
                 raise where.error("a [...] wildcard is only allowed as the last segment")
-            out.append("{" + WILDCARD_PARAM + ":path}")
+            out.append("{" + _WILDCARD_PARAM + ":path}")
             wildcard = True
             continue
         nova_binding = _BINDING.match(segment)
         fastapi_param = _FASTAPI_PARAM.match(segment)
         if nova_binding or fastapi_param:
             name = (nova_binding or fastapi_param).group(1)  # type: ignore[union-attr]
-            if name in names or name == WILDCARD_PARAM:
+            if name in names or name == _WILDCARD_PARAM:
                 raise where.error(f"binding {name!r} appears twice (or is reserved)")
-            if name.startswith(RESERVED_BINDING_PREFIX):  # the endpoints' own parameters
+            if name.startswith(_RESERVED_BINDING_PREFIX):  # the endpoints' own parameters
                 raise where.error(
                     f"binding {name!r} is reserved: names starting with "
-                    f"{RESERVED_BINDING_PREFIX!r} are fastapi-nova's"
+                    f"{_RESERVED_BINDING_PREFIX!r} are fastapi-nova's"
                 )
             names.append(name)
             # FastAPI's own {name:convertor} syntax is accepted and kept as written.
@@ -221,18 +221,18 @@ def _depends_list(value: Any, key: str, where: _Where) -> tuple[params.Depends, 
     return tuple(out)
 
 
-def _validate_group(index: int, raw: Any) -> tuple[GroupInfo, Sequence[Any]]:
+def _validate_group(index: int, raw: Any) -> tuple[_GroupInfo, Sequence[Any]]:
     if isinstance(raw, RouteGroup):
-        data: dict[str, Any] = {k: getattr(raw, k) for k in GROUP_KEYS}
+        data: dict[str, Any] = {k: getattr(raw, k) for k in _GROUP_KEYS}
     elif isinstance(raw, Mapping):
         data = dict(raw)
     else:
         raise RouteConfigError(f"group {index}: expected a dict or RouteGroup, got {raw!r}")
     prefix = data.get("prefix", "")
     where = _Where(index, prefix)
-    unknown = sorted(set(map(str, data)) - set(GROUP_KEYS))
+    unknown = sorted(set(map(str, data)) - set(_GROUP_KEYS))
     if unknown:
-        raise where.error(f"unknown key {unknown[0]!r}; a group takes {', '.join(GROUP_KEYS)}")
+        raise where.error(f"unknown key {unknown[0]!r}; a group takes {', '.join(_GROUP_KEYS)}")
     if not isinstance(prefix, str):
         raise where.error(f"prefix must be a str, got {prefix!r}")
     if prefix and not prefix.startswith("/"):
@@ -248,7 +248,7 @@ def _validate_group(index: int, raw: Any) -> tuple[GroupInfo, Sequence[Any]]:
     tags = data.get("tags", ())
     if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
         raise where.error(f"tags must be a list of str, got {tags!r}")
-    info = GroupInfo(
+    info = _GroupInfo(
         index=index,
         prefix=prefix,
         security=security or None,
@@ -261,7 +261,7 @@ def _validate_group(index: int, raw: Any) -> tuple[GroupInfo, Sequence[Any]]:
 
 def _methods(options: Mapping[str, Any], where: _Where) -> tuple[tuple[str, ...], bool]:
     if "methods" not in options:
-        return ALL_METHODS, False
+        return _ALL_METHODS, False
     methods = options["methods"]
     if not isinstance(methods, list | tuple) or not all(isinstance(m, str) for m in methods):
         raise where.error(f"methods must be a list of HTTP method names, got {methods!r}")
@@ -269,10 +269,10 @@ def _methods(options: Mapping[str, Any], where: _Where) -> tuple[tuple[str, ...]
         raise where.error("methods must not be empty (leave it out to answer every method)")
     out: list[str] = []
     for method in methods:
-        if method.upper() not in KNOWN_METHODS:
+        if method.upper() not in _KNOWN_METHODS:
             raise where.error(
                 f"unknown HTTP method {method!r}; expected one of "
-                f"{', '.join(m.lower() for m in sorted(KNOWN_METHODS))}"
+                f"{', '.join(m.lower() for m in sorted(_KNOWN_METHODS))}"
             )
         if method.upper() not in out:
             out.append(method.upper())
@@ -299,10 +299,10 @@ def _fastapi_options(options: Mapping[str, Any], where: _Where) -> dict[str, Any
     for key, value in options.items():
         if key in _OWN_OPTIONS:
             continue
-        if key not in FASTAPI_OPTIONS:
+        if key not in _FASTAPI_OPTIONS:
             raise where.error(
                 f"unknown option {key!r}; expected methods, protocol, returns or a FastAPI route "
-                f"option ({', '.join(sorted(FASTAPI_OPTIONS))})"
+                f"option ({', '.join(sorted(_FASTAPI_OPTIONS))})"
             )
         expected = _OPTION_TYPES.get(key)
         if expected and (
@@ -336,7 +336,7 @@ def _websocket_class() -> type[Any] | None:
     return NovaWebSocket
 
 
-def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) -> RouteSpec:
+def _parse_route(group: _GroupInfo, position: int, entry: Any, base_dir: Path) -> _RouteSpec:
     """One entry of a group's `routes`: its shape, then the parser for its kind."""
     if not isinstance(entry, tuple | list) or len(entry) not in (2, 3):
         where = _Where(group.index, group.prefix, position)
@@ -364,32 +364,32 @@ def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) ->
 
 
 def _parse_status_page(
-    group: GroupInfo, code: int, handler: Any, options: dict[str, Any], where: _Where
-) -> StatusPageSpec:
+    group: _GroupInfo, code: int, handler: Any, options: dict[str, Any], where: _Where
+) -> _StatusPageSpec:
     if not 400 <= code <= 599:
         raise where.error(f"a status page code must be 400..599, got {code}")
-    if not callable(handler) or not is_nova_style(handler):
+    if not callable(handler) or not _is_nova_style(handler):
         raise where.error(
             "a status page controller must be Nova-style (one parameter, the request), "
             f"got {handler!r}"
         )
     if options:
         raise where.error(f"status page routes take no options, got {options!r}")
-    return StatusPageSpec(group, code, handler)
+    return _StatusPageSpec(group, code, handler)
 
 
 def _parse_static(
-    group: GroupInfo,
+    group: _GroupInfo,
     target: str,
     handler: str | os.PathLike[str],
     options: dict[str, Any],
     where: _Where,
     base_dir: Path,
-) -> StaticRouteSpec:
-    unknown = sorted(set(options) - STATIC_OPTIONS)
+) -> _StaticRouteSpec:
+    unknown = sorted(set(options) - _STATIC_OPTIONS)
     if unknown:
         raise where.error(
-            f"unknown static option {unknown[0]!r}; expected {', '.join(sorted(STATIC_OPTIONS))}"
+            f"unknown static option {unknown[0]!r}; expected {', '.join(sorted(_STATIC_OPTIONS))}"
         )
     local = _resolve_local(handler, base_dir, where)
     index_files = options.get("index_files", ["index.html"])
@@ -406,10 +406,10 @@ def _parse_static(
     if "mimetype" in options and (local.is_dir() or not isinstance(options["mimetype"], str)):
         raise where.error("mimetype is a str, for a static file (not a directory)")
     url = target[: -len(_WILDCARD)] if target.endswith(_WILDCARD) else target
-    path, names, _ = convert_path(_join(group.prefix, url), where)
+    path, names, _ = _convert_path(_join(group.prefix, url), where)
     if names:
         raise where.error("a static path cannot have bindings")
-    return StaticRouteSpec(group, target, path, local, options)
+    return _StaticRouteSpec(group, target, path, local, options)
 
 
 def _is_websocket_handler(handler: Any) -> bool:
@@ -418,24 +418,24 @@ def _is_websocket_handler(handler: Any) -> bool:
 
 
 def _parse_websocket(
-    group: GroupInfo, target: str, handler: Any, options: dict[str, Any], where: _Where
-) -> WebSocketRouteSpec:
+    group: _GroupInfo, target: str, handler: Any, options: dict[str, Any], where: _Where
+) -> _WebSocketRouteSpec:
     if not _is_websocket_handler(handler):
         raise where.error(f"a 'ws' route takes a NovaWebSocket subclass, got {handler!r}")
-    path, _, _ = convert_path(_join(group.prefix, target), where)
-    return WebSocketRouteSpec(group, target, path, handler, options)
+    path, _, _ = _convert_path(_join(group.prefix, target), where)
+    return _WebSocketRouteSpec(group, target, path, handler, options)
 
 
 def _parse_http(
-    group: GroupInfo, target: str, handler: Any, options: dict[str, Any], where: _Where
-) -> HttpRouteSpec:
+    group: _GroupInfo, target: str, handler: Any, options: dict[str, Any], where: _Where
+) -> _HttpRouteSpec:
     if _is_websocket_handler(handler):
         raise where.error(
             f"{handler.__name__} is a WebSocket handler; add {{'protocol': 'ws'}} to its options"
         )
     if not callable(handler):
         raise where.error(f"controller must be callable, got {handler!r}")
-    if is_nova_style(handler) and is_streaming(handler):
+    if _is_nova_style(handler) and _is_streaming(handler):
         raise where.error(
             "a Nova-style controller (one parameter, the request) cannot yield: its items "
             "would not be tuples for the handlers; give it FastAPI-style parameters to stream "
@@ -443,21 +443,21 @@ def _parse_http(
         )
     methods, given = _methods(options, where)
     fastapi_options = _fastapi_options(options, where)
-    if "returns" in options and (problem := returns_error(options["returns"])) is not None:
+    if "returns" in options and (problem := _returns_error(options["returns"])) is not None:
         raise where.error(problem)
-    documented = methods if given else DOCUMENTED_DEFAULT_METHODS
+    documented = methods if given else _DOCUMENTED_DEFAULT_METHODS
     in_schema = fastapi_options.get("include_in_schema", True)
     if "operation_id" in fastapi_options and in_schema and len(documented) > 1:
         raise where.error(
             f"operation_id names one operation, but this route documents {len(documented)} "
             f"({', '.join(documented)}); give it exactly one method"
         )
-    path, names, wildcard = convert_path(_join(group.prefix, target), where)
-    return HttpRouteSpec(
+    path, names, wildcard = _convert_path(_join(group.prefix, target), where)
+    return _HttpRouteSpec(
         group=group,
         nova_path=target,
         path=path,
-        path_params=names + ((WILDCARD_PARAM,) if wildcard else ()),
+        path_params=names + ((_WILDCARD_PARAM,) if wildcard else ()),
         wildcard=wildcard,
         controller=handler,
         methods=methods,
@@ -467,11 +467,11 @@ def _parse_http(
     )
 
 
-def parse_groups(groups: Any, *, base_dir: Path) -> list[RouteSpec]:
+def _parse_groups(groups: Any, *, base_dir: Path) -> list[_RouteSpec]:
     """Validate a route table (a list of groups) into route specs, in table order."""
     if not isinstance(groups, list | tuple):
         raise RouteConfigError(f"routes must be a list of groups, got {groups!r}")
-    specs: list[RouteSpec] = []
+    specs: list[_RouteSpec] = []
     seen: dict[tuple[str, str], str] = {}
     status_codes: dict[int, str] = {}
     for index, raw in enumerate(groups):
@@ -483,7 +483,7 @@ def parse_groups(groups: Any, *, base_dir: Path) -> list[RouteSpec]:
     return _explicit_methods_win(specs)
 
 
-def _explicit_methods_win(specs: list[RouteSpec]) -> list[RouteSpec]:
+def _explicit_methods_win(specs: list[_RouteSpec]) -> list[_RouteSpec]:
     """A route without `methods` answers what no explicit route of its path claims.
 
     As in Nova, where an exact method beats `'_'`: `("/x", any_method)` beside
@@ -492,14 +492,14 @@ def _explicit_methods_win(specs: list[RouteSpec]) -> list[RouteSpec]:
     """
     claimed: dict[str, set[str]] = {}
     for spec in specs:
-        if isinstance(spec, HttpRouteSpec) and spec.methods_given:
+        if isinstance(spec, _HttpRouteSpec) and spec.methods_given:
             claimed.setdefault(_pattern(spec.path), set()).update(spec.methods)
-        elif isinstance(spec, StaticRouteSpec):
+        elif isinstance(spec, _StaticRouteSpec):
             for path in spec.paths:
-                claimed.setdefault(_pattern(path), set()).update(STATIC_METHODS)
-    out: list[RouteSpec] = []
+                claimed.setdefault(_pattern(path), set()).update(_STATIC_METHODS)
+    out: list[_RouteSpec] = []
     for spec in specs:
-        if isinstance(spec, HttpRouteSpec) and not spec.methods_given:
+        if isinstance(spec, _HttpRouteSpec) and not spec.methods_given:
             taken = claimed.get(_pattern(spec.path), set())
             if taken:
                 remaining = tuple(m for m in spec.methods if m not in taken)
@@ -519,10 +519,10 @@ def _pattern(path: str) -> str:
 
 
 def _check_duplicate(
-    spec: RouteSpec, seen: dict[tuple[str, str], str], status_codes: dict[int, str]
+    spec: _RouteSpec, seen: dict[tuple[str, str], str], status_codes: dict[int, str]
 ) -> None:
     here = f"{spec.group.label}, route "
-    if isinstance(spec, StatusPageSpec):
+    if isinstance(spec, _StatusPageSpec):
         if spec.code in status_codes:
             raise RouteConfigError(
                 f"{here}{spec.code!r}: status page {spec.code} is already defined by "
@@ -531,11 +531,11 @@ def _check_duplicate(
         status_codes[spec.code] = spec.group.label
         return
     paths: tuple[str, ...] = (spec.path,)
-    if isinstance(spec, HttpRouteSpec):
+    if isinstance(spec, _HttpRouteSpec):
         # Explicit methods collide with explicit ones; a default route with another default.
         methods = spec.methods if spec.methods_given else ("*",)
-    elif isinstance(spec, StaticRouteSpec):
-        paths, methods = spec.paths, STATIC_METHODS
+    elif isinstance(spec, _StaticRouteSpec):
+        paths, methods = spec.paths, _STATIC_METHODS
     else:
         methods = ("WEBSOCKET",)
     for path in paths:

@@ -27,40 +27,40 @@ from fastapi_nova._shapes import (
     parse_status,
     with_default,
 )
-from fastapi_nova.errors import HandlerError, HandlerExistsError, InvalidReturn
+from fastapi_nova.errors import HandlerExistsError, _HandlerError, _InvalidReturn
 from fastapi_nova.request import NovaRequest
-from fastapi_nova.templates import TemplateFinder, default_view, template_name
+from fastapi_nova.templates import _default_view, _template_name, _TemplateFinder
 
 HandlerFunction = Callable[[int, dict[str, str], Any], "Response | Awaitable[Response]"]
 """`fn(status_code, extra_headers, payload) -> Response` (sync or async)."""
 
-StatusPageRenderer = Callable[[int, dict[str, str]], Awaitable["Response | None"]]
+_StatusPageRenderer = Callable[[int, dict[str, str]], Awaitable["Response | None"]]
 
 
 @dataclass
-class HandlerContext:
+class _HandlerContext:
     """What a handler may need besides the tuple: the request and the controller."""
 
     request: NovaRequest | None
     method: str
     controller: Callable[..., Any] | None
-    templates: TemplateFinder
+    templates: _TemplateFinder
     #: Status for tuples that carry none (a status page's code, a route's `status_code`).
     status_override: int | None = None
     #: Renders the router's status page for a code, if there is one.
-    status_page: StatusPageRenderer | None = None
+    status_page: _StatusPageRenderer | None = None
 
 
-class Converter(Protocol):
+class _Converter(Protocol):
     """Internal form of a handler: the whole tuple in, a response out."""
 
-    async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response: ...
+    async def __call__(self, value: tuple[Any, ...], ctx: _HandlerContext) -> Response: ...
 
 
 # --------------------------------------------------------------------------- built-ins
 
 
-async def _json(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+async def _json(value: tuple[Any, ...], ctx: _HandlerContext) -> Response:
     if len(value) == 2:
         default = 201 if ctx.method == "POST" else 200
         status, headers, data = ctx.status_override or default, {}, value[1]
@@ -68,30 +68,30 @@ async def _json(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
         status, headers = parse_status(value[1], value), parse_headers(value[2], value)
         data = value[3]
     else:
-        raise InvalidReturn(f"json takes (json, data) or (json, status, headers, data): {value!r}")
+        raise _InvalidReturn(f"json takes (json, data) or (json, status, headers, data): {value!r}")
     with_default(headers, "content-type", "application/json")
     return Response(encode_json(data), status_code=status, headers=headers)
 
 
-async def _view(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+async def _view(value: tuple[Any, ...], ctx: _HandlerContext) -> Response:
     if len(value) not in (2, 3):
-        raise InvalidReturn(f"{value[0]} takes ({value[0]}, vars) or ({value[0]}, vars, options)")
+        raise _InvalidReturn(f"{value[0]} takes ({value[0]}, vars) or ({value[0]}, vars, options)")
     variables = value[1]
     if not isinstance(variables, Mapping):
-        raise InvalidReturn(f"template variables must be a dict, got {variables!r}")
+        raise _InvalidReturn(f"template variables must be a dict, got {variables!r}")
     options: Mapping[str, Any] = value[2] if len(value) == 3 else {}
     if not isinstance(options, Mapping) or set(options) - {"view", "status_code", "headers"}:
-        raise InvalidReturn(
+        raise _InvalidReturn(
             f"template options are a dict with view, status_code, headers; got {options!r}"
         )
     if "view" in options:
         if not isinstance(options["view"], str):
-            raise InvalidReturn(f"view must be a template name, got {options['view']!r}")
-        name = template_name(options["view"])
+            raise _InvalidReturn(f"view must be a template name, got {options['view']!r}")
+        name = _template_name(options["view"])
     elif ctx.controller is not None:
-        name = default_view(ctx.controller)
+        name = _default_view(ctx.controller)
     else:
-        raise InvalidReturn("no controller to derive the default template from; pass view")
+        raise _InvalidReturn("no controller to derive the default template from; pass view")
     status = (
         parse_status(options["status_code"], value)
         if "status_code" in options
@@ -122,9 +122,9 @@ def _is_html(headers: Mapping[str, str]) -> bool:
     return media in _HTML_TYPES
 
 
-async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+async def _status_handler(value: tuple[Any, ...], ctx: _HandlerContext) -> Response:
     if len(value) not in (2, 3, 4):
-        raise InvalidReturn(f"status takes (status, code[, headers[, body]]), got {value!r}")
+        raise _InvalidReturn(f"status takes (status, code[, headers[, body]]), got {value!r}")
     status = parse_status(value[1], value)
     headers = parse_headers(value[2], value) if len(value) >= 3 else {}
     if len(value) == 4:
@@ -142,55 +142,55 @@ async def _status_handler(value: tuple[Any, ...], ctx: HandlerContext) -> Respon
 _LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"
 
 
-def redirect_location(url: str) -> str:
+def _redirect_location(url: str) -> str:
     """The `Location` value for `url`: percent-encoded as Starlette's RedirectResponse does.
 
     CR or LF is refused (HandlerError, a logged 500): in a redirect target it can only be
     an attempt at header injection, carried in from user input.
     """
     if "\r" in url or "\n" in url:
-        raise HandlerError(f"redirect URL contains CR or LF, refused: {url!r}")
+        raise _HandlerError(f"redirect URL contains CR or LF, refused: {url!r}")
     return quote(url, safe=_LOCATION_SAFE)
 
 
-async def _redirect(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+async def _redirect(value: tuple[Any, ...], ctx: _HandlerContext) -> Response:
     if len(value) != 2 or not isinstance(value[1], str):
-        raise InvalidReturn(f"redirect takes (redirect, url) with a str url, got {value!r}")
-    return Response(status_code=302, headers={"location": redirect_location(value[1])})
+        raise _InvalidReturn(f"redirect takes (redirect, url) with a str url, got {value!r}")
+    return Response(status_code=302, headers={"location": _redirect_location(value[1])})
 
 
-async def _sendfile(value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+async def _sendfile(value: tuple[Any, ...], ctx: _HandlerContext) -> Response:
     shape = "(sendfile, status, headers, (offset, length, path), mime)"
     if len(value) != 5:
-        raise InvalidReturn(f"sendfile takes {shape}, got {value!r}")
+        raise _InvalidReturn(f"sendfile takes {shape}, got {value!r}")
     status, headers = parse_status(value[1], value), parse_headers(value[2], value)
     file_spec, mime = value[3], value[4]
     if not (isinstance(file_spec, tuple | list) and len(file_spec) == 3) or not isinstance(
         mime, str
     ):
-        raise InvalidReturn(f"sendfile takes {shape}, got {value!r}")
+        raise _InvalidReturn(f"sendfile takes {shape}, got {value!r}")
     offset, length, path = file_spec
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (offset, length)):
-        raise InvalidReturn(f"sendfile offset and length must be ints >= 0, got {file_spec!r}")
+        raise _InvalidReturn(f"sendfile offset and length must be ints >= 0, got {file_spec!r}")
     if not isinstance(path, str | os.PathLike):
-        raise InvalidReturn(f"sendfile path must be a str or path, got {path!r}")
+        raise _InvalidReturn(f"sendfile path must be a str or path, got {path!r}")
     try:
         info = os.stat(path)
     except OSError as exc:
-        raise HandlerError(f"sendfile cannot read {os.fspath(path)!r}: {exc}") from exc
+        raise _HandlerError(f"sendfile cannot read {os.fspath(path)!r}: {exc}") from exc
     if not stat.S_ISREG(info.st_mode):
-        raise HandlerError(f"sendfile cannot read {os.fspath(path)!r}: not a regular file")
+        raise _HandlerError(f"sendfile cannot read {os.fspath(path)!r}: not a regular file")
     size = info.st_size
     if offset + length > size:
-        raise HandlerError(
+        raise _HandlerError(
             f"sendfile slice {offset}+{length} is past the end of "
             f"{os.fspath(path)!r} ({size} bytes)"
         )
     headers["content-type"] = mime
-    return FileSliceResponse(os.fspath(path), offset, length, status_code=status, headers=headers)
+    return _FileSliceResponse(os.fspath(path), offset, length, status_code=status, headers=headers)
 
 
-class FileSliceResponse(Response):
+class _FileSliceResponse(Response):
     """Streams `length` bytes of a file from `offset` (Nova's `{sendfile, ...}` body)."""
 
     chunk_size = 64 * 1024
@@ -236,14 +236,14 @@ class _UserHandler:
         #: What OpenAPI documents for this handler's body (None: the router cannot know).
         self.media_type = media_type
 
-    async def __call__(self, value: tuple[Any, ...], ctx: HandlerContext) -> Response:
+    async def __call__(self, value: tuple[Any, ...], ctx: _HandlerContext) -> Response:
         if len(value) == 2:
             status, headers, payload = ctx.status_override or 200, {}, value[1]
         elif len(value) == 4:
             status, headers = parse_status(value[1], value), parse_headers(value[2], value)
             payload = value[3]
         else:
-            raise InvalidReturn(
+            raise _InvalidReturn(
                 f"{self.name!r} takes ({self.name!r}, payload) or "
                 f"({self.name!r}, status, headers, payload), got {value!r}"
             )
@@ -251,14 +251,14 @@ class _UserHandler:
         if inspect.isawaitable(result):
             result = await result
         if not isinstance(result, Response):
-            raise HandlerError(
+            raise _HandlerError(
                 f"handler {self.name!r} ({self.fn!r}) must return a Response, got {result!r}"
             )
         return result
 
 
 #: What OpenAPI documents for each built-in's body (None: no body, or one it cannot know).
-BUILTIN_MEDIA_TYPES: dict[str, str | None] = {
+_BUILTIN_MEDIA_TYPES: dict[str, str | None] = {
     "json": "application/json",
     "ok": "text/html",
     "view": "text/html",
@@ -267,7 +267,7 @@ BUILTIN_MEDIA_TYPES: dict[str, str | None] = {
     "sendfile": None,
 }
 
-_BUILTINS: dict[str, Converter] = {
+_BUILTINS: dict[str, _Converter] = {
     "json": _json,
     "ok": _view,
     "view": _view,
@@ -285,7 +285,7 @@ class HandlerRegistry:
     """
 
     def __init__(self) -> None:
-        self._handlers: dict[str, Converter] = dict(_BUILTINS)
+        self._handlers: dict[str, _Converter] = dict(_BUILTINS)
         self._lock = threading.Lock()
 
     def register(
@@ -324,7 +324,7 @@ class HandlerRegistry:
         with self._lock:
             return self._handlers.pop(name, None) is not None
 
-    def get(self, name: Any) -> Converter | None:
+    def get(self, name: Any) -> _Converter | None:
         """The handler for a tuple tag, or None."""
         return self._handlers.get(name) if isinstance(name, str) else None
 
@@ -333,7 +333,7 @@ class HandlerRegistry:
         handler = self._handlers.get(name)
         if isinstance(handler, _UserHandler):
             return handler.media_type
-        return BUILTIN_MEDIA_TYPES.get(name)
+        return _BUILTIN_MEDIA_TYPES.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._handlers
@@ -341,15 +341,15 @@ class HandlerRegistry:
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._handlers))
 
-    async def to_response(self, value: Any, ctx: HandlerContext) -> Response:
+    async def to_response(self, value: Any, ctx: _HandlerContext) -> Response:
         """Turn a controller's return value into a response, or raise InvalidReturn."""
         if isinstance(value, Response):
             return value
         if not isinstance(value, tuple) or not value:
-            raise InvalidReturn(f"expected a tuple such as ('json', data), got {value!r}")
+            raise _InvalidReturn(f"expected a tuple such as ('json', data), got {value!r}")
         handler = self.get(value[0])
         if handler is None:
-            raise InvalidReturn(f"no handler is registered for {value[0]!r}")
+            raise _InvalidReturn(f"no handler is registered for {value[0]!r}")
         return await handler(value, ctx)
 
 

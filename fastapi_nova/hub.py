@@ -13,7 +13,7 @@ the one [`PubSubMessage`][fastapi_nova.hub.PubSubMessage] is shared by every loc
 Erlang term would be.
 
 Backend channel names are `nova.<namespace>.ch.<channel>` (`nova.ch.<channel>` without a
-namespace) and the gossip channel is `nova.<namespace>.gossip`: see `split_namespace`.
+namespace) and the gossip channel is `nova.<namespace>.gossip`: see `_split_namespace`.
 """
 
 from __future__ import annotations
@@ -34,25 +34,19 @@ from fastapi_nova.errors import PubSubUnavailable
 from fastapi_nova.membership import (
     HEARTBEAT_INTERVAL,
     MISSED_HEARTBEATS,
-    Gossip,
-    LocalMembers,
+    _Gossip,
+    _LocalMembers,
 )
-from fastapi_nova.pid import NODE, Pid
+from fastapi_nova.pid import _NODE, Pid
 
 __all__ = [
     "JOIN_TIMEOUT",
     "MAX_NAME_LENGTH",
     "PUBLISH_TIMEOUT",
-    "Hub",
     "PubSubMessage",
-    "SupervisedBackend",
-    "check_name",
-    "encode",
-    "fan_out",
-    "split_namespace",
 ]
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 1.5
 """Seconds a `broadcast` may wait for the backend before raising `PubSubUnavailable`
@@ -65,14 +59,14 @@ place, and a `leave` for its release, before giving up.
 MAX_NAME_LENGTH = 256
 """Longest channel or topic name, in characters (a documented limit: names reach the backend)."""
 #: The URL query parameter that names the channel namespace (stripped before the backend).
-NAMESPACE_PARAM = "namespace"
+_NAMESPACE_PARAM = "namespace"
 #: What a namespace may be made of: it becomes part of every backend channel name.
 _NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 _TAG: Literal["nova_pubsub"] = "nova_pubsub"
 
 
-def check_name(kind: str, value: object) -> str:
+def _check_name(kind: str, value: object) -> str:
     """`value` if it is a usable channel or topic name; `TypeError`/`ValueError` if not.
 
     A name is a non-empty `str` of at most [`MAX_NAME_LENGTH`][fastapi_nova.hub.MAX_NAME_LENGTH]
@@ -98,7 +92,7 @@ def check_name(kind: str, value: object) -> str:
     return value
 
 
-def split_namespace(url: str) -> tuple[str, str]:
+def _split_namespace(url: str) -> tuple[str, str]:
     """`(backend URL, namespace)` of a pub/sub URL; `ValueError` for a bad namespace.
 
     The namespace comes from the URL's `?namespace=` parameter (removed from the URL the
@@ -108,7 +102,7 @@ def split_namespace(url: str) -> tuple[str, str]:
     """
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    given = [value for key, value in query if key == NAMESPACE_PARAM]
+    given = [value for key, value in query if key == _NAMESPACE_PARAM]
     if given:
         namespace = given[-1]
         if not namespace or len(namespace) > 64 or not set(namespace) <= _NAMESPACE_CHARS:
@@ -116,7 +110,7 @@ def split_namespace(url: str) -> tuple[str, str]:
                 f"pub/sub namespace {namespace!r} in {url!r} must be 1 to 64 characters of "
                 "letters, digits, '-' and '_'"
             )
-        rest = urlencode([(key, value) for key, value in query if key != NAMESPACE_PARAM])
+        rest = urlencode([(key, value) for key, value in query if key != _NAMESPACE_PARAM])
         # Rebuilt by hand: urlunsplit would turn "memory://" into "memory:".
         return url.partition("?")[0] + (f"?{rest}" if rest else ""), namespace
     if parts.scheme in ("redis", "rediss"):
@@ -156,8 +150,8 @@ class PubSubMessage(NamedTuple):
 
 
 @runtime_checkable
-class SupervisedBackend(Protocol):
-    """A backend that reconnects by itself and reports it (`RedisBackend` is one)."""
+class _SupervisedBackend(Protocol):
+    """A backend that reconnects by itself and reports it (`_RedisBackend` is one)."""
 
     @property
     def connected(self) -> bool:
@@ -179,7 +173,7 @@ class SupervisedBackend(Protocol):
 # without decoding the header again.
 
 
-def encode(topic: str, payload: Any, sender: Pid | None) -> str:
+def _encode(topic: str, payload: Any, sender: Pid | None) -> str:
     """The wire form of one message, the same on every backend.
 
     `TypeError` if `payload` is not JSON-serialisable (NaN and infinities included);
@@ -207,7 +201,7 @@ def encode(topic: str, payload: Any, sender: Pid | None) -> str:
     return f"{head}\n{body}"
 
 
-def fan_out(members: list[Pid], channel: str, wire: str) -> int:
+def _fan_out(members: list[Pid], channel: str, wire: str) -> int:
     """Deliver one wire message to `members`; returns how many took it.
 
     The message is decoded once and the one [`PubSubMessage`][fastapi_nova.hub.PubSubMessage] goes
@@ -225,7 +219,7 @@ def fan_out(members: list[Pid], channel: str, wire: str) -> int:
         try:
             delivered += pid.deliver(message)
         except Exception:  # one member's full or broken mailbox must not starve the others
-            logger.exception("delivering a %r message to %r failed", channel, pid)
+            _logger.exception("delivering a %r message to %r failed", channel, pid)
     return delivered
 
 
@@ -265,7 +259,7 @@ async def _stop_tasks(tasks: list[asyncio.Task[Any]], timeout: float = 2.0) -> N
         if task.done() and not task.cancelled():
             task.exception()  # seen: a failed task must not be reported again at GC
     if pending:
-        logger.warning("pub/sub tasks did not stop within %ss: %r", timeout, pending)
+        _logger.warning("pub/sub tasks did not stop within %ss: %r", timeout, pending)
 
 
 def _consume(future: asyncio.Future[None]) -> None:
@@ -274,11 +268,11 @@ def _consume(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
-class Hub:
+class _Hub:
     """One process's link to the pub/sub backend, bound to the event loop it was made on.
 
     With `gossip` on (every scheme but `memory://`), it also runs this node's
-    `Gossip` over the backend, so `get_members` sees the
+    `_Gossip` over the backend, so `get_members` sees the
     members of every node.
     """
 
@@ -286,15 +280,15 @@ class Hub:
         self,
         url: str = "memory://",
         *,
-        node: str = NODE,
+        node: str = _NODE,
         backend: BroadcastBackend | None = None,
-        members: LocalMembers | None = None,
+        members: _LocalMembers | None = None,
         gossip: bool | None = None,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         missed_heartbeats: int = MISSED_HEARTBEATS,
     ) -> None:
         self.url = url
-        backend_url, self.namespace = split_namespace(url)
+        backend_url, self.namespace = _split_namespace(url)
         #: Backend channel names: `<prefix><channel>`, and the gossip channel.
         self.channel_prefix = f"nova.{self.namespace}.ch." if self.namespace else "nova.ch."
         self.control_channel = (
@@ -305,15 +299,15 @@ class Hub:
         if backend is None and urlsplit(url).scheme in ("redis", "rediss"):
             # Imported by URL scheme (as broadcaster picks its backends), and here rather
             # than at the top: redis_backend imports this module.
-            from fastapi_nova.redis_backend import RedisBackend
+            from fastapi_nova.redis_backend import _RedisBackend
 
-            backend = RedisBackend(backend_url)
+            backend = _RedisBackend(backend_url)
         self.backend = backend
         self._broadcast = (
             Broadcast(backend=backend) if backend is not None else Broadcast(backend_url)
         )
-        self._supervised = backend if isinstance(backend, SupervisedBackend) else None
-        self.members = members if members is not None else LocalMembers()
+        self._supervised = backend if isinstance(backend, _SupervisedBackend) else None
+        self.members = members if members is not None else _LocalMembers()
         self.members.hub = self
         self.gossip = gossip if gossip is not None else urlsplit(url).scheme != "memory"
         self.heartbeat_interval = heartbeat_interval
@@ -326,7 +320,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self._gossip = (
-            Gossip(
+            _Gossip(
                 node=node,
                 epoch=self.epoch,
                 members=self.members,
@@ -457,7 +451,7 @@ class Hub:
 
     async def join(self, channel: str, pid: Pid) -> None:
         """Make local `pid` a member of `channel`; returns once the channel is subscribed."""
-        check_name("channel", channel)
+        _check_name("channel", channel)
         if pid.node != self.node:
             raise ValueError(
                 f"pubsub can only join pids of this node ({self.node}); {pid!r} belongs to "
@@ -584,16 +578,16 @@ class Hub:
                 while not st.stopping:
                     event = await subscriber.get()
                     try:
-                        fan_out(self.members.members(channel), channel, event.message)
+                        _fan_out(self.members.members(channel), channel, event.message)
                     except Exception:  # a foreign or corrupt message must not end the channel
-                        logger.exception("bad pub/sub message on %r: %.200r", channel, event)
+                        _logger.exception("bad pub/sub message on %r: %.200r", channel, event)
         except Exception as exc:
             if not st.ready.done():
                 st.ready.set_exception(
                     PubSubUnavailable(f"cannot subscribe channel {channel!r} on {self.url}: {exc}")
                 )
             else:
-                logger.exception("pub/sub subscription of %r failed", channel)
+                _logger.exception("pub/sub subscription of %r failed", channel)
         finally:
             if not st.ready.done():
                 st.ready.set_exception(PubSubUnavailable(f"pub/sub hub for {self.url} closed"))
@@ -601,7 +595,7 @@ class Hub:
                 del self._channels[channel]
                 self._pulse()
 
-    async def _run_control(self, gossip: Gossip, ready: asyncio.Future[None]) -> None:
+    async def _run_control(self, gossip: _Gossip, ready: asyncio.Future[None]) -> None:
         try:
             async with self._broadcast.subscribe(self.control_channel) as subscriber:
                 ready.set_result(None)
@@ -615,7 +609,7 @@ class Hub:
     # -- publishing ------------------------------------------------------------------------
 
     async def publish(self, channel: str, wire: str) -> None:
-        """Publish one encoded message (see `encode`) to `channel` on every node."""
+        """Publish one encoded message (see `_encode`) to `channel` on every node."""
         await self.start()
         await self._publish(self.channel_prefix + channel, wire)
 

@@ -28,12 +28,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 #: What a full mailbox does with one more message.
-OverflowPolicy = Literal["close", "drop_oldest", "drop_newest"]
+_OverflowPolicy = Literal["close", "drop_oldest", "drop_newest"]
 
-OVERFLOW_POLICIES: tuple[OverflowPolicy, ...] = ("close", "drop_oldest", "drop_newest")
+_OVERFLOW_POLICIES: tuple[_OverflowPolicy, ...] = ("close", "drop_oldest", "drop_newest")
 
 
 class TimerRef:
@@ -41,7 +41,7 @@ class TimerRef:
 
     __slots__ = ("_handle", "_mailbox")
 
-    def __init__(self, mailbox: Mailbox | None, handle: asyncio.TimerHandle | None) -> None:
+    def __init__(self, mailbox: _Mailbox | None, handle: asyncio.TimerHandle | None) -> None:
         self._mailbox = mailbox
         self._handle = handle
 
@@ -64,7 +64,7 @@ class TimerRef:
         self._handle = None
 
 
-class Mailbox:
+class _Mailbox:
     """The bounded inbox of one connection; `deliver` never blocks."""
 
     # Slots: one mailbox per connection, thousands per process.
@@ -76,15 +76,17 @@ class Mailbox:
     def __init__(
         self,
         size: int,
-        on_overflow: OverflowPolicy,
+        on_overflow: _OverflowPolicy,
         *,
         name: str = "",
         on_close_overflow: Callable[[], None] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"mailbox size must be a positive int, got {size!r}")
-        if on_overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"on_overflow must be one of {OVERFLOW_POLICIES}, got {on_overflow!r}")
+        if on_overflow not in _OVERFLOW_POLICIES:
+            raise ValueError(
+                f"on_overflow must be one of {_OVERFLOW_POLICIES}, got {on_overflow!r}"
+            )
         self.size = size
         self.on_overflow = on_overflow
         self.name = name
@@ -198,7 +200,7 @@ class Mailbox:
         self.dropped += 1
         if not self._drop_logged:
             self._drop_logged = True
-            logger.warning(
+            _logger.warning(
                 "%s: mailbox full (%d messages), on_overflow=%r drops messages "
                 "(logged once per connection)",
                 self.name or "mailbox", self.size, self.on_overflow,

@@ -1,8 +1,8 @@
 """Who is in which channel: this process's members, and other nodes' members through gossip.
 
-* `LocalMembers` holds the members of each channel that live in this process. It
+* `_LocalMembers` holds the members of each channel that live in this process. It
   belongs to the process, not to a hub: a hub that replaces another resubscribes it.
-* `Gossip` keeps this node's view of every other node's members by exchanging messages
+* `_Gossip` keeps this node's view of every other node's members by exchanging messages
   on the hub's gossip channel (`nova.gossip`, or `nova.<namespace>.gossip`), so
   [`fastapi_nova.pubsub.get_members`][fastapi_nova.pubsub.get_members] works over any broadcaster
   backend. The hub that owns it publishes and subscribes for it.
@@ -23,13 +23,10 @@ from fastapi_nova.pid import Pid
 __all__ = [
     "HEARTBEAT_INTERVAL",
     "MISSED_HEARTBEATS",
-    "ExitListener",
-    "Gossip",
-    "LocalMembers",
 ]
 
 # The logger of the pub/sub layer as a whole, as before the split into modules.
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 1.0
 """Seconds between a node's heartbeats (its membership sequence number, not the member list)."""
@@ -42,15 +39,15 @@ So a killed node's members leave every view within (MISSED_HEARTBEATS + 1) inter
 # -- local membership ----------------------------------------------------------------------
 
 
-class ExitListener(Protocol):
-    """What `LocalMembers` tells when a member ends (the hub is one)."""
+class _ExitListener(Protocol):
+    """What `_LocalMembers` tells when a member ends (the hub is one)."""
 
     def members_exited(self, pid: Pid, channels: list[str]) -> None:
         """`pid` ended and was removed from `channels` (called from any thread)."""
         ...
 
 
-class LocalMembers:
+class _LocalMembers:
     """The members of each channel that live in this process (thread-safe)."""
 
     def __init__(self) -> None:
@@ -58,7 +55,7 @@ class LocalMembers:
         self._by_channel: dict[str, dict[Pid, None]] = {}
         self._by_pid: dict[Pid, dict[str, None]] = {}
         #: The hub told about exits; replaced when a new hub takes over.
-        self.hub: ExitListener | None = None
+        self.hub: _ExitListener | None = None
 
     def add(self, channel: str, pid: Pid) -> bool:
         """Add `pid` to `channel`; False if it already was a member (or has exited)."""
@@ -145,7 +142,7 @@ class _Peer:
         self.sync_asked_at = float("-inf")
 
 
-class Gossip:
+class _Gossip:
     """One node's side of the membership gossip on the gossip channel.
 
     Each node publishes
@@ -174,7 +171,7 @@ class Gossip:
         *,
         node: str,
         epoch: str,
-        members: LocalMembers,
+        members: _LocalMembers,
         publish: Callable[[str], Awaitable[None]],
         on_change: Callable[[], None],
         loop: asyncio.AbstractEventLoop,
@@ -254,9 +251,9 @@ class Gossip:
                 message = self._OUTGOING[kind](self, data)
                 await self._publish(json.dumps(message))
             except PubSubUnavailable as exc:  # repaired by the snapshot sent on reconnect
-                logger.debug("gossip %s not sent: %s", kind, exc)
+                _logger.debug("gossip %s not sent: %s", kind, exc)
             except Exception:
-                logger.exception("gossip %s failed", kind)
+                _logger.exception("gossip %s failed", kind)
             finally:
                 self._outbox.task_done()
 
@@ -276,7 +273,7 @@ class Gossip:
     def _sync_message(self, data: Any) -> dict[str, Any]:
         return self._control("sync", target=data)
 
-    _OUTGOING: ClassVar[dict[str, Callable[[Gossip, Any], dict[str, Any]]]] = {
+    _OUTGOING: ClassVar[dict[str, Callable[[_Gossip, Any], dict[str, Any]]]] = {
         "delta": _delta_message,
         "snap": _snap_message,
         "beat": _beat_message,
@@ -294,7 +291,7 @@ class Gossip:
         cutoff = self.loop.time() - self.heartbeat_interval * self.missed_heartbeats
         dead = [node for node, peer in self._peers.items() if peer.last_seen < cutoff]
         for node in dead:
-            logger.info("pub/sub node %s unheard of; dropping its members", node)
+            _logger.info("pub/sub node %s unheard of; dropping its members", node)
             del self._peers[node]
         if dead:
             self._on_change()
@@ -306,7 +303,7 @@ class Gossip:
         try:
             self._on_control(json.loads(text))
         except Exception:  # a malformed message must not end the gossip
-            logger.exception("bad gossip message: %.200r", text)
+            _logger.exception("bad gossip message: %.200r", text)
 
     def _on_control(self, message: dict[str, Any]) -> None:
         node, epoch, op = str(message["node"]), str(message["epoch"]), str(message["op"])
@@ -378,7 +375,7 @@ class Gossip:
         if not peer.synced or seq != peer.seq:
             self._ask_sync(node, peer)
 
-    _HANDLERS: ClassVar[dict[str, Callable[[Gossip, str, str, dict[str, Any]], None]]] = {
+    _HANDLERS: ClassVar[dict[str, Callable[[_Gossip, str, str, dict[str, Any]], None]]] = {
         "bye": _on_bye,
         "sync": _on_sync,
         "snap": _on_snap,

@@ -9,7 +9,7 @@ the route says what the controller returns:
 * else the controller's return annotation, in the tuple's own shape:
   `tuple[Literal["json"], User] | tuple[Literal["status"], Literal[404]]`.
 
-From that, `route_openapi` derives the keyword arguments of `add_api_route` for one
+From that, `_route_openapi` derives the keyword arguments of `add_api_route` for one
 method of a route: the success status (201 for `("json", data)` on POST), the response class
 or content of each status, the router's status pages for the codes the route answers, the
 security's denials, the bindings of a Nova-style controller as path parameters (declared in
@@ -31,21 +31,21 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, TypeAdapter
 from starlette.responses import Response
 
-from fastapi_nova.controllers import is_streaming
-from fastapi_nova.request import is_nova_style
+from fastapi_nova.controllers import _is_streaming
+from fastapi_nova.request import _is_nova_style
 
 if TYPE_CHECKING:
-    from fastapi_nova.controllers import ControllerOptions
-    from fastapi_nova.groups import HttpRouteSpec
+    from fastapi_nova.controllers import _ControllerOptions
+    from fastapi_nova.groups import _HttpRouteSpec
     from fastapi_nova.handlers import HandlerRegistry
 
 #: A declared status that may be any code (`("status", code)` with `code: int`).
-ANY_STATUS = 0
+_ANY_STATUS = 0
 
-JSON = "application/json"
+_JSON = "application/json"
 #: FastAPI's description of a route's own status.
-SUCCESS = "Successful Response"
-HTML = "text/html"
+_SUCCESS = "Successful Response"
+_HTML = "text/html"
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class _Outcome:
 # --------------------------------------------------------------------------- declarations
 
 
-def returns_error(value: Any) -> str | None:
+def _returns_error(value: Any) -> str | None:
     """Why `value` is not a valid `returns` route option, or None if it is."""
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -121,7 +121,7 @@ def _statuses(annotation: Any) -> list[int]:
     values = _literals(annotation)
     if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return list(values)
-    return [ANY_STATUS]
+    return [_ANY_STATUS]
 
 
 def _read_tuple(annotation: Any) -> list[_Declared] | None:
@@ -138,7 +138,7 @@ def _read_tuple(annotation: Any) -> list[_Declared] | None:
     for kind in kinds:
         if kind in ("status", "sendfile") or len(args) == 4:
             # The tuple carries its status: ("status", code...), (name, status, headers, payload)
-            statuses = _statuses(args[1]) if len(args) > 1 else [ANY_STATUS]
+            statuses = _statuses(args[1]) if len(args) > 1 else [_ANY_STATUS]
             payload = args[3] if len(args) == 4 else None
             mimes = _literals(args[4]) if kind == "sendfile" and len(args) == 5 else None
             media = mimes[0] if mimes and isinstance(mimes[0], str) else None
@@ -182,7 +182,7 @@ def _payload_media(payload: Any) -> str | None:
         return None
     origin = get_origin(payload) or payload
     if origin in (dict, list) or (inspect.isclass(origin) and hasattr(origin, "model_fields")):
-        return JSON
+        return _JSON
     return None
 
 
@@ -199,23 +199,23 @@ def _outcomes(
         default = status_option or 200
         if d.kind == "json":
             success = status_option or (201 if method == "POST" else 200)
-            out.append(_Outcome(d.status or success, JSON, d.payload))
+            out.append(_Outcome(d.status or success, _JSON, d.payload))
         elif d.kind in ("ok", "view"):
-            out.append(_Outcome(status_option or 200, HTML))
+            out.append(_Outcome(status_option or 200, _HTML))
         elif d.kind == "redirect":
             out.append(_Outcome(302, None, description="Redirect (the Location header)"))
         elif d.kind == "status":
-            code = d.status or ANY_STATUS
+            code = d.status or _ANY_STATUS
             page = status_pages.get(code) if d.payload is None else None
             if page is not None:
                 out += _page_outcomes(code, page, registry)
             else:
-                if code == ANY_STATUS and d.payload is None:  # any code: any status page
+                if code == _ANY_STATUS and d.payload is None:  # any code: any status page
                     out += _all_pages(status_pages, registry)
                 media = _payload_media(d.payload)
                 out.append(_Outcome(code, media, d.payload if media else Any))
         elif d.kind == "sendfile":
-            out.append(_Outcome(d.status or ANY_STATUS, d.media_type))
+            out.append(_Outcome(d.status or _ANY_STATUS, d.media_type))
         else:  # a custom handler: the media type it was registered with
             out.append(_Outcome(d.status or default, registry.media_type(d.kind)))
     return out
@@ -282,7 +282,7 @@ def _security_outcomes(security: Callable[..., Any] | None) -> list[_Outcome]:
 
 
 #: Methods whose body a Nova-style route parses by convention (it parses any, see the docs).
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _reads_body(controller: Callable[..., Any], path: str, nova_style: bool, method: str) -> bool:
@@ -292,7 +292,7 @@ def _reads_body(controller: Callable[..., Any], path: str, nova_style: bool, met
     answers 400 itself for a body-model route whose body is not JSON at all.
     """
     if nova_style:
-        return method in BODY_METHODS
+        return method in _BODY_METHODS
     from fastapi.dependencies.utils import get_dependant
 
     try:
@@ -302,7 +302,7 @@ def _reads_body(controller: Callable[..., Any], path: str, nova_style: bool, met
 
 
 def _body_error(status: int) -> _Outcome:
-    return _Outcome(status, JSON, ErrorDetail, "The body could not be parsed")
+    return _Outcome(status, _JSON, ErrorDetail, "The body could not be parsed")
 
 
 # Its docstring is the schema's description in every app's OpenAPI document.
@@ -315,7 +315,7 @@ class ErrorDetail(BaseModel):
 # --------------------------------------------------------------------------- route kwargs
 
 
-def _summary(spec: HttpRouteSpec) -> str | None:
+def _summary(spec: _HttpRouteSpec) -> str | None:
     """FastAPI summarises by the endpoint's name, "Lambda" for every lambda: use the path."""
     name = getattr(spec.controller, "__name__", "")
     if name != "<lambda>":
@@ -338,7 +338,7 @@ def _binding_parameters(path_params: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _status_key(status: int) -> int | str:
-    return "default" if status == ANY_STATUS else status
+    return "default" if status == _ANY_STATUS else status
 
 
 def _unique(values: Sequence[Any]) -> list[Any]:
@@ -373,28 +373,28 @@ def _response_entry(
     media = {o.media_type for o in outcomes}
     if None in media and len(media) > 1:
         # OpenAPI cannot mark a body optional: say it, since one return sends none.
-        first = entry.get("description") or SUCCESS
+        first = entry.get("description") or _SUCCESS
         entry["description"] = f"{first}, or an empty body"
     content: dict[str, Any] = {}
     for o in outcomes:
-        if o.media_type is not None and o.media_type != JSON:
+        if o.media_type is not None and o.media_type != _JSON:
             content.setdefault(o.media_type, {"schema": {"type": "string"}})
-    json_payloads = [o.payload for o in outcomes if o.media_type == JSON]
+    json_payloads = [o.payload for o in outcomes if o.media_type == _JSON]
     if json_payloads:
         models = _unique(json_payloads)
         if len(models) != 1 or models[0] is Any:
-            content[JSON] = {"schema": {}}
+            content[_JSON] = {"schema": {}}
         elif as_model:
             entry["model"] = models[0]  # FastAPI writes its schema (and components)
         else:
-            content[JSON] = {"schema": _inline_schema(models[0])}
+            content[_JSON] = {"schema": _inline_schema(models[0])}
     if content:
         entry["content"] = content
     return entry
 
 
 def _completed_options(
-    spec: HttpRouteSpec, nova_style: bool, fastapi_options: Mapping[str, Any]
+    spec: _HttpRouteSpec, nova_style: bool, fastapi_options: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The user's FastAPI options, with the derived summary and path parameters added."""
     kwargs = dict(fastapi_options)
@@ -416,10 +416,10 @@ def _return_outcomes(
     fn: Callable[..., Any],
     method: str,
     status_option: Any,
-    options: ControllerOptions,
+    options: _ControllerOptions,
 ) -> tuple[list[_Outcome], int | None]:
     """What the controller's returns may answer, and the status documented as its success."""
-    if is_streaming(fn):
+    if _is_streaming(fn):
         return [], None  # a yield endpoint: FastAPI streams its items and documents them itself
     if declared is not None:
         outcomes = _outcomes(
@@ -430,7 +430,7 @@ def _return_outcomes(
             status_pages=options.status_pages,
         )
         # The documented "success": the route's status_code, else its first 2xx, else 3xx.
-        statuses = sorted(o.status for o in outcomes if o.status != ANY_STATUS)
+        statuses = sorted(o.status for o in outcomes if o.status != _ANY_STATUS)
         main = status_option or next(
             (s for s in statuses if 200 <= s < 300), next((s for s in statuses if s < 400), None)
         )
@@ -439,7 +439,7 @@ def _return_outcomes(
     # may answer ("json", data) with 201, and any status page may answer.
     outcomes = []
     if method == "POST" and status_option is None:
-        outcomes.append(_Outcome(201, JSON, description="Created (a (json, data) return)"))
+        outcomes.append(_Outcome(201, _JSON, description="Created (a (json, data) return)"))
     outcomes += _all_pages(options.status_pages, options.registry)
     return outcomes, None
 
@@ -453,8 +453,8 @@ def _by_status(outcomes: Sequence[_Outcome], main: int | None) -> dict[int, list
         by_status.setdefault(main, [])
     # A return of any status may also answer each documented one, with its own body.
     for status, group in by_status.items():
-        if status != ANY_STATUS:
-            group += [replace(o, status=status) for o in by_status.get(ANY_STATUS, [])]
+        if status != _ANY_STATUS:
+            group += [replace(o, status=status) for o in by_status.get(_ANY_STATUS, [])]
     return by_status
 
 
@@ -470,22 +470,22 @@ def _success_response(
     # The response class documents the success body as FastAPI does; a mixed one is
     # spelled out in `responses`.
     response_class: type[Response] = Response
-    if media == {JSON}:
+    if media == {_JSON}:
         response_class = JSONResponse
         entry = _response_entry(group, describe=False)
         if "model" in entry and "response_model" not in kwargs:
             responses[main] = {"model": entry["model"]}
-    elif media == {HTML}:
+    elif media == {_HTML}:
         response_class = HTMLResponse
     elif media - {None}:
         responses[main] = _response_entry(group, describe=False)
     kwargs.setdefault("response_class", response_class)
 
 
-def route_openapi(
-    spec: HttpRouteSpec,
+def _route_openapi(
+    spec: _HttpRouteSpec,
     method: str,
-    options: ControllerOptions,
+    options: _ControllerOptions,
     fastapi_options: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The `add_api_route` keyword arguments for one method of a route.
@@ -496,7 +496,7 @@ def route_openapi(
     """
     controller = spec.controller
     fn = getattr(controller, "__nova_controller__", controller)
-    nova_style = is_nova_style(fn)
+    nova_style = _is_nova_style(fn)
     kwargs = _completed_options(spec, nova_style, fastapi_options)
     status_option = kwargs.get("status_code")
     declared = _declared_returns(controller, getattr(spec, "returns", None))

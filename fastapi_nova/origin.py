@@ -12,13 +12,11 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
-__all__ = ["normalize_origin", "origin_allowed"]
-
 #: The port a scheme means when the origin or Host header names none.
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
-def normalize_origin(origin: str, *, strict: bool = False) -> str | None:
+def _normalize_origin(origin: str, *, strict: bool = False) -> str | None:
     """`scheme://host[:port]` lowercased without the default port; None if not an origin.
 
     `strict` also refuses a path, query, fragment or user part (for configured origins).
@@ -54,7 +52,7 @@ def _same_host(origin: str, host_header: str) -> bool:
     return parts.hostname == host.hostname and origin_port == host_port
 
 
-def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...] | None) -> bool:
+def _origin_allowed(websocket: WebSocket, allowed: tuple[str, ...] | None) -> bool:
     """True when the upgrade's `Origin` may connect under `allowed` (normalized origins)."""
     origin = websocket.headers.get("origin")
     if origin is None:  # not a browser: Origin is the browsers' cross-site signal
@@ -62,4 +60,4 @@ def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...] | None) -> boo
     if allowed is None:
         host = websocket.headers.get("host")
         return host is not None and _same_host(origin, host)
-    return "*" in allowed or normalize_origin(origin) in allowed
+    return "*" in allowed or _normalize_origin(origin) in allowed

@@ -20,19 +20,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 #: This process's node name: unique per process, readable in logs.
-NODE: str = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+_NODE: str = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-class Inbox(Protocol):
+class _Inbox(Protocol):
     """What a pid delivers into: a connection's mailbox. `deliver` must not block."""
 
     def deliver(self, message: Any) -> None: ...
 
 
-ExitCallback = Callable[["Pid"], None]
+_ExitCallback = Callable[["Pid"], None]
 
 # Guards every pid's monitor list: monitor() and exit() may run on different threads.
 _monitors_lock = threading.Lock()
@@ -43,16 +43,16 @@ class Pid:
 
     __slots__ = ("node", "id", "_inbox", "_monitors", "__weakref__")
 
-    def __init__(self, inbox: Inbox | None = None, *, node: str = NODE, id: str | None = None):
+    def __init__(self, inbox: _Inbox | None = None, *, node: str = _NODE, id: str | None = None):
         self.node = node
         self.id = id if id is not None else uuid.uuid4().hex
         self._inbox = inbox
-        self._monitors: list[ExitCallback] | None = [] if inbox is not None else None
+        self._monitors: list[_ExitCallback] | None = [] if inbox is not None else None
 
     @property
     def is_local(self) -> bool:
         """True when the connection lives in this process."""
-        return self.node == NODE
+        return self.node == _NODE
 
     @property
     def alive(self) -> bool:
@@ -67,7 +67,7 @@ class Pid:
         inbox.deliver(message)
         return True
 
-    def monitor(self, callback: ExitCallback) -> None:
+    def monitor(self, callback: _ExitCallback) -> None:
         """Call `callback(pid)` once when this connection ends (at once if it already has)."""
         # Under the lock, so that an exit() on another thread cannot take the list between
         # our check and our append and leave the callback in a list nobody runs.
@@ -77,7 +77,7 @@ class Pid:
                 return
         callback(self)
 
-    def demonitor(self, callback: ExitCallback) -> None:
+    def demonitor(self, callback: _ExitCallback) -> None:
         """Remove a callback added with `monitor`; a no-op if it is not there."""
         with _monitors_lock:
             if self._monitors is not None and callback in self._monitors:
@@ -91,7 +91,7 @@ class Pid:
             try:
                 callback(self)
             except Exception:  # one bad monitor must not keep the others from running
-                logger.exception("exit monitor %r of %r failed", callback, self)
+                _logger.exception("exit monitor %r of %r failed", callback, self)
 
     def to_json(self) -> dict[str, str]:
         """The wire form used by pub/sub envelopes."""
@@ -100,7 +100,7 @@ class Pid:
     @classmethod
     def from_json(cls, data: dict[str, str]) -> Pid:
         """Rebuild a pid from its wire form: the live local pid if it is ours and known."""
-        if data["node"] == NODE:
+        if data["node"] == _NODE:
             local = _registry.get(data["id"])
             if local is not None:
                 return local
@@ -120,7 +120,7 @@ class Pid:
 _registry: dict[str, Pid] = {}
 
 
-def spawn(inbox: Inbox) -> Pid:
+def _spawn(inbox: _Inbox) -> Pid:
     """Create the pid of a new local connection and register it until it exits."""
     pid = Pid(inbox)
     _registry[pid.id] = pid
@@ -132,7 +132,7 @@ def _unregister(pid: Pid) -> None:
     _registry.pop(pid.id, None)
 
 
-def whereis(pid_id: str) -> Pid | None:
+def _whereis(pid_id: str) -> Pid | None:
     """The live local pid with this id, if any."""
     return _registry.get(pid_id)
 
@@ -150,16 +150,16 @@ _current: contextvars.ContextVar[Pid | None] = contextvars.ContextVar(
 )
 
 
-def self_pid() -> Pid | None:
+def _self_pid() -> Pid | None:
     """The pid of the connection whose callback is running now, or None outside one."""
     return _current.get()
 
 
-def set_current(pid: Pid | None) -> contextvars.Token[Pid | None]:
+def _set_current(pid: Pid | None) -> contextvars.Token[Pid | None]:
     """Make `pid` the current connection (used by the connection loop around callbacks)."""
     return _current.set(pid)
 
 
-def reset_current(token: contextvars.Token[Pid | None]) -> None:
-    """Undo `set_current`."""
+def _reset_current(token: contextvars.Token[Pid | None]) -> None:
+    """Undo `_set_current`."""
     _current.reset(token)

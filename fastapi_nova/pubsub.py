@@ -15,7 +15,7 @@ and the hub, and the functions of this module are its front. `NovaRouter(pubsub=
 [`PubSubConfigError`][fastapi_nova.pubsub.PubSubConfigError]) and its lifespan starts and stops it.
 The parts live in `fastapi_nova.hub` and `fastapi_nova.membership`, which import nothing from here:
 
-* Membership is kept per process (`LocalMembers`); a `Hub` connects it to the
+* Membership is kept per process (`_LocalMembers`); a `_Hub` connects it to the
   backend. The hub holds **one** broadcaster subscription per channel that has local members
   and fans each message out to those members' pids.
 * Every payload travels as JSON, on every backend (memory included): members receive what a
@@ -24,7 +24,7 @@ The parts live in `fastapi_nova.hub` and `fastapi_nova.membership`, which import
   `TestClient` runs one per portal), the functions retire it and start a new one there,
   resubscribing every channel with local members.
 * [`get_members`][fastapi_nova.pubsub.get_members] sees other nodes through gossip (see
-  `Gossip`), so it works over any broadcaster backend.
+  `_Gossip`), so it works over any broadcaster backend.
 """
 
 from __future__ import annotations
@@ -39,16 +39,16 @@ from urllib.parse import urlsplit
 from fastapi_nova.errors import NotInConnectionError, PubSubConfigError, PubSubUnavailable
 from fastapi_nova.hub import (
     MAX_NAME_LENGTH,
-    Hub,
     PubSubMessage,
+    _check_name,
+    _encode,
+    _fan_out,
+    _Hub,
     _redacted,
-    check_name,
-    encode,
-    fan_out,
-    split_namespace,
+    _split_namespace,
 )
-from fastapi_nova.membership import HEARTBEAT_INTERVAL, MISSED_HEARTBEATS, LocalMembers
-from fastapi_nova.pid import Pid, self_pid
+from fastapi_nova.membership import HEARTBEAT_INTERVAL, MISSED_HEARTBEATS, _LocalMembers
+from fastapi_nova.pid import Pid, _self_pid
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -59,7 +59,6 @@ __all__ = [
     "broadcast",
     "configure",
     "current",
-    "current_hub",
     "get_local_members",
     "get_members",
     "join",
@@ -69,33 +68,33 @@ __all__ = [
     "startup",
 ]
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a hub on another (still running) event loop to close.
-RETIRE_TIMEOUT = 2.0
+_RETIRE_TIMEOUT = 2.0
 #: URL schemes broadcaster (or our Redis backend) can serve.
-SCHEMES = frozenset(
+_SCHEMES = frozenset(
     {"memory", "redis", "rediss", "redis-stream", "postgres", "postgresql", "kafka"}
 )
 
 
 def _check_url(url: str) -> str:
     scheme = urlsplit(url).scheme
-    if scheme not in SCHEMES:
+    if scheme not in _SCHEMES:
         raise ValueError(
             f"unsupported pub/sub URL {url!r}: the scheme must be one of "
-            f"{', '.join(sorted(SCHEMES))}"
+            f"{', '.join(sorted(_SCHEMES))}"
         )
-    split_namespace(url)  # a bad ?namespace= fails here, at configuration
+    _split_namespace(url)  # a bad ?namespace= fails here, at configuration
     if scheme in ("redis", "rediss"):
         # Only a redis:// app loads the Redis backend module (as broadcaster loads backends).
-        from fastapi_nova.redis_backend import INSTALL_HINT
+        from fastapi_nova.redis_backend import _INSTALL_HINT
 
         try:
             import redis  # noqa: F401
         except ImportError as exc:
             raise ImportError(
-                f"pub/sub URL {url!r} needs redis-py; install it with {INSTALL_HINT}"
+                f"pub/sub URL {url!r} needs redis-py; install it with {_INSTALL_HINT}"
             ) from exc
     return url
 
@@ -115,8 +114,8 @@ class PubSub:
     def __init__(self) -> None:
         #: The configured URL; None means `$NOVA_PUBSUB_URL`, else `memory://`.
         self.url: str | None = None
-        self.members = LocalMembers()
-        self.hub: Hub | None = None
+        self.members = _LocalMembers()
+        self.hub: _Hub | None = None
         self._leases = 0  # started lifespans not yet stopped (several routers may share it)
         self._stopped_on: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
@@ -145,7 +144,7 @@ class PubSub:
         """The URL in use: the configured one, else `$NOVA_PUBSUB_URL`, else `memory://`."""
         return self.url or _check_url(os.environ.get("NOVA_PUBSUB_URL") or "memory://")
 
-    async def hub_for_use(self) -> Hub:
+    async def hub_for_use(self) -> _Hub:
         """The connected hub of the running loop, started if needed."""
         loop = asyncio.get_running_loop()
         if self._stopped_on is not None and self._stopped_on() is loop:
@@ -157,7 +156,7 @@ class PubSub:
         url = self.resolved_url()
         hub = self.hub
         if hub is None or hub.closed or hub.loop is not loop or hub.url != url:
-            old, hub = hub, Hub(url, members=self.members)
+            old, hub = hub, _Hub(url, members=self.members)
             self.hub = hub  # before any await, so concurrent callers share this hub
             if old is not None:
                 await _retire(old)
@@ -194,14 +193,14 @@ class PubSub:
 
     async def join(self, channel: str, *, member: Pid | None = None) -> None:
         """See [`fastapi_nova.pubsub.join`][fastapi_nova.pubsub.join]."""
-        check_name("channel", channel)
+        _check_name("channel", channel)
         pid = _member(member, "join")
         hub = await self.hub_for_use()
         await hub.join(channel, pid)
 
     async def leave(self, channel: str, *, member: Pid | None = None) -> bool:
         """See [`fastapi_nova.pubsub.leave`][fastapi_nova.pubsub.leave]."""
-        check_name("channel", channel)
+        _check_name("channel", channel)
         pid = _member(member, "leave")
         hub = self.hub
         if hub is not None and not hub.closed and hub.loop is asyncio.get_running_loop():
@@ -216,22 +215,22 @@ class PubSub:
 
     async def broadcast(self, channel: str, topic: str, payload: Any) -> None:
         """See [`fastapi_nova.pubsub.broadcast`][fastapi_nova.pubsub.broadcast]."""
-        check_name("channel", channel)
-        check_name("topic", topic)
-        wire = encode(topic, payload, self_pid())
+        _check_name("channel", channel)
+        _check_name("topic", topic)
+        wire = _encode(topic, payload, _self_pid())
         hub = await self.hub_for_use()
         await hub.publish(channel, wire)
 
     def local_broadcast(self, channel: str, topic: str, payload: Any) -> int:
         """See [`local_broadcast`][fastapi_nova.pubsub.local_broadcast]; returns how many got it."""
-        check_name("channel", channel)
-        check_name("topic", topic)
-        wire = encode(topic, payload, self_pid())
-        return fan_out(self.members.members(channel), channel, wire)
+        _check_name("channel", channel)
+        _check_name("topic", topic)
+        wire = _encode(topic, payload, _self_pid())
+        return _fan_out(self.members.members(channel), channel, wire)
 
     def get_members(self, channel: str) -> list[Pid]:
         """See [`fastapi_nova.pubsub.get_members`][fastapi_nova.pubsub.get_members]."""
-        check_name("channel", channel)
+        _check_name("channel", channel)
         hub = self.hub
         if hub is None or hub.closed:
             return self.members.members(channel)
@@ -239,11 +238,11 @@ class PubSub:
 
     def get_local_members(self, channel: str) -> list[Pid]:
         """See [`fastapi_nova.pubsub.get_local_members`][fastapi_nova.pubsub.get_local_members]."""
-        check_name("channel", channel)
+        _check_name("channel", channel)
         return self.members.members(channel)
 
 
-async def _retire(hub: Hub) -> None:
+async def _retire(hub: _Hub) -> None:
     if hub.closed:
         return
     if hub.loop is asyncio.get_running_loop():
@@ -253,10 +252,10 @@ async def _retire(hub: Hub) -> None:
     else:  # still serving on another thread (e.g. a WebSocket session's portal)
         future = asyncio.run_coroutine_threadsafe(hub.close(), hub.loop)
         try:
-            async with asyncio.timeout(RETIRE_TIMEOUT):
+            async with asyncio.timeout(_RETIRE_TIMEOUT):
                 await asyncio.wrap_future(future)
         except Exception as exc:
-            logger.warning("closing the pub/sub hub of another event loop failed: %r", exc)
+            _logger.warning("closing the pub/sub hub of another event loop failed: %r", exc)
             hub.abandon()
 
 
@@ -281,7 +280,7 @@ def configure(url: str | None) -> None:
     _STATE.configure(url)
 
 
-def current_hub() -> Hub | None:
+def _current_hub() -> _Hub | None:
     """The hub the module-level functions use now, if one started (for tests and benchmarks)."""
     return _STATE.hub
 
@@ -298,7 +297,7 @@ async def shutdown() -> None:
 
 def _member(member: Pid | None, action: str) -> Pid:
     if member is None:
-        member = self_pid()
+        member = _self_pid()
         if member is None:
             raise NotInConnectionError(
                 f"pubsub.{action}() was called outside a WebSocket connection; call it from a "

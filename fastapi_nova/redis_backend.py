@@ -14,7 +14,7 @@ Here one supervisor task owns the subscriber connection. It reads with a bounded
 fails it throws the whole connection away, reconnects with exponential backoff and
 resubscribes every channel before reporting itself connected again. `publish` raises
 [`PubSubUnavailable`][fastapi_nova.errors.PubSubUnavailable] at once while Redis is down, and within
-`COMMAND_TIMEOUT` when it goes down mid-call, so no message is lost silently.
+`_COMMAND_TIMEOUT` when it goes down mid-call, so no message is lost silently.
 `RedisBackend.connected` and `RedisBackend.add_state_listener` let the pub/sub
 layer re-announce its membership after a reconnect.
 
@@ -37,33 +37,31 @@ from broadcaster import BroadcastBackend, Event
 from fastapi_nova.errors import PubSubUnavailable
 from fastapi_nova.hub import _redacted
 
-__all__ = ["INSTALL_HINT", "RedisBackend", "StateListener", "backoff_delay"]
-
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 #: Seconds to open a TCP connection to Redis before the attempt counts as failed.
-CONNECT_TIMEOUT = 1.0
+_CONNECT_TIMEOUT = 1.0
 #: Seconds one command (PUBLISH, UNSUBSCRIBE) may take before the caller is told Redis is down.
-COMMAND_TIMEOUT = 1.0
+_COMMAND_TIMEOUT = 1.0
 #: Seconds to wait for Redis to confirm a SUBSCRIBE (the reply proves later messages arrive).
-SUBSCRIBE_CONFIRM_TIMEOUT = 2.0
+_SUBSCRIBE_CONFIRM_TIMEOUT = 2.0
 #: Pause before the first reconnection attempt; it doubles per failure up to BACKOFF_MAX.
-BACKOFF_INITIAL = 0.05
+_BACKOFF_INITIAL = 0.05
 #: Longest pause between reconnection attempts, so a returning Redis is found within it.
-BACKOFF_MAX = 2.0
+_BACKOFF_MAX = 2.0
 #: An idle subscriber connection sends a PING this often; no reply by the next one means dead.
 #: (A killed Redis closes the socket and is noticed at once; this catches silent peers.)
-PING_INTERVAL = 5.0
+_PING_INTERVAL = 5.0
 #: Seconds `disconnect` waits for the supervisor to close its connections.
-STOP_TIMEOUT = 2.0
+_STOP_TIMEOUT = 2.0
 #: SUBSCRIBE rounds while restoring after a reconnect (channels may be added meanwhile).
 _RESTORE_ROUNDS = 8
 
 #: Called with True when the subscriber connection is (re)established, False when it is lost.
-StateListener = Callable[[bool], None]
+_StateListener = Callable[[bool], None]
 
 #: What to run when redis-py is missing.
-INSTALL_HINT = "pip install 'fastapi-nova[redis]'"
+_INSTALL_HINT = "pip install 'fastapi-nova[redis]'"
 
 
 def _import(module: str) -> Any:
@@ -71,7 +69,7 @@ def _import(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ImportError(
-            f"redis:// and rediss:// pub/sub URLs need redis-py; install it with {INSTALL_HINT}"
+            f"redis:// and rediss:// pub/sub URLs need redis-py; install it with {_INSTALL_HINT}"
         ) from exc
 
 
@@ -82,9 +80,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def backoff_delay(failures: int) -> float:
+def _backoff_delay(failures: int) -> float:
     """Seconds before the next reconnection attempt after `failures` failed ones in a row."""
-    delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** min(failures, 16))
+    delay = min(_BACKOFF_MAX, _BACKOFF_INITIAL * 2.0 ** min(failures, 16))
     # Jitter so that many processes do not reconnect in lockstep after an outage.
     return delay * random.uniform(0.75, 1.0)
 
@@ -99,13 +97,13 @@ def _check_channel(channel: str) -> None:
         ) from None
 
 
-class RedisBackend(BroadcastBackend):
+class _RedisBackend(BroadcastBackend):
     """broadcaster backend for `redis://` / `rediss://` that reconnects and resubscribes."""
 
     def __init__(self, url: str, *, backoff: Callable[[int], float] | None = None) -> None:
         #: Seconds to wait after `failures` failed attempts in a row (default: exponential
-        #: with jitter, see `backoff_delay`).
-        self.backoff = backoff or backoff_delay
+        #: with jitter, see `_backoff_delay`).
+        self.backoff = backoff or _backoff_delay
         self._redis = _import("redis.asyncio")  # fail here, at configuration, if missing
         self._retry_cls = _import("redis.asyncio.retry").Retry
         self._no_backoff = _import("redis.backoff").NoBackoff
@@ -113,7 +111,7 @@ class RedisBackend(BroadcastBackend):
         self.where = _redacted(url)
         self._channels: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._listeners: list[StateListener] = []
+        self._listeners: list[_StateListener] = []
         self._connected = False
         self._session_up = False
         self._stopping = False
@@ -136,11 +134,11 @@ class RedisBackend(BroadcastBackend):
         """The channels this backend keeps subscribed (restored after every reconnect)."""
         return frozenset(self._channels)
 
-    def add_state_listener(self, listener: StateListener) -> None:
+    def add_state_listener(self, listener: _StateListener) -> None:
         """Call `listener(connected)` on every change of `connected`."""
         self._listeners.append(listener)
 
-    def remove_state_listener(self, listener: StateListener) -> None:
+    def remove_state_listener(self, listener: _StateListener) -> None:
         """Undo `add_state_listener`; a no-op if it is not registered."""
         if listener in self._listeners:
             self._listeners.remove(listener)
@@ -153,7 +151,7 @@ class RedisBackend(BroadcastBackend):
             try:
                 listener(connected)
             except Exception:  # a listener's bug must not stop the supervisor
-                logger.exception("redis backend state listener %r failed", listener)
+                _logger.exception("redis backend state listener %r failed", listener)
 
     # -- BroadcastBackend --------------------------------------------------------------------
 
@@ -183,7 +181,7 @@ class RedisBackend(BroadcastBackend):
         self._stopping = True
         task.cancel()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + STOP_TIMEOUT
+        deadline = loop.time() + _STOP_TIMEOUT
         while not task.done() and loop.time() < deadline:
             await asyncio.wait({task}, timeout=0.1)
             if not task.done() and not self._cleaning_up:
@@ -191,7 +189,7 @@ class RedisBackend(BroadcastBackend):
                 # cancellation; cancel again, but never while the connections are closing.
                 task.cancel()
         if not task.done():
-            logger.warning("the Redis supervisor for %s did not stop in time", self.where)
+            _logger.warning("the Redis supervisor for %s did not stop in time", self.where)
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe `channel`; while connected, return once Redis confirmed it.
@@ -207,11 +205,11 @@ class RedisBackend(BroadcastBackend):
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(channel, []).append(waiter)
         try:
-            async with asyncio.timeout(SUBSCRIBE_CONFIRM_TIMEOUT):
+            async with asyncio.timeout(_SUBSCRIBE_CONFIRM_TIMEOUT):
                 await pubsub.subscribe(channel)
                 await waiter
         except Exception as exc:  # the connection broke: the supervisor restores it
-            logger.debug("SUBSCRIBE %r on %s failed: %r", channel, self.where, exc)
+            _logger.debug("SUBSCRIBE %r on %s failed: %r", channel, self.where, exc)
         finally:
             waiters = self._waiters.get(channel)
             if waiters is not None and waiter in waiters:
@@ -226,10 +224,10 @@ class RedisBackend(BroadcastBackend):
         if pubsub is None or not self._connected:
             return  # a new connection simply does not subscribe it again
         try:
-            async with asyncio.timeout(COMMAND_TIMEOUT):
+            async with asyncio.timeout(_COMMAND_TIMEOUT):
                 await pubsub.unsubscribe(channel)
         except Exception as exc:  # messages still arriving for it are filtered out
-            logger.debug("UNSUBSCRIBE %r on %s failed: %r", channel, self.where, exc)
+            _logger.debug("UNSUBSCRIBE %r on %s failed: %r", channel, self.where, exc)
 
     async def publish(self, channel: str, message: Any) -> None:
         """PUBLISH, or raise [`PubSubUnavailable`][fastapi_nova.PubSubUnavailable] at once."""
@@ -238,12 +236,12 @@ class RedisBackend(BroadcastBackend):
                 f"Redis at {self.where} is unreachable; message to {channel!r} was not sent"
             )
         try:
-            async with asyncio.timeout(COMMAND_TIMEOUT):
+            async with asyncio.timeout(_COMMAND_TIMEOUT):
                 await self._publisher.publish(channel, message)
         except TimeoutError as exc:
             raise PubSubUnavailable(
                 f"Redis at {self.where} did not take the message to {channel!r} "
-                f"within {COMMAND_TIMEOUT}s"
+                f"within {_COMMAND_TIMEOUT}s"
             ) from exc
         except Exception as exc:
             raise PubSubUnavailable(
@@ -263,8 +261,8 @@ class RedisBackend(BroadcastBackend):
         # (the publisher gets one retry: its pooled connection is stale after a Redis restart).
         return self._redis.Redis.from_url(
             self._url,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_timeout=COMMAND_TIMEOUT,
+            socket_connect_timeout=_CONNECT_TIMEOUT,
+            socket_timeout=_COMMAND_TIMEOUT,
             retry=self._retry_cls(self._no_backoff(), retries),
         )
 
@@ -288,11 +286,11 @@ class RedisBackend(BroadcastBackend):
                 was_up = self._session_up
                 # One warning per outage, not one per attempt.
                 if was_up:
-                    logger.warning("lost Redis at %s (%s); reconnecting", self.where, error)
+                    _logger.warning("lost Redis at %s (%s); reconnecting", self.where, error)
                 elif not reported_down:
-                    logger.warning("Redis at %s is unreachable (%s); retrying", self.where, error)
+                    _logger.warning("Redis at %s is unreachable (%s); retrying", self.where, error)
                 else:
-                    logger.debug("Redis at %s still unreachable: %r", self.where, error)
+                    _logger.debug("Redis at %s still unreachable: %r", self.where, error)
                 reported_down = True
                 failures = 0 if was_up else failures + 1
                 await asyncio.sleep(self.backoff(failures))  # a backoff pause, not a sync
@@ -309,7 +307,7 @@ class RedisBackend(BroadcastBackend):
         client = self._client(retries=0)
         pubsub = client.pubsub()
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT + SUBSCRIBE_CONFIRM_TIMEOUT):
+            async with asyncio.timeout(_CONNECT_TIMEOUT + _SUBSCRIBE_CONFIRM_TIMEOUT):
                 await pubsub.connect()
                 restored = await self._restore(pubsub)
             self._pubsub = pubsub
@@ -317,7 +315,7 @@ class RedisBackend(BroadcastBackend):
             self._set_connected(True)
             if self._first_attempt is not None:
                 self._first_attempt.set()
-            logger.info("connected to Redis at %s (%d channels)", self.where, len(self._channels))
+            _logger.info("connected to Redis at %s (%d channels)", self.where, len(self._channels))
             await self._catch_up(pubsub, restored)
             await self._listen(pubsub)  # ends by raising, or when stopping
         finally:
@@ -341,7 +339,7 @@ class RedisBackend(BroadcastBackend):
             try:
                 _check_channel(channel)
             except ValueError as exc:  # only if one got past subscribe(): it must not block
-                logger.warning("not restoring a channel Redis cannot carry: %s", exc)
+                _logger.warning("not restoring a channel Redis cannot carry: %s", exc)
                 self._channels.discard(channel)
         confirmed: set[str] = set()
         for _ in range(_RESTORE_ROUNDS):
@@ -350,7 +348,7 @@ class RedisBackend(BroadcastBackend):
                 return confirmed
             await pubsub.subscribe(*sorted(missing))
             while not missing <= confirmed:
-                message = await pubsub.get_message(timeout=SUBSCRIBE_CONFIRM_TIMEOUT)
+                message = await pubsub.get_message(timeout=_SUBSCRIBE_CONFIRM_TIMEOUT)
                 if message is None:
                     raise TimeoutError(f"Redis did not confirm SUBSCRIBE of {sorted(missing)}")
                 self._handle(message, confirmed)
@@ -374,10 +372,10 @@ class RedisBackend(BroadcastBackend):
         loop = asyncio.get_running_loop()
         ping_sent_at: float | None = None
         while not self._stopping:
-            message = await pubsub.get_message(timeout=PING_INTERVAL)
+            message = await pubsub.get_message(timeout=_PING_INTERVAL)
             if message is None:
-                if ping_sent_at is not None and loop.time() - ping_sent_at >= PING_INTERVAL:
-                    raise ConnectionError(f"no reply to PING within {PING_INTERVAL}s")
+                if ping_sent_at is not None and loop.time() - ping_sent_at >= _PING_INTERVAL:
+                    raise ConnectionError(f"no reply to PING within {_PING_INTERVAL}s")
                 if ping_sent_at is None:
                     await pubsub.ping()
                     ping_sent_at = loop.time()

@@ -20,16 +20,16 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.requests import HTTPConnection, Request
 
 from fastapi_nova._fastapi_compat import consumed_form, response_exit_stack
-from fastapi_nova.errors import BodyError
+from fastapi_nova.errors import _BodyError
 
 # Where per-request state lives in the ASGI scope: shared by every Request object built from
 # the same scope (FastAPI builds its own), and out of the way of the user's `request.state`.
-SCOPE_KEY = "fastapi_nova"
+_SCOPE_KEY = "fastapi_nova"
 
 _JSON_TYPES = ("application/json",)
 
 #: The path parameter a trailing `[...]` becomes.
-WILDCARD_PARAM = "pathinfo"
+_WILDCARD_PARAM = "pathinfo"
 
 
 class NovaRequest:
@@ -76,7 +76,7 @@ class NovaRequest:
         self.auth_data = auth_data
         self.status_code = status_code
         self.pathinfo: list[str] = list(pathinfo or [])
-        self.body_error: BodyError | None = None
+        self.body_error: _BodyError | None = None
         self._parsed_qs: dict[str, str] | None = None
 
     @property
@@ -138,29 +138,29 @@ def _is_form(content_type: str) -> bool:
     return media in ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
+def _path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
     """Split matched path parameters into Nova bindings and the wildcard remainder."""
     bindings: dict[str, str] = {}
     pathinfo: list[str] = []
     for key, value in conn.scope.get("path_params", {}).items():
-        if key == WILDCARD_PARAM:
+        if key == _WILDCARD_PARAM:
             pathinfo = [segment for segment in str(value).split("/") if segment]
         else:
             bindings[key] = str(value)
     return bindings, pathinfo
 
 
-async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
+async def _build_nova_request(conn: HTTPConnection) -> NovaRequest:
     """Build (once per request) the NovaRequest for `conn`, reading and parsing the body.
 
     A body that cannot be parsed does not raise here: it is recorded in `body_error` so that
     security still runs first and the 400 comes after it.
     """
-    state = conn.scope.setdefault(SCOPE_KEY, {})
+    state = conn.scope.setdefault(_SCOPE_KEY, {})
     cached = state.get("nova_request")
     if cached is not None:
         return typing.cast(NovaRequest, cached)
-    bindings, pathinfo = path_bindings(conn)
+    bindings, pathinfo = _path_bindings(conn)
     nreq = NovaRequest(conn, bindings=bindings, pathinfo=pathinfo, auth_data=state.get("auth_data"))
     if isinstance(conn, Request) and _has_body(conn):
         await _read_body(conn, nreq)
@@ -184,13 +184,13 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
             try:
                 nreq.json = json.loads(nreq.body)
             except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-                nreq.body_error = BodyError(f"Invalid JSON body: {exc}")
+                nreq.body_error = _BodyError(f"Invalid JSON body: {exc}")
     elif _is_form(content_type):
         try:
             form = await request.form()
         except Exception as exc:  # python-multipart raises several types for broken bodies
             detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
-            nreq.body_error = BodyError(f"Invalid form body: {detail}")
+            nreq.body_error = _BodyError(f"Invalid form body: {detail}")
             return
         _close_after_response(request, form.close)
         nreq.params = {
@@ -205,22 +205,22 @@ def _close_after_response(request: Request, close: Callable[[], Awaitable[None]]
         stack.push_async_callback(close)
 
 
-def auth_data_of(conn: HTTPConnection) -> Any:
+def _auth_data_of(conn: HTTPConnection) -> Any:
     """What the group's security function returned with `(True, auth_data)`, or None."""
-    state = conn.scope.get(SCOPE_KEY)
+    state = conn.scope.get(_SCOPE_KEY)
     return None if state is None else state.get("auth_data")
 
 
-def set_auth_data(conn: HTTPConnection, auth_data: Any) -> None:
+def _set_auth_data(conn: HTTPConnection, auth_data: Any) -> None:
     """Record the security function's auth data for this request."""
-    state = conn.scope.setdefault(SCOPE_KEY, {})
+    state = conn.scope.setdefault(_SCOPE_KEY, {})
     state["auth_data"] = auth_data
     nreq = state.get("nova_request")
     if nreq is not None:
         nreq.auth_data = auth_data
 
 
-def resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
+def _resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
     """`fn`'s signature with string annotations resolved to real objects.
 
     FastAPI reads annotations at runtime from the wrapper's globals, not the user's module,
@@ -248,10 +248,10 @@ def resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
     )
 
 
-def is_nova_style(fn: Callable[..., Any]) -> bool:
+def _is_nova_style(fn: Callable[..., Any]) -> bool:
     """True for a Nova-style callable: exactly one parameter, unannotated or `NovaRequest`."""
     try:
-        params = list(resolved_signature(fn).parameters.values())
+        params = list(_resolved_signature(fn).parameters.values())
     except (TypeError, ValueError):
         return False
     if len(params) != 1:
@@ -267,7 +267,7 @@ def is_nova_style(fn: Callable[..., Any]) -> bool:
     )
 
 
-def callable_name(fn: Any) -> str:
+def _callable_name(fn: Any) -> str:
     """A readable `module.qualname` for logs and error messages."""
     module = getattr(fn, "__module__", None) or "?"
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)

@@ -47,24 +47,24 @@ from fastapi_nova._route import (
     route_info,
 )
 from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
-from fastapi_nova.controllers import ControllerOptions, make_endpoint, response_model_of
-from fastapi_nova.errors import SecurityDenied
+from fastapi_nova.controllers import _ControllerOptions, _make_endpoint, _response_model_of
+from fastapi_nova.errors import _SecurityDenied
 from fastapi_nova.groups import (
-    DOCUMENTED_DEFAULT_METHODS,
-    GroupInfo,
-    HttpRouteSpec,
-    StaticRouteSpec,
-    StatusPageSpec,
-    WebSocketRouteSpec,
+    _DOCUMENTED_DEFAULT_METHODS,
+    _GroupInfo,
+    _HttpRouteSpec,
+    _parse_groups,
     _pattern,
-    parse_groups,
+    _StaticRouteSpec,
+    _StatusPageSpec,
+    _WebSocketRouteSpec,
 )
 from fastapi_nova.handlers import HandlerRegistry, default_registry
-from fastapi_nova.openapi import route_openapi
-from fastapi_nova.request import build_nova_request, is_nova_style
-from fastapi_nova.security import security_dependency
-from fastapi_nova.static import STATIC_METHODS, static_endpoint
-from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
+from fastapi_nova.openapi import _route_openapi
+from fastapi_nova.request import _build_nova_request, _is_nova_style
+from fastapi_nova.security import _security_dependency
+from fastapi_nova.static import _STATIC_METHODS, _static_endpoint
+from fastapi_nova.templates import _finder_for, _module_directory, _TemplateDirs
 from fastapi_nova.types import Routes
 
 #: Top-level scope key where `matches` leaves the index's answer for `handle` (top level:
@@ -167,7 +167,7 @@ class NovaRouter(APIRouter):
         environment: str | None = None,
         registry: HandlerRegistry | None = None,
         pubsub: str | None = None,
-        templates: TemplateDirs | None = None,
+        templates: _TemplateDirs | None = None,
         # APIRouter's own keyword arguments, spelled out (with its defaults) so that a
         # misspelled one is a type error rather than a TypeError at start-up.
         prefix: str = "",
@@ -227,28 +227,28 @@ class NovaRouter(APIRouter):
         self.registry = registry or default_registry
         #: Compiled indexes by inclusion: (inclusion, routes version, index or None).
         self._indexes: dict[int, tuple[object, int, RouteIndex[_Target] | None]] = {}
-        specs = parse_groups(table, base_dir=module_directory(base_module))
+        specs = _parse_groups(table, base_dir=_module_directory(base_module))
         self._group_dependencies: dict[
             int, tuple[list[params.Depends], list[Callable[..., Any]]]
         ] = {}
-        self.nova_options = ControllerOptions(
+        self.nova_options = _ControllerOptions(
             registry=self.registry,
-            templates=finder_for(templates, base_module),
-            status_pages={s.code: s.controller for s in specs if isinstance(s, StatusPageSpec)},
+            templates=_finder_for(templates, base_module),
+            status_pages={s.code: s.controller for s in specs if isinstance(s, _StatusPageSpec)},
         )
         # Every method of a path, shared by its routes for the 405 `Allow` header.
         allow: dict[str, set[str]] = {}
         for spec in specs:
-            if isinstance(spec, HttpRouteSpec):
+            if isinstance(spec, _HttpRouteSpec):
                 self._add_http(spec, allow)
-            elif isinstance(spec, WebSocketRouteSpec):
+            elif isinstance(spec, _WebSocketRouteSpec):
                 self._add_websocket(spec)
-            elif isinstance(spec, StaticRouteSpec):
+            elif isinstance(spec, _StaticRouteSpec):
                 self._add_static(spec, allow)
         # Nova's [...] also matches no segment at all. Those bare paths come last, so a route
         # declared for the bare path itself wins over the wildcard's empty match.
         for spec in specs:
-            if isinstance(spec, HttpRouteSpec) and spec.wildcard:
+            if isinstance(spec, _HttpRouteSpec) and spec.wildcard:
                 self._add_wildcard_base(spec, allow)
 
     # ------------------------------------------------------------------ dispatch
@@ -355,12 +355,12 @@ class NovaRouter(APIRouter):
         if scope["type"] != "websocket":
             await inner(scope, receive, send)
             return
-        from fastapi_nova.websocket import deny_upgrade
+        from fastapi_nova.websocket import _deny_upgrade
 
         try:
             await inner(scope, receive, send)
-        except SecurityDenied as denied:
-            await deny_upgrade(WebSocket(scope, receive, send), denied.response)
+        except _SecurityDenied as denied:
+            await _deny_upgrade(WebSocket(scope, receive, send), denied.response)
             return
         # A FastAPI scheme (HTTPBasic, ...) may have refused the upgrade through FastAPI's own
         # HTTPException handler; give uvicorn the loop turn deny_upgrade explains, so that
@@ -368,7 +368,7 @@ class NovaRouter(APIRouter):
         await asyncio.sleep(0)
 
     def _dependencies(
-        self, group: GroupInfo
+        self, group: _GroupInfo
     ) -> tuple[list[params.Depends], list[Callable[..., Any]]]:
         """The group's dependencies in order (plugins, security, dependencies) and own calls.
 
@@ -379,27 +379,27 @@ class NovaRouter(APIRouter):
             deps: list[params.Depends] = list(group.plugins)
             own: list[Callable[..., Any]] = []
             if group.security is not None:
-                security = security_dependency(group.security)
+                security = _security_dependency(group.security)
                 deps.append(params.Depends(security))
                 own.append(security)
             deps.extend(group.dependencies)
             cached = self._group_dependencies[group.index] = (deps, own)
         return list(cached[0]), list(cached[1])
 
-    def _controller_options(self, fastapi_options: dict[str, Any]) -> ControllerOptions:
+    def _controller_options(self, fastapi_options: dict[str, Any]) -> _ControllerOptions:
         """One HTTP route's ControllerOptions: the router's, with what its options change."""
         return replace(
             self.nova_options,
             status_override=fastapi_options.get("status_code"),
-            response_model=response_model_of(fastapi_options),
+            response_model=_response_model_of(fastapi_options),
         )
 
-    def _add_http(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
+    def _add_http(self, spec: _HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         group = spec.group
         allow = allow_by_path.setdefault(_pattern(spec.path), set())
         fastapi_options = dict(spec.fastapi_options)
         options = self._controller_options(fastapi_options)
-        bound, endpoint = make_endpoint(spec.controller, options, spec.path_params)
+        bound, endpoint = _make_endpoint(spec.controller, options, spec.path_params)
         deps, own = self._dependencies(group)
         route_deps = fastapi_options.pop("dependencies", [])
         info = NovaRouteInfo(
@@ -414,7 +414,7 @@ class NovaRouter(APIRouter):
             bound=bound,
             direct_candidate=bound.nova_style
             and not (group.plugins or group.dependencies or route_deps)
-            and (group.security is None or is_nova_style(group.security)),
+            and (group.security is None or _is_nova_style(group.security)),
             own_dependencies=own,
         )
         endpoint.__nova_route__ = info  # type: ignore[attr-defined]
@@ -423,7 +423,7 @@ class NovaRouter(APIRouter):
         route_class = cast(type[APIRoute], functools.partial(NovaRoute, nova=info))
         allow.update(spec.methods)
         for method in spec.methods:
-            documented = spec.methods_given or method in DOCUMENTED_DEFAULT_METHODS
+            documented = spec.methods_given or method in _DOCUMENTED_DEFAULT_METHODS
             with _rejections_named(group, spec.nova_path):
                 self.add_api_route(
                     spec.path,
@@ -433,10 +433,10 @@ class NovaRouter(APIRouter):
                     tags=list(tags) or None,
                     include_in_schema=include and documented,
                     route_class_override=route_class,
-                    **route_openapi(spec, method, options, fastapi_options),
+                    **_route_openapi(spec, method, options, fastapi_options),
                 )
 
-    def _add_wildcard_base(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
+    def _add_wildcard_base(self, spec: _HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         """Serve the path of a `[...]` route without its wildcard (zero segments)."""
         base = spec.path.rsplit("/", 1)[0] or "/"
         bare = replace(
@@ -451,8 +451,8 @@ class NovaRouter(APIRouter):
         )
         self._add_http(bare, allow_by_path)
 
-    def _add_websocket(self, spec: WebSocketRouteSpec) -> None:
-        from fastapi_nova.websocket import WebSocketOptions, serve_websocket
+    def _add_websocket(self, spec: _WebSocketRouteSpec) -> None:
+        from fastapi_nova.websocket import WebSocketOptions, _serve_websocket
 
         group = spec.group
         try:
@@ -462,12 +462,12 @@ class NovaRouter(APIRouter):
         handler_cls = spec.handler
 
         async def endpoint(websocket: WebSocket) -> None:
-            nreq = await build_nova_request(websocket)
+            nreq = await _build_nova_request(websocket)
             state: dict[str, Any] = {"req": nreq}
             scope_state = websocket.scope.get("fastapi_nova", {})
             if "auth_data" in scope_state:
                 state["auth_data"] = scope_state["auth_data"]
-            await serve_websocket(websocket, handler_cls, state=state, options=ws_options)
+            await _serve_websocket(websocket, handler_cls, state=state, options=ws_options)
 
         endpoint.__name__ = endpoint.__qualname__ = handler_cls.__name__
         endpoint.__nova_route__ = NovaRouteInfo(  # type: ignore[attr-defined]
@@ -484,12 +484,12 @@ class NovaRouter(APIRouter):
                 spec.path, endpoint, name=handler_cls.__name__, dependencies=deps
             )
 
-    def _add_static(self, spec: StaticRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
-        endpoint = static_endpoint(spec.local, spec.options)
+    def _add_static(self, spec: _StaticRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
+        endpoint = _static_endpoint(spec.local, spec.options)
         deps, _ = self._dependencies(spec.group)
         for path in spec.paths:
             allow = allow_by_path.setdefault(_pattern(path), set())
-            allow.update(STATIC_METHODS)
+            allow.update(_STATIC_METHODS)
             info = NovaRouteInfo(
                 kind="static",
                 group=spec.group,
@@ -503,7 +503,7 @@ class NovaRouter(APIRouter):
             if path == spec.path:
                 endpoint.__nova_route__ = info  # type: ignore[attr-defined]
             route_class = cast(type[APIRoute], functools.partial(NovaRoute, nova=info))
-            for method in STATIC_METHODS:
+            for method in _STATIC_METHODS:
                 with _rejections_named(spec.group, spec.nova_path):
                     self.add_api_route(
                         path,
@@ -516,7 +516,7 @@ class NovaRouter(APIRouter):
 
 
 @contextmanager
-def _rejections_named(group: GroupInfo, route: str) -> Iterator[None]:
+def _rejections_named(group: _GroupInfo, route: str) -> Iterator[None]:
     """Turn FastAPI's refusal of a route (an annotation it cannot use, a bad `responses`
     option...) into a RouteConfigError that names the group and the route."""
     try:

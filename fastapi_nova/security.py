@@ -26,23 +26,23 @@ from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import call_with_dependencies
 from fastapi_nova._shapes import body_bytes, encode_json, parse_headers, parse_status
-from fastapi_nova.controllers import call_user
-from fastapi_nova.errors import HandlerError, InvalidReturn, SecurityDenied
-from fastapi_nova.handlers import redirect_location
+from fastapi_nova.controllers import _call_user
+from fastapi_nova.errors import _HandlerError, _InvalidReturn, _SecurityDenied
+from fastapi_nova.handlers import _redirect_location
 from fastapi_nova.request import (
-    SCOPE_KEY,
-    auth_data_of,
-    build_nova_request,
-    callable_name,
-    is_nova_style,
-    resolved_signature,
-    set_auth_data,
+    _SCOPE_KEY,
+    _auth_data_of,
+    _build_nova_request,
+    _callable_name,
+    _is_nova_style,
+    _resolved_signature,
+    _set_auth_data,
 )
 from fastapi_nova.types import SecurityFunction
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
-S = TypeVar("S", bound=Callable[..., Any])
+_S = TypeVar("_S", bound=Callable[..., Any])
 
 #: Attribute `security_scheme` sets on a Nova-style security function.
 _SCHEME_ATTR = "__nova_security_scheme__"
@@ -53,7 +53,7 @@ _PASSED = "security_passed"
 
 
 @dataclass(frozen=True)
-class Verdict:
+class _Verdict:
     """What a security result means: go on (with auth data) or answer `response`."""
 
     allowed: bool
@@ -66,31 +66,31 @@ class Verdict:
         return self.auth_data is not _NO_AUTH_DATA
 
 
-def verdict(result: Any, source: str = "security function") -> Verdict:
+def _verdict(result: Any, source: str = "security function") -> _Verdict:
     """Interpret a security function's return value (docs: "What each return value does")."""
     if result is True:
-        return Verdict(True)
+        return _Verdict(True)
     if isinstance(result, tuple) and result:
         head = result[0]
         if head is True and len(result) == 2:
-            return Verdict(True, auth_data=result[1])
+            return _Verdict(True, auth_data=result[1])
         if head == "redirect" and len(result) == 2 and isinstance(result[1], str):
             try:
-                location = redirect_location(result[1])
-            except HandlerError as exc:  # CR/LF: still a denial, as a logged server error
-                logger.error("%s: %s", source, exc)
-                return Verdict(False, response=Response(status_code=500))
+                location = _redirect_location(result[1])
+            except _HandlerError as exc:  # CR/LF: still a denial, as a logged server error
+                _logger.error("%s: %s", source, exc)
+                return _Verdict(False, response=Response(status_code=500))
             redirect = Response(status_code=302, headers={"location": location})
-            return Verdict(False, response=redirect)
+            return _Verdict(False, response=redirect)
         if head is False:
             denial = _denial(result)
             if denial is not None:
-                return Verdict(False, response=denial)
+                return _Verdict(False, response=denial)
     if result is not False:
-        logger.warning(
+        _logger.warning(
             "%s returned %r, which is not a security result; denying (401)", source, result
         )
-    return Verdict(False, response=Response(status_code=401))
+    return _Verdict(False, response=Response(status_code=401))
 
 
 def _denial(result: tuple[Any, ...]) -> Response | None:
@@ -107,33 +107,33 @@ def _denial(result: tuple[Any, ...]) -> Response | None:
             headers = parse_headers(result[2], result)
             body = body_bytes(result[3], headers) if len(result) == 4 else None
             return Response(body, status_code=status, headers=headers)
-    except InvalidReturn:
+    except _InvalidReturn:
         pass
     return None
 
 
 def _apply(conn: HTTPConnection, result: Any, name: str) -> None:
-    decision = verdict(result, f"security function {name}")
+    decision = _verdict(result, f"security function {name}")
     if not decision.allowed:
         assert decision.response is not None
-        raise SecurityDenied(decision.response)
-    conn.scope.setdefault(SCOPE_KEY, {})[_PASSED] = True
+        raise _SecurityDenied(decision.response)
+    conn.scope.setdefault(_SCOPE_KEY, {})[_PASSED] = True
     if decision.has_auth_data:
-        set_auth_data(conn, decision.auth_data)
+        _set_auth_data(conn, decision.auth_data)
 
 
-def security_passed(conn: HTTPConnection) -> bool:
+def _security_passed(conn: HTTPConnection) -> bool:
     """True once the group's security let this request through."""
-    return bool(conn.scope.get(SCOPE_KEY, {}).get(_PASSED))
+    return bool(conn.scope.get(_SCOPE_KEY, {}).get(_PASSED))
 
 
-def _crashed(name: str) -> SecurityDenied:
+def _crashed(name: str) -> _SecurityDenied:
     # Never a pass: a security function that raises denies with a logged 500.
-    logger.exception("security function %s raised; answering 500", name)
-    return SecurityDenied(Response(status_code=500))
+    _logger.exception("security function %s raised; answering 500", name)
+    return _SecurityDenied(Response(status_code=500))
 
 
-def _refused(conn: HTTPConnection, exc: HTTPException) -> HTTPException | SecurityDenied:
+def _refused(conn: HTTPConnection, exc: HTTPException) -> HTTPException | _SecurityDenied:
     """What an `HTTPException` raised by security becomes.
 
     On HTTP it is raised on, so the app's `HTTPException` handler answers it exactly as it
@@ -146,7 +146,7 @@ def _refused(conn: HTTPConnection, exc: HTTPException) -> HTTPException | Securi
     headers = dict(exc.headers or {})
     headers["content-type"] = "application/json"
     body = encode_json({"detail": exc.detail})
-    return SecurityDenied(Response(body, status_code=exc.status_code, headers=headers))
+    return _SecurityDenied(Response(body, status_code=exc.status_code, headers=headers))
 
 
 def _override(conn: HTTPConnection, fn: SecurityFunction) -> Callable[..., Any] | None:
@@ -159,36 +159,36 @@ async def _call_replacement(replacement: Callable[..., Any], conn: HTTPConnectio
     """Call an override as its own style asks: Nova-style gets the request, a function
     without parameters nothing, any other signature is solved by FastAPI (headers, schemes,
     `Depends`...) as FastAPI solves an overridden dependency."""
-    if is_nova_style(replacement):
-        return await call_user(replacement, await build_nova_request(conn))
-    if not resolved_signature(replacement).parameters:
-        return await call_user(replacement)
+    if _is_nova_style(replacement):
+        return await _call_user(replacement, await _build_nova_request(conn))
+    if not _resolved_signature(replacement).parameters:
+        return await _call_user(replacement)
     return await call_with_dependencies(conn, replacement)
 
 
-async def run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
+async def _run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
     """Run a Nova-style security function on `conn`; raise SecurityDenied to deny.
 
     Honours `app.dependency_overrides[fn]` (both the lean path and FastAPI's path call
     this), and lets an `HTTPException` through as FastAPI would (see `_refused`).
     """
     replacement = _override(conn, fn)
-    name = callable_name(fn if replacement is None else replacement)
+    name = _callable_name(fn if replacement is None else replacement)
     try:
         if replacement is None:
-            result = await call_user(fn, await build_nova_request(conn))
+            result = await _call_user(fn, await _build_nova_request(conn))
         else:
             result = await _call_replacement(replacement, conn)
     except HTTPException as exc:
         raise _refused(conn, exc) from None
-    except (SecurityDenied, ValidationException):
+    except (_SecurityDenied, ValidationException):
         raise  # a denial, or FastAPI's 422 for an override's own parameters
     except Exception as exc:
         raise _crashed(name) from exc
     _apply(conn, result, name)
 
 
-def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:
+def security_scheme(scheme: SecurityBase) -> Callable[[_S], _S]:
     """Declare the FastAPI scheme a security function reads, for `/docs`.
 
     ```python
@@ -211,7 +211,7 @@ def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:
     if hasattr(quiet, "auto_error"):
         quiet.auto_error = False
 
-    def declare(fn: S) -> S:
+    def declare(fn: _S) -> _S:
         setattr(fn, _SCHEME_ATTR, quiet)
         return fn
 
@@ -243,13 +243,13 @@ def _conn_parameter() -> inspect.Parameter:
     )
 
 
-def security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
+def _security_dependency(fn: SecurityFunction) -> Callable[..., Any]:
     """The FastAPI dependency that runs security function `fn` (either style)."""
-    name = callable_name(fn)
-    if is_nova_style(fn):
+    name = _callable_name(fn)
+    if _is_nova_style(fn):
 
         async def nova_security(conn: HTTPConnection, **_scheme: Any) -> None:
-            await run_nova_security(fn, conn)
+            await _run_nova_security(fn, conn)
 
         parameters = [_conn_parameter()]
         dependency: Callable[..., Any] = nova_security
@@ -288,15 +288,15 @@ class _Guarded:
     def __init__(self, fn: SecurityFunction, name: str) -> None:
         self.fn = fn
         self.name = name
-        self.__signature__ = resolved_signature(fn)
+        self.__signature__ = _resolved_signature(fn)
         self.__name__ = self.__qualname__ = getattr(fn, "__name__", name)
         self.__module__ = getattr(fn, "__module__", None) or __name__
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Always a coroutine for FastAPI; `def` security still runs in the threadpool.
         try:
-            return await call_user(self.fn, *args, **kwargs)
-        except (HTTPException, SecurityDenied):
+            return await _call_user(self.fn, *args, **kwargs)
+        except (HTTPException, _SecurityDenied):
             raise
         except Exception as exc:
             raise _crashed(self.name) from exc
@@ -313,7 +313,7 @@ class _Guarded:
 
 
 def _auth_data(conn: HTTPConnection) -> Any:
-    return auth_data_of(conn)
+    return _auth_data_of(conn)
 
 
 AuthData = Annotated[Any, Depends(_auth_data)]

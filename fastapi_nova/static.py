@@ -32,15 +32,15 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from fastapi_nova.request import WILDCARD_PARAM
+from fastapi_nova.request import _WILDCARD_PARAM
 
 #: Options a static route accepts.
-STATIC_OPTIONS = frozenset({"index_files", "list_dir", "mimetype", "hide_dotfiles"})
+_STATIC_OPTIONS = frozenset({"index_files", "list_dir", "mimetype", "hide_dotfiles"})
 #: The methods a static route answers.
-STATIC_METHODS = ("GET", "HEAD")
+_STATIC_METHODS = ("GET", "HEAD")
 
 
-class NovaStaticFiles(StaticFiles):
+class _NovaStaticFiles(StaticFiles):
     """`StaticFiles` with Nova's directory behaviour (index files, 403 or a listing)."""
 
     def __init__(
@@ -119,14 +119,14 @@ def _list_item(name: str, is_dir: bool) -> str:
     return f'<li><a href="{html.escape(href)}">{html.escape(name)}</a></li>'
 
 
-def static_endpoint(local: Path, options: Mapping[str, Any]) -> Callable[..., Awaitable[Response]]:
+def _static_endpoint(local: Path, options: Mapping[str, Any]) -> Callable[..., Awaitable[Response]]:
     """A FastAPI endpoint serving `local` (a directory or one file).
 
     Served through a route rather than a mount, so the group's security, plugins and the
     router's status pages apply to static content as to any other route.
     """
     if local.is_dir():
-        files = NovaStaticFiles(
+        files = _NovaStaticFiles(
             str(local),
             index_files=options.get("index_files", ["index.html"]),
             list_dir=options.get("list_dir", False),
@@ -134,7 +134,7 @@ def static_endpoint(local: Path, options: Mapping[str, Any]) -> Callable[..., Aw
         )
 
         async def directory(request: Request) -> Response:
-            rest = str(request.path_params.get(WILDCARD_PARAM, ""))
+            rest = str(request.path_params.get(_WILDCARD_PARAM, ""))
             segments = [s for s in rest.split("/") if s]
             path = os.path.normpath(os.path.join(*segments)) if segments else "."
             return await files.get_response(path, request.scope)

@@ -24,10 +24,10 @@ import jinja2
 
 from fastapi_nova.errors import TemplateNotFoundError
 
-TemplateDirs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+_TemplateDirs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-class TemplateFinder:
+class _TemplateFinder:
     """Renders templates found in an ordered list of directories."""
 
     def __init__(self, directories: Sequence[str | os.PathLike[str]]) -> None:
@@ -72,35 +72,35 @@ class TemplateFinder:
         return f"TemplateFinder({[str(d) for d in self.directories]!r})"
 
 
-def template_name(view: str) -> str:
+def _template_name(view: str) -> str:
     """`"login"` -> `"login.html"`; a name that has an extension is kept as is."""
     return view if os.path.splitext(view)[1] else f"{view}.html"
 
 
-def default_view(controller: Callable[..., Any]) -> str:
+def _default_view(controller: Callable[..., Any]) -> str:
     """The default template of a controller: its module's last name without `_controller`."""
     module = getattr(inspect.unwrap(controller), "__module__", None) or "main"
     base = module.rsplit(".", 1)[-1]
     if base.endswith("_controller"):
         base = base[: -len("_controller")]
-    return template_name(base)
+    return _template_name(base)
 
 
-def module_directory(module_name: str | None) -> Path:
+def _module_directory(module_name: str | None) -> Path:
     """The directory of an imported module (the working directory if it has no file)."""
     module = sys.modules.get(module_name or "")
     file = getattr(module, "__file__", None)
     return Path(file).resolve().parent if file else Path.cwd()
 
 
-def finder_for(templates: TemplateDirs | None, default_module: str | None) -> TemplateFinder:
+def _finder_for(templates: _TemplateDirs | None, default_module: str | None) -> _TemplateFinder:
     """A finder for `templates` dirs, else `templates/` beside `default_module`.
 
     Relative directories are taken relative to `default_module`'s directory, so an app
     finds its templates whatever the working directory is.
     """
-    base = module_directory(default_module)
+    base = _module_directory(default_module)
     if templates is None:
-        return TemplateFinder([base / "templates"])
+        return _TemplateFinder([base / "templates"])
     dirs = [templates] if isinstance(templates, str | os.PathLike) else list(templates)
-    return TemplateFinder([base / Path(d) for d in dirs])
+    return _TemplateFinder([base / Path(d) for d in dirs])

@@ -48,9 +48,9 @@ from starlette.websockets import WebSocket
 
 from fastapi_nova import pubsub
 from fastapi_nova.errors import WebSocketRefused
-from fastapi_nova.pid import Pid, spawn
-from fastapi_nova.request import SCOPE_KEY, WILDCARD_PARAM, NovaRequest
-from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, serve_websocket
+from fastapi_nova.pid import Pid, _spawn
+from fastapi_nova.request import _SCOPE_KEY, _WILDCARD_PARAM, NovaRequest
+from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, _serve_websocket
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -115,7 +115,7 @@ def nova_request(
         header_map.setdefault("content-length", str(len(body)))
     path_params: dict[str, str] = dict(bindings or {})
     if pathinfo:
-        path_params[WILDCARD_PARAM] = "/".join(pathinfo)
+        path_params[_WILDCARD_PARAM] = "/".join(pathinfo)
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -152,7 +152,7 @@ def nova_request(
         pathinfo=pathinfo,
     )
     # As on a served request: code that looks the request up from its scope finds this one.
-    scope[SCOPE_KEY] = {"nova_request": nreq, "auth_data": auth_data}
+    scope[_SCOPE_KEY] = {"nova_request": nreq, "auth_data": auth_data}
     return nreq
 
 
@@ -379,7 +379,7 @@ async def run_handler(
         websocket = WebSocket(scope, receive, send)
         initial = dict(state or {})
         initial.setdefault("req", NovaRequest(websocket, bindings=bindings))
-        await serve_websocket(websocket, handler_cls, state=initial, options=ws_options)
+        await _serve_websocket(websocket, handler_cls, state=initial, options=ws_options)
 
     async with connect(app, path, headers=headers, timeout=timeout) as client:
         yield client
@@ -405,7 +405,7 @@ class PubSubProbe:
         self.timeout = timeout
         self._inbox = _QueueInbox()
         #: The probe's pid, the member that joined.
-        self.pid: Pid = spawn(self._inbox)
+        self.pid: Pid = _spawn(self._inbox)
 
     async def receive(self) -> Any:
         """The next message delivered to the probe; `TimeoutError` after `timeout`."""

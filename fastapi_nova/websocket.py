@@ -5,7 +5,7 @@ This module is the contract and the front of four modules with one concept each:
 `fastapi_nova.websocket_options` (route options), `fastapi_nova.origin` (the Origin
 check) and `fastapi_nova.connection` (the runtime that runs one connection).
 
-A handler is a `NovaWebSocket` subclass; `serve_websocket` runs one connection
+A handler is a `NovaWebSocket` subclass; `_serve_websocket` runs one connection
 (the router calls it for a `(path, Handler, {"protocol": "ws", ...})` route once the group's
 security passed). Callbacks may be `def` or `async def`; sync callbacks run on the event
 loop, in order, so they must not block (use `async def` for I/O).
@@ -56,29 +56,29 @@ should be a 500 is a 403 there).
 
 from __future__ import annotations
 
-from fastapi_nova.connection import deny_upgrade, serve_websocket
+from fastapi_nova.connection import _deny_upgrade, _serve_websocket
 from fastapi_nova.errors import FrameTooLargeError, InvalidCallbackReturn, SendTimeoutError
 from fastapi_nova.mailbox import TimerRef
 from fastapi_nova.websocket_handler import (
     CallbackReturn,
-    InFrame,
     NovaWebSocket,
-    OutFrame,
-    TerminateReason,
+    _InFrame,
+    _OutFrame,
+    _TerminateReason,
 )
 from fastapi_nova.websocket_options import WebSocketOptions
 
 __all__ = [
     "CallbackReturn",
     "FrameTooLargeError",
-    "InFrame",
     "InvalidCallbackReturn",
     "NovaWebSocket",
-    "OutFrame",
     "SendTimeoutError",
-    "TerminateReason",
     "TimerRef",
     "WebSocketOptions",
-    "deny_upgrade",
-    "serve_websocket",
+    "_InFrame",
+    "_OutFrame",
+    "_TerminateReason",
+    "_deny_upgrade",
+    "_serve_websocket",
 ]

@@ -1,9 +1,9 @@
 """The WebSocket handler base class, the callback return forms, and their parser.
 
 A handler is a `NovaWebSocket` subclass, Nova's `nova_websocket` behaviour: one
-instance per connection, callbacks that return tuples. `parse_return` turns what a
-callback returned into an `Action` the connection runtime applies, or raises
-`InvalidReturn` with what was expected (the runtime turns that
+instance per connection, callbacks that return tuples. `_parse_return` turns what a
+callback returned into an `_Action` the connection runtime applies, or raises
+`_InvalidReturn` with what was expected (the runtime turns that
 into `InvalidCallbackReturn` and a 1011 close).
 """
 
@@ -13,42 +13,37 @@ import reprlib
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from fastapi_nova.errors import InvalidReturn
+from fastapi_nova.errors import _InvalidReturn
 
 if TYPE_CHECKING:  # only annotations: the runtime sets these attributes
-    from fastapi_nova.mailbox import Mailbox, TimerRef
+    from fastapi_nova.mailbox import TimerRef, _Mailbox
     from fastapi_nova.pid import Pid
 
 __all__ = [
-    "Action",
     "CallbackReturn",
-    "InFrame",
     "NovaWebSocket",
-    "OutFrame",
-    "TerminateReason",
-    "parse_return",
 ]
 
-TextFrame: TypeAlias = tuple[Literal["text"], str]
-BinaryFrame: TypeAlias = tuple[Literal["binary"], bytes]
-CloseFrame: TypeAlias = (
+_TextFrame: TypeAlias = tuple[Literal["text"], str]
+_BinaryFrame: TypeAlias = tuple[Literal["binary"], bytes]
+_CloseFrame: TypeAlias = (
     tuple[Literal["close"]] | tuple[Literal["close"], int] | tuple[Literal["close"], int, str]
 )
 #: A frame given to `websocket_handle`.
-InFrame: TypeAlias = TextFrame | BinaryFrame
+_InFrame: TypeAlias = _TextFrame | _BinaryFrame
 #: A frame a callback may reply.
-OutFrame: TypeAlias = TextFrame | BinaryFrame | CloseFrame
+_OutFrame: TypeAlias = _TextFrame | _BinaryFrame | _CloseFrame
 CallbackReturn: TypeAlias = tuple[Any, ...]
 """What a callback returns: `("ok", state)`, `("reply", frames, state)`, `("stop", state)`..."""
 #: The first argument of `terminate`.
-TerminateReason: TypeAlias = (
+_TerminateReason: TypeAlias = (
     Literal["normal", "timeout", "overflow"]
     | tuple[Literal["remote"], int]
     | tuple[Literal["error"], BaseException]
 )
 #: A parsed return: `(kind, state, frames)`; frames are `("text", str)`,
 #: `("binary", bytes)` or `("close", code, reason)`. A plain tuple: one is built per message.
-Action: TypeAlias = tuple[Literal["ok", "reply", "stop"], Any, tuple[tuple[Any, ...], ...]]
+_Action: TypeAlias = tuple[Literal["ok", "reply", "stop"], Any, tuple[tuple[Any, ...], ...]]
 
 _RETURN_FORMS = (
     "('ok', state), ('ok', state, 'hibernate'), ('reply', frames, state), "
@@ -78,7 +73,7 @@ class NovaWebSocket:
     """
 
     _nova_pid: Pid | None = None
-    _nova_mailbox: Mailbox | None = None
+    _nova_mailbox: _Mailbox | None = None
 
     @property
     def pid(self) -> Pid:
@@ -102,7 +97,7 @@ class NovaWebSocket:
         return ("ok", state)
 
     def websocket_handle(
-        self, frame: InFrame, state: Any
+        self, frame: _InFrame, state: Any
     ) -> CallbackReturn | Awaitable[CallbackReturn]:
         """Handle one incoming frame: `("text", str)` or `("binary", bytes)`."""
         return ("ok", state)
@@ -111,25 +106,25 @@ class NovaWebSocket:
         """Handle one message sent to `self.pid` (pub/sub, `send`, timers)."""
         return ("ok", state)
 
-    def terminate(self, reason: TerminateReason, state: Any) -> Awaitable[None] | None:
+    def terminate(self, reason: _TerminateReason, state: Any) -> Awaitable[None] | None:
         """Run once when an accepted connection ends, whatever the reason."""
         return None
 
 
-def parse_return(value: object) -> Action:
-    """Check one callback return and normalize it (`InvalidReturn` when it is not valid)."""
+def _parse_return(value: object) -> _Action:
+    """Check one callback return and normalize it (`_InvalidReturn` when it is not valid)."""
     if type(value) is tuple and len(value) == 2 and value[0] == "ok":
         return ("ok", value[1], _NO_FRAMES)  # the common case first
     if not isinstance(value, tuple) or not value or not isinstance(value[0], str):
-        raise InvalidReturn(f"expected {_RETURN_FORMS}")
+        raise _InvalidReturn(f"expected {_RETURN_FORMS}")
     tag, size = value[0], len(value)
     if tag == "ok" and size == 3:
         if value[2] != "hibernate":
-            raise InvalidReturn(f"the third element of 'ok' must be 'hibernate', got {value[2]!r}")
+            raise _InvalidReturn(f"the third element of 'ok' must be 'hibernate', got {value[2]!r}")
         return ("ok", value[1], _NO_FRAMES)
     if tag == "reply" and size in (3, 4):
         if size == 4 and value[3] != "hibernate":
-            raise InvalidReturn(
+            raise _InvalidReturn(
                 f"the fourth element of 'reply' must be 'hibernate', got {value[3]!r}"
             )
         frames = value[1]
@@ -138,7 +133,7 @@ def parse_return(value: object) -> Action:
         return ("reply", value[2], (_parse_frame(frames),))
     if tag == "stop" and size == 2:
         return ("stop", value[1], _NO_FRAMES)
-    raise InvalidReturn(f"expected {_RETURN_FORMS}")
+    raise _InvalidReturn(f"expected {_RETURN_FORMS}")
 
 
 def _parse_frame(frame: object) -> tuple[Any, ...]:
@@ -152,12 +147,12 @@ def _parse_frame(frame: object) -> tuple[Any, ...]:
             code = frame[1] if size > 1 else 1000
             reason = frame[2] if size > 2 else ""
             if isinstance(code, bool) or not isinstance(code, int) or code not in _SENDABLE_CODES:
-                raise InvalidReturn(
+                raise _InvalidReturn(
                     f"invalid close code {code!r}: expected 1000-1003, 1007-1014 or 3000-4999"
                 )
             if not isinstance(reason, str) or len(reason.encode()) > 123:
-                raise InvalidReturn(
+                raise _InvalidReturn(
                     f"close reason must be a str of at most 123 bytes, got {reason!r}"
                 )
             return ("close", code, reason)
-    raise InvalidReturn(f"invalid frame {_repr.repr(frame)}: expected {_FRAME_FORMS}")
+    raise _InvalidReturn(f"invalid frame {_repr.repr(frame)}: expected {_FRAME_FORMS}")

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from fastapi_nova.mailbox import OVERFLOW_POLICIES, OverflowPolicy
-from fastapi_nova.origin import normalize_origin
+from fastapi_nova.mailbox import _OVERFLOW_POLICIES, _OverflowPolicy
+from fastapi_nova.origin import _normalize_origin
 
 __all__ = ["WebSocketOptions"]
 
@@ -36,7 +36,7 @@ class WebSocketOptions:
     """
     mailbox_size: int = 1024
     """Messages that may wait in the mailbox."""
-    on_overflow: OverflowPolicy = "close"
+    on_overflow: _OverflowPolicy = "close"
     """What a full mailbox does with one more message."""
     send_timeout: float = 30.0
     """Seconds one send to the client may make no progress (the client stopped reading and
@@ -59,8 +59,8 @@ class WebSocketOptions:
         beat = self.heartbeat
         if beat is not None and (not isinstance(beat, str) or not beat):
             raise ValueError(f"heartbeat must be None or a non-empty str, got {beat!r}")
-        if self.on_overflow not in OVERFLOW_POLICIES:
-            expected = ", ".join(repr(p) for p in OVERFLOW_POLICIES)
+        if self.on_overflow not in _OVERFLOW_POLICIES:
+            expected = ", ".join(repr(p) for p in _OVERFLOW_POLICIES)
             raise ValueError(
                 f"on_overflow must be one of {expected} (str), got {self.on_overflow!r}"
             )
@@ -74,7 +74,7 @@ class WebSocketOptions:
             )
         normalized = []
         for origin in origins:
-            norm = origin if origin == "*" else normalize_origin(origin, strict=True)
+            norm = origin if origin == "*" else _normalize_origin(origin, strict=True)
             if norm is None:
                 raise ValueError(
                     f"allowed_origins entries must be 'scheme://host[:port]' or '*' (str), "

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fastapi_nova.cli import (
-    FASTAPI_ROUTES,
-    STATUS_PAGES,
+    _FASTAPI_ROUTES,
+    _STATUS_PAGES,
     Finding,
     RouteRow,
     audit,
@@ -177,7 +177,7 @@ def test_a_closed_output_pipe_is_not_an_error() -> None:
 
 def test_groups_of_several_routers_prefixes_wildcards_and_static_directories() -> None:
     got = rows("tests.apps.cli_mixed_app:app")
-    nova = [r for r in got if r.group not in (STATUS_PAGES, FASTAPI_ROUTES)]
+    nova = [r for r in got if r.group not in (_STATUS_PAGES, _FASTAPI_ROUTES)]
     v1 = "group 0 (prefix '') under '/v1'"
     assert [(r.group, r.method, r.path, r.target, r.security, r.protocol) for r in nova] == [
         (v1, "GET", "/v1/files/{pathinfo:path}", "tests.apps.cli_mixed_app.files", "-", "http"),
@@ -204,15 +204,15 @@ def test_groups_of_several_routers_prefixes_wildcards_and_static_directories() -
 
 
 def test_status_pages_of_every_router_in_code_order() -> None:
-    got = [r for r in rows("tests.apps.cli_mixed_app:app") if r.group == STATUS_PAGES]
+    got = [r for r in rows("tests.apps.cli_mixed_app:app") if r.group == _STATUS_PAGES]
     assert got == [
-        RouteRow(STATUS_PAGES, "404", "*", "tests.apps.cli_mixed_app.not_found", "-", "status"),
-        RouteRow(STATUS_PAGES, "500", "*", "tests.apps.cli_mixed_app.server_error", "-", "status"),
+        RouteRow(_STATUS_PAGES, "404", "*", "tests.apps.cli_mixed_app.not_found", "-", "status"),
+        RouteRow(_STATUS_PAGES, "500", "*", "tests.apps.cli_mixed_app.server_error", "-", "status"),
     ]
 
 
 def test_plain_fastapi_routes_have_their_own_heading_with_their_security_schemes() -> None:
-    got = [r for r in rows("tests.apps.cli_mixed_app:app") if r.group == FASTAPI_ROUTES]
+    got = [r for r in rows("tests.apps.cli_mixed_app:app") if r.group == _FASTAPI_ROUTES]
     assert [(r.method, r.path, r.target, r.security, r.protocol) for r in got] == [
         ("GET", "/health", "tests.apps.cli_mixed_app.health", "-", "http"),
         ("DELETE", "/items/{item_id}", f"{APP}.delete_item", "APIKeyHeader", "http"),

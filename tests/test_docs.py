@@ -663,7 +663,7 @@ def test_pubsub_lifespan(memory_pubsub: None) -> None:
         with ws_connect(http, "/clock") as ws:
             first = int(ws.receive_text().removeprefix("tick "))
             assert ws.receive_text() == f"tick {first + 1}"
-        hub = pubsub.current_hub()
+        hub = pubsub._current_hub()
     # The lifespan's last broadcast ran while pub/sub was up (it would raise after the stop).
     assert hub is not None and hub.closed
 
@@ -726,7 +726,7 @@ async def test_pubsub_outage_when_redis_goes_away_and_comes_back(redis_server: A
             }
             assert await bob.receive_text() == "alert: two"  # same process: local_broadcast
 
-            hub = pubsub.current_hub()
+            hub = pubsub._current_hub()
             assert hub is not None and hub.backend is not None
             back = asyncio.Event()
             hub.backend.add_state_listener(lambda connected: connected and back.set())

@@ -62,7 +62,13 @@ def test_the_allow_list_names_only_exceptions_that_still_exist_elsewhere() -> No
 
 def test_errors_defines_the_control_flow_exceptions() -> None:
     # Caught by name across modules (router, controllers, CLI, tests): one definition each.
-    for name in ("InvalidReturn", "HandlerError", "SecurityDenied", "CliError", "WebSocketRefused"):
+    for name in (
+        "_InvalidReturn",
+        "_HandlerError",
+        "_SecurityDenied",
+        "CliError",
+        "WebSocketRefused",
+    ):
         assert issubclass(getattr(errors, name), errors.NovaError), name
 
 
@@ -71,7 +77,7 @@ def test_errors_defines_the_control_flow_exceptions() -> None:
     [
         ("fastapi_nova.testing", "WebSocketRefused"),
         ("fastapi_nova.cli", "CliError"),
-        ("fastapi_nova.security", "SecurityDenied"),
+        ("fastapi_nova.security", "_SecurityDenied"),
     ],
 )
 def test_re_exports_are_the_same_class(module_name: str, name: str) -> None:

@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.testclient import TestClient
 
 from fastapi_nova import NovaRouter, _fastapi_compat
-from fastapi_nova.controllers import REQUEST_PARAM
+from fastapi_nova.controllers import _REQUEST_PARAM
 
 
 def show(req):
@@ -132,4 +132,4 @@ def test_a_form_starlette_parsed_is_kept_on_the_request() -> None:
 def test_apiroute_options_are_read_from_its_signature() -> None:
     names = _fastapi_compat.apiroute_option_names()
     assert {"response_model", "status_code", "tags", "summary", "dependencies"} <= names
-    assert REQUEST_PARAM not in names
+    assert _REQUEST_PARAM not in names

@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from starlette.testclient import TestClient
 
 from fastapi_nova import NovaRouter, RouteConfigError, RouteGroup
-from fastapi_nova.groups import HttpRouteSpec, StaticRouteSpec, StatusPageSpec, parse_groups
+from fastapi_nova.groups import _HttpRouteSpec, _parse_groups, _StaticRouteSpec, _StatusPageSpec
 
 HERE = Path(__file__).parent
 
@@ -304,8 +304,8 @@ def test_empty_methods() -> None:
 
 
 def test_methods_are_case_insensitive_and_deduplicated() -> None:
-    specs = parse_groups([group(("/x", ctrl, {"methods": ["GET", "get", "Post"]}))], base_dir=HERE)
-    assert isinstance(specs[0], HttpRouteSpec) and specs[0].methods == ("GET", "POST")
+    specs = _parse_groups([group(("/x", ctrl, {"methods": ["GET", "get", "Post"]}))], base_dir=HERE)
+    assert isinstance(specs[0], _HttpRouteSpec) and specs[0].methods == ("GET", "POST")
 
 
 def test_unknown_option() -> None:
@@ -532,18 +532,18 @@ def test_explicit_methods_beat_a_default_route() -> None:
 
 
 def test_explicit_methods_beat_a_default_route_declared_later() -> None:
-    specs = parse_groups(
+    specs = _parse_groups(
         [group(("/x", other, {"methods": ["get", "post"]})), group(("/x", ctrl))], base_dir=HERE
     )
-    by_controller = {s.controller: s.methods for s in specs if isinstance(s, HttpRouteSpec)}
+    by_controller = {s.controller: s.methods for s in specs if isinstance(s, _HttpRouteSpec)}
     assert by_controller[other] == ("GET", "POST")
     assert by_controller[ctrl] == ("PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 def test_a_default_route_whose_methods_are_all_claimed_disappears() -> None:
     every = ["get", "post", "put", "patch", "delete", "head", "options"]
-    specs = parse_groups([group(("/x", ctrl), ("/x", other, {"methods": every}))], base_dir=HERE)
-    assert [s.controller for s in specs if isinstance(s, HttpRouteSpec)] == [other]
+    specs = _parse_groups([group(("/x", ctrl), ("/x", other, {"methods": every}))], base_dir=HERE)
+    assert [s.controller for s in specs if isinstance(s, _HttpRouteSpec)] == [other]
 
 
 # --------------------------------------------------------------------------- status pages
@@ -574,8 +574,8 @@ def test_status_page_takes_no_options() -> None:
 
 
 def test_status_page_spec() -> None:
-    specs = parse_groups([group((404, ctrl, {}), (500, other))], base_dir=HERE)
-    assert [(s.code, s.controller) for s in specs if isinstance(s, StatusPageSpec)] == [
+    specs = _parse_groups([group((404, ctrl, {}), (500, other))], base_dir=HERE)
+    assert [(s.code, s.controller) for s in specs if isinstance(s, _StatusPageSpec)] == [
         (404, ctrl),
         (500, other),
     ]
@@ -593,8 +593,8 @@ def test_missing_static_path() -> None:
 
 
 def test_static_path_relative_to_the_routes_module(tmp_path: Path) -> None:
-    specs = parse_groups([group(("/s", "apps/templates"))], base_dir=HERE)
-    assert isinstance(specs[0], StaticRouteSpec)
+    specs = _parse_groups([group(("/s", "apps/templates"))], base_dir=HERE)
+    assert isinstance(specs[0], _StaticRouteSpec)
     assert specs[0].local == (HERE / "apps" / "templates").resolve()
 
 

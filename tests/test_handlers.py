@@ -26,7 +26,7 @@ from fastapi_nova import (
     register_handler,
     unregister_handler,
 )
-from fastapi_nova.handlers import FileSliceResponse
+from fastapi_nova.handlers import _FileSliceResponse
 
 
 @pytest.fixture(autouse=True)
@@ -368,7 +368,7 @@ def test_sendfile_head_has_headers_and_no_body(data_file: Path) -> None:
 @pytest.mark.anyio
 async def test_sendfile_sends_no_body_bytes_to_a_head_request(data_file: Path) -> None:
     # An HTTP client drops a HEAD body by itself; the server must not be sent one at all.
-    response = FileSliceResponse(str(data_file), 2, 4, status_code=200, headers={})
+    response = _FileSliceResponse(str(data_file), 2, 4, status_code=200, headers={})
     sent: list[Message] = []
 
     async def send(message: Message) -> None:

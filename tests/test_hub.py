@@ -1,7 +1,7 @@
 """Tests of fastapi_nova.hub: the backend subscription per channel, fan-out, wire format,
 names and namespaces, and what a hub does when its backend fails or hangs.
 
-Most tests drive a :class:`Hub` over an in-memory :class:`BusBackend`, which counts calls and
+Most tests drive a :class:`_Hub` over an in-memory :class:`BusBackend`, which counts calls and
 can simulate outages; the namespace test runs against a real redis-server.
 """
 
@@ -20,14 +20,14 @@ from fastapi_nova import hub as hub_module
 from fastapi_nova.errors import PubSubUnavailable
 from fastapi_nova.hub import (
     MAX_NAME_LENGTH,
-    Hub,
     PubSubMessage,
-    check_name,
-    encode,
-    fan_out,
-    split_namespace,
+    _check_name,
+    _encode,
+    _fan_out,
+    _Hub,
+    _split_namespace,
 )
-from fastapi_nova.pid import Pid, spawn
+from fastapi_nova.pid import Pid, _spawn
 from tests.support.proxy import HoldingProxy
 from tests.support.pubsub import TIMEOUT, Bus, BusBackend, connection, node_pid
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
@@ -35,9 +35,9 @@ from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
 pytestmark = pytest.mark.anyio
 
 
-def bus_hub(**options: Any) -> tuple[Hub, BusBackend]:
+def bus_hub(**options: Any) -> tuple[_Hub, BusBackend]:
     backend = BusBackend(Bus(), gate=options.pop("gate", None))
-    return Hub("bus://", backend=backend, gossip=False, **options), backend
+    return _Hub("bus://", backend=backend, gossip=False, **options), backend
 
 
 # -- one backend subscription per channel --------------------------------------------------
@@ -68,7 +68,7 @@ async def test_rejoining_while_the_unsubscription_runs_keeps_receiving() -> None
     await hub.join("room", first)
     first.exit()  # starts the unsubscription without waiting for it
     await hub.join("room", second)
-    await hub.publish("room", encode("t", "still here", None))
+    await hub.publish("room", _encode("t", "still here", None))
     assert (await second_box.get()).payload == "still here"
     await hub.close()
     second.exit()
@@ -105,14 +105,14 @@ async def test_rejoining_a_channel_released_before_it_was_subscribed(
     proxy: HoldingProxy | None = None
     if kind == "bus":
         backend = SlowFirstRoomSubscribe(Bus())
-        hub = Hub("bus://", backend=backend, gossip=False)
+        hub = _Hub("bus://", backend=backend, gossip=False)
         await hub.start()
         held, release = backend.held, backend.released.set
     else:  # Redis's answer to the first SUBSCRIBE is held back by a proxy
         server: RedisServer = request.getfixturevalue("redis_server")
         proxy = HoldingProxy(server.port)
         await proxy.start()
-        hub = Hub(f"redis://127.0.0.1:{proxy.port}/0")
+        hub = _Hub(f"redis://127.0.0.1:{proxy.port}/0")
         await hub.start()
         proxy.arm(b"SUBSCRIBE")
         held, release = proxy.triggered, proxy.release
@@ -130,7 +130,7 @@ async def test_rejoining_a_channel_released_before_it_was_subscribed(
             await joining
             await rejoining
 
-        await hub.publish("room", encode("t", "still subscribed", None))
+        await hub.publish("room", _encode("t", "still subscribed", None))
 
         assert (await box.get()).payload == "still subscribed"
     finally:
@@ -159,7 +159,7 @@ async def test_a_cancelled_caller_does_not_fail_others_sharing_the_start() -> No
         await second  # shares the hub's start, which the other caller's cancel must not stop
     assert hub.connected
     assert hub.members.members("chat") == [patient]
-    await hub.publish("chat", encode("t", 1, None))
+    await hub.publish("chat", _encode("t", 1, None))
     assert (await box.get()).payload == 1
     await hub.close()
     cancelled.exit()
@@ -189,12 +189,12 @@ async def test_publish_raises_while_the_backend_is_down_and_local_fan_out_works(
 
     backend.set_connected(False)
     with pytest.raises(PubSubUnavailable, match=r"pub/sub backend bus:// is unreachable"):
-        await hub.publish("chat", encode("t", 1, None))
-    assert fan_out(hub.members.members("chat"), "chat", encode("t", 2, None)) == 1
+        await hub.publish("chat", _encode("t", 1, None))
+    assert _fan_out(hub.members.members("chat"), "chat", _encode("t", 2, None)) == 1
     assert (await mailbox.get()).payload == 2
 
     backend.set_connected(True)
-    await hub.publish("chat", encode("t", 3, None))
+    await hub.publish("chat", _encode("t", 3, None))
     assert (await mailbox.get()).payload == 3
     await hub.close()
     pid.exit()
@@ -208,9 +208,9 @@ async def test_a_hanging_backend_raises_within_the_publish_timeout(
             await asyncio.Event().wait()  # never returns: the hub must bound it
 
     monkeypatch.setattr(hub_module, "PUBLISH_TIMEOUT", 0.1)
-    hub = Hub("bus://", backend=Hanging(Bus()), gossip=False)
+    hub = _Hub("bus://", backend=Hanging(Bus()), gossip=False)
     with pytest.raises(PubSubUnavailable, match=r"did not take the message within 0\.1s"):
-        await hub.publish("chat", encode("t", 1, None))
+        await hub.publish("chat", _encode("t", 1, None))
     await hub.close()
 
 
@@ -219,10 +219,10 @@ async def test_a_failing_publish_is_unavailable_naming_the_backend() -> None:
         async def publish(self, channel: str, message: Any) -> None:
             raise OSError("connection reset")
 
-    hub = Hub("bus://user:secret@host:1/0", backend=Failing(Bus()), gossip=False)
+    hub = _Hub("bus://user:secret@host:1/0", backend=Failing(Bus()), gossip=False)
     failed = r"bus://\*\*\*@host:1/0 failed: connection reset"
     with pytest.raises(PubSubUnavailable, match=failed) as e:
-        await hub.publish("chat", encode("t", 1, None))
+        await hub.publish("chat", _encode("t", 1, None))
     assert "secret" not in str(e.value)
     await hub.close()
 
@@ -232,8 +232,8 @@ async def test_a_failing_publish_is_unavailable_naming_the_backend() -> None:
 
 async def test_fan_out_decodes_once_and_every_member_gets_the_same_message() -> None:
     (a, box_a), (b, box_b) = connection(), connection()
-    wire = encode("t", {"text": "hi", "list": [1, 2]}, None)
-    assert fan_out([a, b], "room", wire) == 2
+    wire = _encode("t", {"text": "hi", "list": [1, 2]}, None)
+    assert _fan_out([a, b], "room", wire) == 2
     got_a, got_b = await box_a.get(), await box_b.get()
     assert got_a == ("nova_pubsub", "room", None, "t", {"text": "hi", "list": [1, 2]})
     assert got_a is got_b  # one message object for the whole fan-out
@@ -246,10 +246,10 @@ async def test_fan_out_past_a_broken_member(caplog: pytest.LogCaptureFixture) ->
         def deliver(self, message: Any) -> None:
             raise RuntimeError("mailbox on fire")
 
-    broken = spawn(Broken())
+    broken = _spawn(Broken())
     good, box = connection()
     with caplog.at_level(logging.ERROR, logger="fastapi_nova.hub"):
-        assert fan_out([broken, good], "room", encode("t", 1, None)) == 1
+        assert _fan_out([broken, good], "room", _encode("t", 1, None)) == 1
     assert (await box.get()).payload == 1
     assert "delivering a 'room' message" in caplog.text
     broken.exit()
@@ -257,12 +257,12 @@ async def test_fan_out_past_a_broken_member(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_fan_out_to_nobody_decodes_nothing() -> None:
-    assert fan_out([], "room", "not even JSON") == 0
+    assert _fan_out([], "room", "not even JSON") == 0
 
 
 def test_the_sender_travels_as_a_pid_that_compares_equal() -> None:
     sender, _ = node_pid("node-x")
-    head, _, body = encode("topic", [1], sender).partition("\n")
+    head, _, body = _encode("topic", [1], sender).partition("\n")
     assert json.loads(head) == {"s": sender.to_json(), "t": "topic"}
     assert json.loads(body) == [1]
     assert Pid.from_json(json.loads(head)["s"]) == sender
@@ -284,7 +284,7 @@ def test_encode_refuses_what_no_backend_can_carry(
     payload: Any, error: type[Exception], match: str
 ) -> None:
     with pytest.raises(error, match=match):
-        encode("t", payload, None)
+        _encode("t", payload, None)
 
 
 def test_encode_refuses_a_payload_nested_too_deeply() -> None:
@@ -292,7 +292,7 @@ def test_encode_refuses_a_payload_nested_too_deeply() -> None:
     for _ in range(100_000):
         deep = [deep]
     with pytest.raises(ValueError, match="nested too deeply"):
-        encode("t", deep, None)
+        _encode("t", deep, None)
 
 
 # -- names and namespaces ------------------------------------------------------------------
@@ -310,12 +310,12 @@ def test_encode_refuses_a_payload_nested_too_deeply() -> None:
 )
 def test_check_name_refuses(name: object, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
-        check_name("channel", name)
+        _check_name("channel", name)
 
 
 def test_check_name_accepts_any_valid_unicode_up_to_the_limit() -> None:
     for name in ["room:1", "日本語", "🙂" * MAX_NAME_LENGTH, "with space\nand newline", "\x00"]:
-        assert check_name("channel", name) == name
+        assert _check_name("channel", name) == name
 
 
 @pytest.mark.parametrize(
@@ -332,18 +332,18 @@ def test_check_name_accepts_any_valid_unicode_up_to_the_limit() -> None:
     ],
 )
 def test_split_namespace(url: str, expected: tuple[str, str]) -> None:
-    assert split_namespace(url) == expected
+    assert _split_namespace(url) == expected
 
 
 @pytest.mark.parametrize("namespace", ["", "a.b", "a b", "x" * 65, "ü"])
 def test_a_bad_namespace_is_refused(namespace: str) -> None:
     with pytest.raises(ValueError, match="must be 1 to 64 characters of letters, digits"):
-        split_namespace(f"redis://h/0?namespace={namespace}")
+        _split_namespace(f"redis://h/0?namespace={namespace}")
 
 
 async def test_a_namespace_prefixes_every_backend_channel() -> None:
     backend = BusBackend(Bus())
-    hub = Hub("bus://?namespace=shop", backend=backend)  # with gossip
+    hub = _Hub("bus://?namespace=shop", backend=backend)  # with gossip
     pid, _ = connection()
     await hub.join("room", pid)
     assert backend.subscribed == {"nova.shop.ch.room", "nova.shop.gossip"}
@@ -362,27 +362,27 @@ async def test_two_apps_on_one_redis_do_not_hear_each_other(
 ) -> None:
     base = f"redis://127.0.0.1:{redis_server.port}"
     # Each hub is one app's process (pub/sub is process-wide, so one hub per app).
-    blue = Hub(base + first, node="blue-node", heartbeat_interval=0.1)
-    green = Hub(base + second, node="green-node", heartbeat_interval=0.1)
+    blue = _Hub(base + first, node="blue-node", heartbeat_interval=0.1)
+    green = _Hub(base + second, node="green-node", heartbeat_interval=0.1)
     blue_pid, blue_box = node_pid("blue-node")
     green_pid, green_box = node_pid("green-node")
     same_app, same_box = node_pid("blue-node-2")
-    blue_again = Hub(base + first, node="blue-node-2", heartbeat_interval=0.1)
+    blue_again = _Hub(base + first, node="blue-node-2", heartbeat_interval=0.1)
     try:
         await blue.join("chat", blue_pid)
         await green.join("chat", green_pid)
         await blue_again.join("chat", same_app)
 
-        await green.publish("chat", encode("t", "green only", None))
-        await blue.publish("chat", encode("t", "blue only", None))
+        await green.publish("chat", _encode("t", "green only", None))
+        await blue.publish("chat", _encode("t", "blue only", None))
 
         assert (await green_box.get()).payload == "green only"
         assert (await blue_box.get()).payload == "blue only"
         assert (await same_box.get()).payload == "blue only"  # the same app, another process
         # Redis delivers in publish order: had blue's message reached green (or green's
         # blue), it would come before these markers.
-        await green.publish("chat", encode("t", "green marker", None))
-        await blue.publish("chat", encode("t", "blue marker", None))
+        await green.publish("chat", _encode("t", "green marker", None))
+        await blue.publish("chat", _encode("t", "blue marker", None))
         assert (await green_box.get()).payload == "green marker"
         assert (await blue_box.get()).payload == "blue marker"
         await blue.wait_until(lambda: blue.nodes() == ["blue-node-2"], TIMEOUT)

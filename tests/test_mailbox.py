@@ -8,14 +8,14 @@ import threading
 import anyio
 import pytest
 
-from fastapi_nova.mailbox import Mailbox
+from fastapi_nova.mailbox import _Mailbox
 from tests.support.ws import TIMEOUT
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_messages_come_out_in_the_order_they_went_in() -> None:
-    mailbox = Mailbox(8, "close")
+    mailbox = _Mailbox(8, "close")
     for i in range(5):
         mailbox.deliver(i)
     assert len(mailbox) == 5 and bool(mailbox)
@@ -26,7 +26,7 @@ async def test_messages_come_out_in_the_order_they_went_in() -> None:
 
 
 async def test_wait_completes_on_a_message_and_at_once_when_one_waits() -> None:
-    mailbox = Mailbox(2, "close")
+    mailbox = _Mailbox(2, "close")
     waiter = mailbox.wait()
     assert not waiter.done()
     assert mailbox.wait() is waiter  # one future per sleep, not one per call
@@ -36,7 +36,7 @@ async def test_wait_completes_on_a_message_and_at_once_when_one_waits() -> None:
 
 
 async def test_wake_completes_the_wait_without_a_message() -> None:
-    mailbox = Mailbox(2, "close")
+    mailbox = _Mailbox(2, "close")
     waiter = mailbox.wait()
     mailbox.wake()  # what the connection's socket reader does when a frame arrived
     assert waiter.done() and len(mailbox) == 0
@@ -44,7 +44,7 @@ async def test_wake_completes_the_wait_without_a_message() -> None:
 
 async def test_close_policy_marks_overflow_wakes_and_calls_the_hook() -> None:
     calls: list[str] = []
-    mailbox = Mailbox(2, "close", on_close_overflow=lambda: calls.append("overflow"))
+    mailbox = _Mailbox(2, "close", on_close_overflow=lambda: calls.append("overflow"))
     mailbox.deliver(1)
     mailbox.deliver(2)
     assert not mailbox.overflowed and calls == []
@@ -67,7 +67,7 @@ async def test_close_policy_marks_overflow_wakes_and_calls_the_hook() -> None:
 async def test_drop_policies_keep_size_messages_and_log_once(
     policy: str, kept: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    mailbox = Mailbox(2, policy, name="room")  # type: ignore[arg-type]
+    mailbox = _Mailbox(2, policy, name="room")  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="fastapi_nova.mailbox"):
         for i in range(1, 5):
             mailbox.deliver(i)
@@ -78,7 +78,7 @@ async def test_drop_policies_keep_size_messages_and_log_once(
 
 
 async def test_delivery_from_a_thread_is_queued_on_the_loop() -> None:
-    mailbox = Mailbox(4, "close")
+    mailbox = _Mailbox(4, "close")
     thread = threading.Thread(target=mailbox.deliver, args=("from a thread",))
     thread.start()
     with anyio.fail_after(TIMEOUT):
@@ -88,7 +88,7 @@ async def test_delivery_from_a_thread_is_queued_on_the_loop() -> None:
 
 
 async def test_send_after_delivers_once_and_cancel_stops_it() -> None:
-    mailbox = Mailbox(4, "close")
+    mailbox = _Mailbox(4, "close")
     fired = mailbox.send_after(0, "now")
     cancelled = mailbox.send_after(0, "never")
     assert fired.active and cancelled.cancel() and not cancelled.active
@@ -100,7 +100,7 @@ async def test_send_after_delivers_once_and_cancel_stops_it() -> None:
 
 
 async def test_close_stops_delivery_and_timers() -> None:
-    mailbox = Mailbox(4, "drop_newest")
+    mailbox = _Mailbox(4, "drop_newest")
     timer = mailbox.send_after(30, "late")
     mailbox.deliver("waiting")
     waiter = mailbox.wait()
@@ -112,14 +112,14 @@ async def test_close_stops_delivery_and_timers() -> None:
 
 
 async def test_close_cancels_a_pending_wait() -> None:
-    mailbox = Mailbox(4, "close")
+    mailbox = _Mailbox(4, "close")
     waiter = mailbox.wait()
     mailbox.close()
     assert waiter.cancelled()
 
 
 async def test_send_after_off_the_loop_thread_is_refused() -> None:
-    mailbox = Mailbox(4, "close")
+    mailbox = _Mailbox(4, "close")
     errors: list[BaseException] = []
 
     def from_thread() -> None:
@@ -136,10 +136,10 @@ async def test_send_after_off_the_loop_thread_is_refused() -> None:
 
 async def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="mailbox size must be a positive int, got 0"):
-        Mailbox(0, "close")
+        _Mailbox(0, "close")
     with pytest.raises(ValueError, match="on_overflow must be one of"):
-        Mailbox(1, "block")  # type: ignore[arg-type]
-    mailbox = Mailbox(1, "close")
+        _Mailbox(1, "block")  # type: ignore[arg-type]
+    mailbox = _Mailbox(1, "close")
     with pytest.raises(ValueError, match="finite and >= 0, got -1"):
         mailbox.send_after(-1, "x")
     with pytest.raises(ValueError, match="finite and >= 0, got inf"):

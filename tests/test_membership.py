@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from fastapi_nova.hub import Hub
-from fastapi_nova.membership import MISSED_HEARTBEATS, Gossip, LocalMembers
+from fastapi_nova.hub import _Hub
+from fastapi_nova.membership import MISSED_HEARTBEATS, _Gossip, _LocalMembers
 from fastapi_nova.pid import Pid
 from tests.support.pubsub import TIMEOUT, Bus, BusBackend, connection, node_pid
 from tests.support.redis import redis_server_fixture  # noqa: F401
@@ -41,7 +41,7 @@ class Exits:
 
 
 def test_local_members_in_join_order_once_each() -> None:
-    members = LocalMembers()
+    members = _LocalMembers()
     a, b = connection()[0], connection()[0]
     assert members.add("room", a) and members.add("room", b)
     assert not members.add("room", a)  # joining twice is one membership
@@ -55,7 +55,7 @@ def test_local_members_in_join_order_once_each() -> None:
 
 
 def test_an_exit_removes_every_membership_and_tells_the_hub() -> None:
-    members = LocalMembers()
+    members = _LocalMembers()
     members.hub = exits = Exits()
     pid, _ = connection()
     members.add("a", pid)
@@ -66,7 +66,7 @@ def test_an_exit_removes_every_membership_and_tells_the_hub() -> None:
 
 
 def test_a_pid_that_left_every_channel_is_no_longer_monitored() -> None:
-    members = LocalMembers()
+    members = _LocalMembers()
     members.hub = exits = Exits()
     pid, _ = connection()
     members.add("a", pid)
@@ -76,7 +76,7 @@ def test_a_pid_that_left_every_channel_is_no_longer_monitored() -> None:
 
 
 def test_an_ended_pid_joins_nothing() -> None:
-    members = LocalMembers()
+    members = _LocalMembers()
     pid, _ = connection()
     pid.exit()
     assert members.add("room", pid) is False
@@ -96,17 +96,17 @@ class Clock:
         return self.now
 
 
-def gossip_with_clock(interval: float = 1.0) -> tuple[Gossip, Clock, list[int]]:
+def gossip_with_clock(interval: float = 1.0) -> tuple[_Gossip, Clock, list[int]]:
     clock = Clock()
     changes: list[int] = []
 
     async def publish(text: str) -> None:  # not used: nothing here sends
         raise AssertionError(text)
 
-    gossip = Gossip(
+    gossip = _Gossip(
         node="me",
         epoch="e1",
-        members=LocalMembers(),
+        members=_LocalMembers(),
         publish=publish,
         on_change=lambda: changes.append(1),
         loop=clock,  # type: ignore[arg-type]  # only .time() is used by what is tested
@@ -141,10 +141,10 @@ async def test_deltas_apply_in_order_and_a_gap_asks_for_a_snapshot() -> None:
     async def publish(text: str) -> None:
         sent.append(json.loads(text))
 
-    gossip = Gossip(
+    gossip = _Gossip(
         node="me",
         epoch="e1",
-        members=LocalMembers(),
+        members=_LocalMembers(),
         publish=publish,
         on_change=lambda: None,
         loop=asyncio.get_running_loop(),
@@ -187,21 +187,21 @@ def test_a_bye_drops_only_the_same_epoch() -> None:
 
 
 @pytest.fixture(params=["bus", pytest.param("redis", marks=pytest.mark.redis)])
-def make_node(request: pytest.FixtureRequest) -> Iterator[Callable[..., Hub]]:
+def make_node(request: pytest.FixtureRequest) -> Iterator[Callable[..., _Hub]]:
     """Builds hubs that act as separate nodes on one shared backend (a bus, or Redis)."""
     bus = Bus()
     url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
 
-    def make(node: str, **options: Any) -> Hub:
+    def make(node: str, **options: Any) -> _Hub:
         backend = BusBackend(bus) if url is None else None
         options.setdefault("heartbeat_interval", INTERVAL)
-        return Hub(url or "bus://", node=node, backend=backend, gossip=True, **options)
+        return _Hub(url or "bus://", node=node, backend=backend, gossip=True, **options)
 
     yield make
 
 
 @pytest.mark.anyio
-async def test_members_of_every_node_converge(make_node: Callable[[str], Hub]) -> None:
+async def test_members_of_every_node_converge(make_node: Callable[[str], _Hub]) -> None:
     a, b = make_node("node-a"), make_node("node-b")
     await a.start()
     await b.start()
@@ -224,7 +224,7 @@ async def test_members_of_every_node_converge(make_node: Callable[[str], Hub]) -
 
 
 @pytest.mark.anyio
-async def test_a_new_node_learns_the_existing_members(make_node: Callable[[str], Hub]) -> None:
+async def test_a_new_node_learns_the_existing_members(make_node: Callable[[str], _Hub]) -> None:
     a = make_node("node-a")
     pa, _ = node_pid("node-a")
     await a.join("room", pa)
@@ -238,7 +238,7 @@ async def test_a_new_node_learns_the_existing_members(make_node: Callable[[str],
 
 @pytest.mark.anyio
 async def test_a_dead_nodes_members_disappear_by_missed_heartbeats(
-    make_node: Callable[[str], Hub], caplog: pytest.LogCaptureFixture
+    make_node: Callable[[str], _Hub], caplog: pytest.LogCaptureFixture
 ) -> None:
     a, b = make_node("node-a"), make_node("node-b")
     pa, _ = node_pid("node-a")
@@ -255,7 +255,7 @@ async def test_a_dead_nodes_members_disappear_by_missed_heartbeats(
 
 
 @pytest.mark.anyio
-async def test_a_closing_node_says_goodbye(make_node: Callable[..., Hub]) -> None:
+async def test_a_closing_node_says_goodbye(make_node: Callable[..., _Hub]) -> None:
     a = make_node("node-a")
     b = make_node("node-b", missed_heartbeats=10_000)  # so only the goodbye can drop node-a
     pa, _ = node_pid("node-a")
@@ -288,8 +288,8 @@ def drop_deltas(bus: Bus, which: set[int]) -> list[str]:
 @pytest.mark.anyio
 async def test_a_lost_delta_is_repaired_from_a_snapshot() -> None:
     bus = Bus()
-    a = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    a = _Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    b = _Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
     await a.start()
     await b.start()
     await b.wait_until(lambda: b.nodes() == ["node-a"], TIMEOUT)
@@ -305,9 +305,9 @@ async def test_a_lost_delta_is_repaired_from_a_snapshot() -> None:
 @pytest.mark.anyio
 async def test_a_second_lost_delta_soon_after_a_repair_is_repaired_too() -> None:
     bus = Bus()
-    a = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    a = _Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
     # node-b asks a node for a snapshot at most once per its interval: make that long.
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=1.0)
+    b = _Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=1.0)
     await a.start()
     await b.start()
     await b.wait_until(lambda: b.nodes() == ["node-a"], TIMEOUT)
@@ -331,8 +331,8 @@ async def test_membership_is_announced_again_after_an_outage() -> None:
     # Hub._on_backend_state once: this test then fails.
     bus = Bus()
     backend_a = BusBackend(bus)
-    a = Hub("bus://", node="node-a", backend=backend_a, heartbeat_interval=1000.0)
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=1000.0)
+    a = _Hub("bus://", node="node-a", backend=backend_a, heartbeat_interval=1000.0)
+    b = _Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=1000.0)
     first, _ = node_pid("node-b")
     await a.start()
     await b.join("room", first)
@@ -361,14 +361,14 @@ async def test_membership_is_announced_again_after_an_outage() -> None:
 @pytest.mark.anyio
 async def test_a_node_restarted_under_the_same_name_is_learned_afresh() -> None:
     bus = Bus()
-    a = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    a = _Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    b = _Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
     old, _ = node_pid("node-a")
     await a.join("room", old)
     await b.start()
     await b.wait_until(lambda: ids(b.get_members("room")) == ids([old]), TIMEOUT)
     await a.close(farewell=False)
-    again = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    again = _Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
     new, _ = node_pid("node-a")
     await again.join("other", new)
     await b.wait_until(
@@ -381,8 +381,8 @@ async def test_a_node_restarted_under_the_same_name_is_learned_afresh() -> None:
 @pytest.mark.anyio
 async def test_a_local_pid_exit_reaches_other_nodes() -> None:
     bus = Bus()
-    a = Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
-    b = Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    a = _Hub("bus://", node="node-a", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
+    b = _Hub("bus://", node="node-b", backend=BusBackend(bus), heartbeat_interval=INTERVAL)
     pa, _ = node_pid("node-a")
     await a.join("room", pa)
     await b.start()

@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 from fastapi_nova import pid as pid_module
-from fastapi_nova.pid import NODE, Pid, reset_current, self_pid, send, set_current, spawn, whereis
+from fastapi_nova.pid import (
+    _NODE,
+    Pid,
+    _reset_current,
+    _self_pid,
+    _set_current,
+    _spawn,
+    _whereis,
+    send,
+)
 from tests.support.ws import TIMEOUT
 
 
@@ -30,7 +39,7 @@ def _no_leftover_pids() -> Iterator[None]:
 
 def test_send_delivers_to_a_live_local_pid_only() -> None:
     inbox = Inbox()
-    pid = spawn(inbox)
+    pid = _spawn(inbox)
     assert pid.is_local and pid.alive
     send(pid, "hello")
     assert pid.deliver("again") is True
@@ -42,7 +51,7 @@ def test_send_delivers_to_a_live_local_pid_only() -> None:
 
 
 def test_a_remote_pid_equals_the_original_and_delivers_nothing() -> None:
-    pid = spawn(Inbox())
+    pid = _spawn(Inbox())
     try:
         remote = Pid(node=pid.node, id=pid.id)
         assert remote == pid and hash(remote) == hash(pid)
@@ -54,12 +63,12 @@ def test_a_remote_pid_equals_the_original_and_delivers_nothing() -> None:
 
 
 def test_the_wire_form_comes_back_as_the_live_local_pid() -> None:
-    pid = spawn(Inbox())
+    pid = _spawn(Inbox())
     data = pid.to_json()
-    assert data == {"node": NODE, "id": pid.id}
-    assert Pid.from_json(data) is pid and whereis(pid.id) is pid
+    assert data == {"node": _NODE, "id": pid.id}
+    assert Pid.from_json(data) is pid and _whereis(pid.id) is pid
     pid.exit()
-    assert whereis(pid.id) is None
+    assert _whereis(pid.id) is None
     gone = Pid.from_json(data)
     assert gone == pid and gone is not pid and not gone.alive
     foreign = Pid.from_json({"node": "other-node", "id": "abc"})
@@ -67,7 +76,7 @@ def test_the_wire_form_comes_back_as_the_live_local_pid() -> None:
 
 
 def test_monitors_run_once_on_exit_and_at_once_after_it() -> None:
-    pid = spawn(Inbox())
+    pid = _spawn(Inbox())
     ran: list[str] = []
     pid.monitor(lambda p: ran.append("first"))
     removed = lambda p: ran.append("removed")  # noqa: E731
@@ -82,7 +91,7 @@ def test_monitors_run_once_on_exit_and_at_once_after_it() -> None:
 
 
 def test_a_failing_monitor_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
-    pid = spawn(Inbox())
+    pid = _spawn(Inbox())
     ran: list[str] = []
 
     def broken(p: Pid) -> None:
@@ -96,19 +105,19 @@ def test_a_failing_monitor_does_not_stop_the_others(caplog: pytest.LogCaptureFix
 
 
 def test_self_pid_is_the_current_connection() -> None:
-    assert self_pid() is None
-    pid = spawn(Inbox())
-    token = set_current(pid)
+    assert _self_pid() is None
+    pid = _spawn(Inbox())
+    token = _set_current(pid)
     try:
-        assert self_pid() is pid
+        assert _self_pid() is pid
     finally:
-        reset_current(token)
+        _reset_current(token)
         pid.exit()
-    assert self_pid() is None
+    assert _self_pid() is None
 
 
 def test_a_monitor_added_while_another_thread_exits_the_pid_still_runs() -> None:
-    pid = spawn(Inbox())
+    pid = _spawn(Inbox())
     ran: list[Pid] = []
     appending, exited = threading.Event(), threading.Event()
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from fastapi_nova import NovaRouter, PubSubConfigError, pubsub
 from fastapi_nova.errors import NotInConnectionError, PubSubUnavailable
-from fastapi_nova.pid import Pid, reset_current, set_current
+from fastapi_nova.pid import Pid, _reset_current, _set_current
 from fastapi_nova.pubsub import PubSubMessage
 from tests.support.pubsub import (  # noqa: F401
     TIMEOUT,
@@ -84,11 +84,11 @@ async def test_sender_is_included_and_is_its_live_pid(ps: str) -> None:
     await pubsub.join("chat", member=sender)
     await pubsub.join("chat", member=other)
 
-    token = set_current(sender)
+    token = _set_current(sender)
     try:
         await pubsub.broadcast("chat", "message", {"text": "hi"})
     finally:
-        reset_current(token)
+        _reset_current(token)
 
     for box in (sender_box, other_box):
         message = await box.get()
@@ -232,7 +232,7 @@ async def test_a_bad_name_is_refused_everywhere_before_the_backend(
     await pubsub.join("chat", member=pid)
     await pubsub.broadcast("chat", "t", "fine")
     assert (await mailbox.get()).payload == "fine"
-    hub = pubsub.current_hub()
+    hub = pubsub._current_hub()
     assert hub is not None and hub.subscribed_channels == ["chat"]
     pid.exit()
 
@@ -276,13 +276,13 @@ async def test_join_and_leave_outside_a_connection_need_a_member(ps: str) -> Non
 @pytest.mark.anyio
 async def test_join_and_leave_default_to_the_current_connection(ps: str) -> None:
     pid, _ = connection()
-    token = set_current(pid)
+    token = _set_current(pid)
     try:
         await pubsub.join("chat")
         assert pubsub.get_local_members("chat") == [pid]
         assert await pubsub.leave("chat") is True
     finally:
-        reset_current(token)
+        _reset_current(token)
     assert pubsub.get_local_members("chat") == []
     pid.exit()
 
@@ -304,7 +304,7 @@ async def test_exit_removes_every_membership_and_the_subscription(ps: str) -> No
     pid, mailbox = connection()
     await pubsub.join("a", member=pid)
     await pubsub.join("b", member=pid)
-    hub = pubsub.current_hub()
+    hub = pubsub._current_hub()
     assert hub is not None and sorted(hub.subscribed_channels) == ["a", "b"]
 
     pid.exit()
@@ -330,12 +330,12 @@ async def test_local_broadcast_reaches_local_members_only_without_a_backend(
     pid, mailbox = connection()
     await pubsub.join("chat", member=pid)
     await pubsub.shutdown()  # no hub at all (shut down): local_broadcast must not need one
-    assert pubsub.current_hub() is None
+    assert pubsub._current_hub() is None
 
     await pubsub.local_broadcast("chat", "t", (1, "two"))
 
     assert await mailbox.get() == ("nova_pubsub", "chat", None, "t", [1, "two"])
-    assert pubsub.current_hub() is None
+    assert pubsub._current_hub() is None
     pid.exit()
 
 
@@ -368,10 +368,10 @@ async def test_one_redis_subscription_per_channel(
 
 @pytest.mark.anyio
 async def test_lazy_connect_without_startup(ps: str) -> None:
-    assert pubsub.current_hub() is None
+    assert pubsub._current_hub() is None
     pid, mailbox = connection()
     await pubsub.join("chat", member=pid)
-    hub = pubsub.current_hub()
+    hub = pubsub._current_hub()
     assert hub is not None and hub.connected and hub.url == ps
     await pubsub.broadcast("chat", "t", 1)
     assert (await mailbox.get()).payload == 1
@@ -381,24 +381,24 @@ async def test_lazy_connect_without_startup(ps: str) -> None:
 @pytest.mark.anyio
 async def test_broadcast_connects_lazily_too(ps: str) -> None:
     await pubsub.broadcast("nobody", "t", 1)
-    hub = pubsub.current_hub()
+    hub = pubsub._current_hub()
     assert hub is not None and hub.connected
 
 
 @pytest.mark.anyio
 async def test_after_shutdown_use_raises_until_the_next_startup(ps: str) -> None:
     await pubsub.startup()
-    first = pubsub.current_hub()
+    first = pubsub._current_hub()
     assert first is not None and first.connected
     await pubsub.startup()  # a second router's lifespan: the same hub
-    assert pubsub.current_hub() is first
+    assert pubsub._current_hub() is first
 
     pid, mailbox = connection()
     await pubsub.join("chat", member=pid)
     await pubsub.shutdown()  # the inner lifespan ends: the outer one still uses pub/sub
-    assert pubsub.current_hub() is first and first.connected
+    assert pubsub._current_hub() is first and first.connected
     await pubsub.shutdown()
-    assert pubsub.current_hub() is None and first.closed
+    assert pubsub._current_hub() is None and first.closed
     assert pubsub.get_local_members("chat") == [pid]  # membership belongs to the process
 
     for late_use in (
@@ -407,14 +407,14 @@ async def test_after_shutdown_use_raises_until_the_next_startup(ps: str) -> None
     ):
         with pytest.raises(PubSubUnavailable, match="pub/sub has shut down with the app's"):
             await late_use()
-    assert pubsub.current_hub() is None  # it did not reconnect
+    assert pubsub._current_hub() is None  # it did not reconnect
     await pubsub.local_broadcast("chat", "t", "local still works")
     assert (await mailbox.get()).payload == "local still works"
 
     await pubsub.startup()  # the app starts again (a TestClient entered twice)
     await pubsub.broadcast("chat", "t", "again")  # resubscribed "chat"
     assert (await mailbox.get()).payload == "again"
-    assert pubsub.current_hub() is not first
+    assert pubsub._current_hub() is not first
     pid.exit()
 
 
@@ -422,7 +422,7 @@ def test_hub_rebinds_to_a_new_event_loop(fresh_state: None) -> None:
     """Each asyncio.run is a new loop, as each TestClient portal is."""
     pid, mailbox = connection()
     asyncio.run(pubsub.join("chat", member=pid))
-    first = pubsub.current_hub()
+    first = pubsub._current_hub()
     assert first is not None
 
     async def second_loop() -> Any:
@@ -442,13 +442,13 @@ async def test_hub_on_another_running_loop_is_closed_there(fresh_state: None) ->
     pid, mailbox = connection()
     with anyio.from_thread.start_blocking_portal("asyncio") as portal:
         portal.call(functools.partial(pubsub.join, "chat", member=pid))
-        other = pubsub.current_hub()
+        other = pubsub._current_hub()
         assert other is not None and other.connected
 
         await pubsub.broadcast("chat", "t", "here")  # on this test's loop
 
         assert (await mailbox.get()).payload == "here"
-        assert other.closed and pubsub.current_hub() is not other
+        assert other.closed and pubsub._current_hub() is not other
     await pubsub.shutdown()
     pid.exit()
 
@@ -485,7 +485,7 @@ def test_a_second_router_naming_another_backend_is_refused(fresh_state: None) ->
 async def test_url_from_environment(fresh_state: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOVA_PUBSUB_URL", "memory://")
     await pubsub.startup()
-    hub = pubsub.current_hub()
+    hub = pubsub._current_hub()
     assert hub is not None and hub.url == "memory://"
     monkeypatch.setenv("NOVA_PUBSUB_URL", "nope://")
     with pytest.raises(ValueError, match="'nope://'"):
@@ -496,7 +496,7 @@ async def test_url_from_environment(fresh_state: None, monkeypatch: pytest.Monke
 def test_redis_url_without_redis_installed_names_the_extra(
     fresh_state: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fastapi_nova.redis_backend import RedisBackend
+    from fastapi_nova.redis_backend import _RedisBackend
 
     for name in [m for m in sys.modules if m == "redis" or m.startswith("redis.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -504,7 +504,7 @@ def test_redis_url_without_redis_installed_names_the_extra(
     with pytest.raises(ImportError, match=r"pip install 'fastapi-nova\[redis\]'"):
         pubsub.configure("redis://127.0.0.1:1/0")
     with pytest.raises(ImportError, match=r"pip install 'fastapi-nova\[redis\]'"):
-        RedisBackend("redis://127.0.0.1:1/0")
+        _RedisBackend("redis://127.0.0.1:1/0")
 
 
 # -- the lifespan --------------------------------------------------------------------------
@@ -515,7 +515,7 @@ def recording_lifespan(
 ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        hub = pubsub.current_hub()
+        hub = pubsub._current_hub()
         seen.append(f"startup: hub {'up' if hub is not None and hub.connected else 'absent'}")
         if member is not None:
             await pubsub.join("news", member=member[0])
@@ -538,13 +538,13 @@ def test_a_router_lifespan_runs_inside_pubsub(fresh_state: None) -> None:
     app = FastAPI()
     app.include_router(NovaRouter([], lifespan=recording_lifespan(seen, (pid, mailbox))))
     with TestClient(app):
-        hub = pubsub.current_hub()
+        hub = pubsub._current_hub()
     assert seen == [
         "startup: hub up",
         "shutdown: broadcast sent",
         "shutdown: delivered 'going down'",  # pub/sub was still up when the user code ran
     ]
-    assert hub is not None and hub.closed and pubsub.current_hub() is None
+    assert hub is not None and hub.closed and pubsub._current_hub() is None
     pid.exit()
     pid.exit()
 
@@ -562,7 +562,7 @@ def test_an_app_lifespan_runs_outside_and_gets_a_clear_error_at_shutdown(
     assert seen[0] == "startup: hub absent"  # it would connect lazily on first use
     assert seen[1].startswith("shutdown: pub/sub has shut down with the app's lifespan")
     assert "NovaRouter(..., lifespan=...)" in seen[1]
-    assert pubsub.current_hub() is None
+    assert pubsub._current_hub() is None
 
 
 def test_without_the_lifespan_it_connects_on_first_use_after_an_earlier_app(

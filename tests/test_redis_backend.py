@@ -17,8 +17,8 @@ from broadcaster import Broadcast
 from fastapi_nova import hub as hub_module
 from fastapi_nova import pubsub, redis_backend
 from fastapi_nova.errors import PubSubUnavailable
-from fastapi_nova.hub import Hub
-from fastapi_nova.redis_backend import COMMAND_TIMEOUT, CONNECT_TIMEOUT, RedisBackend
+from fastapi_nova.hub import _Hub
+from fastapi_nova.redis_backend import _COMMAND_TIMEOUT, _CONNECT_TIMEOUT, _RedisBackend
 from tests.support.proxy import HoldingProxy
 from tests.support.pubsub import connection, fresh_state_fixture, node_pid  # noqa: F401
 from tests.support.redis import RedisServer, redis_server_fixture  # noqa: F401
@@ -43,22 +43,22 @@ async def numsub(url: str, channel: str) -> int:
         await client.aclose()
 
 
-def connected_event(backend: RedisBackend) -> asyncio.Event:
+def connected_event(backend: _RedisBackend) -> asyncio.Event:
     """An event set the next time ``backend`` reports itself connected."""
     event = asyncio.Event()
     backend.add_state_listener(lambda up: event.set() if up else None)
     return event
 
 
-def down_event(backend: RedisBackend) -> asyncio.Event:
+def down_event(backend: _RedisBackend) -> asyncio.Event:
     event = asyncio.Event()
     backend.add_state_listener(lambda up: None if up else event.set())
     return event
 
 
 @pytest.fixture
-async def ours(redis_server: RedisServer) -> AsyncIterator[tuple[Broadcast, RedisBackend]]:
-    backend = RedisBackend(redis_server.url)
+async def ours(redis_server: RedisServer) -> AsyncIterator[tuple[Broadcast, _RedisBackend]]:
+    backend = _RedisBackend(redis_server.url)
     broadcast = Broadcast(backend=backend)
     await broadcast.connect()
     yield broadcast, backend
@@ -139,7 +139,7 @@ async def test_upstream_never_receives_again_after_a_redis_restart(
 # -- ours ----------------------------------------------------------------------------------
 
 
-async def test_first_subscription_receives(ours: tuple[Broadcast, RedisBackend]) -> None:
+async def test_first_subscription_receives(ours: tuple[Broadcast, _RedisBackend]) -> None:
     broadcast, _ = ours
     async with broadcast.subscribe("first") as subscriber:
         await broadcast.publish("first", "hello")
@@ -148,7 +148,7 @@ async def test_first_subscription_receives(ours: tuple[Broadcast, RedisBackend])
 
 
 async def test_receives_again_after_a_redis_restart(
-    ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
+    ours: tuple[Broadcast, _RedisBackend], redis_server: RedisServer
 ) -> None:
     broadcast, backend = ours
     async with broadcast.subscribe("chat") as subscriber:
@@ -166,7 +166,7 @@ async def test_receives_again_after_a_redis_restart(
 
 
 async def test_publish_raises_promptly_while_redis_is_down(
-    ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
+    ours: tuple[Broadcast, _RedisBackend], redis_server: RedisServer
 ) -> None:
     broadcast, backend = ours
     loop = asyncio.get_running_loop()
@@ -176,7 +176,7 @@ async def test_publish_raises_promptly_while_redis_is_down(
     started = loop.time()  # the supervisor may not have noticed yet: still bounded
     with pytest.raises(PubSubUnavailable, match="Redis at redis://127.0.0.1"):
         await broadcast.publish("chat", "lost?")
-    assert loop.time() - started < COMMAND_TIMEOUT + 0.5
+    assert loop.time() - started < _COMMAND_TIMEOUT + 0.5
 
     async with asyncio.timeout(TIMEOUT):
         await down.wait()
@@ -190,8 +190,8 @@ async def test_publish_raises_promptly_while_redis_is_down(
 async def test_a_silent_redis_is_detected_by_ping_and_publish_is_bounded(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_backend, "PING_INTERVAL", 0.2)
-    backend = RedisBackend(redis_server.url)
+    monkeypatch.setattr(redis_backend, "_PING_INTERVAL", 0.2)
+    backend = _RedisBackend(redis_server.url)
     broadcast = Broadcast(backend=backend)
     await broadcast.connect()
     loop = asyncio.get_running_loop()
@@ -202,7 +202,7 @@ async def test_a_silent_redis_is_detected_by_ping_and_publish_is_bounded(
             started = loop.time()
             with pytest.raises(PubSubUnavailable):
                 await broadcast.publish("chat", "lost?")
-            assert loop.time() - started < COMMAND_TIMEOUT + 0.5
+            assert loop.time() - started < _COMMAND_TIMEOUT + 0.5
             async with asyncio.timeout(TIMEOUT):
                 await down.wait()
 
@@ -224,12 +224,12 @@ async def test_a_silent_redis_is_detected_by_ping_and_publish_is_bounded(
 
 async def test_connect_while_redis_is_down_then_it_comes_up(redis_server: RedisServer) -> None:
     redis_server.stop()
-    backend = RedisBackend(redis_server.url)
+    backend = _RedisBackend(redis_server.url)
     broadcast = Broadcast(backend=backend)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await broadcast.connect()  # does not raise: the process keeps serving
-    assert loop.time() - started < CONNECT_TIMEOUT + 0.5
+    assert loop.time() - started < _CONNECT_TIMEOUT + 0.5
     assert not backend.connected
     try:
         async with broadcast.subscribe("chat") as subscriber:  # recorded for later
@@ -247,11 +247,11 @@ async def test_connect_while_redis_is_down_then_it_comes_up(redis_server: RedisS
 
 def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
     for failures in range(12):
-        ceiling = min(redis_backend.BACKOFF_MAX, redis_backend.BACKOFF_INITIAL * 2**failures)
+        ceiling = min(redis_backend._BACKOFF_MAX, redis_backend._BACKOFF_INITIAL * 2**failures)
         for _ in range(20):
-            assert 0.75 * ceiling <= redis_backend.backoff_delay(failures) <= ceiling
-    assert redis_backend.backoff_delay(10_000) <= redis_backend.BACKOFF_MAX
-    assert RedisBackend("redis://127.0.0.1:1/0").backoff is redis_backend.backoff_delay
+            assert 0.75 * ceiling <= redis_backend._backoff_delay(failures) <= ceiling
+    assert redis_backend._backoff_delay(10_000) <= redis_backend._BACKOFF_MAX
+    assert _RedisBackend("redis://127.0.0.1:1/0").backoff is redis_backend._backoff_delay
 
 
 async def test_reconnect_attempts_back_off_while_redis_is_down(
@@ -266,7 +266,7 @@ async def test_reconnect_attempts_back_off_while_redis_is_down(
             four.set()
         return 0.01  # keep the test quick; the delays themselves are tested above
 
-    backend = RedisBackend(redis_server.url, backoff=record)
+    backend = _RedisBackend(redis_server.url, backoff=record)
     broadcast = Broadcast(backend=backend)
     await broadcast.connect()
     try:
@@ -279,7 +279,7 @@ async def test_reconnect_attempts_back_off_while_redis_is_down(
 
 
 async def test_only_current_subscriptions_are_restored(
-    ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
+    ours: tuple[Broadcast, _RedisBackend], redis_server: RedisServer
 ) -> None:
     _, backend = ours
     await backend.subscribe("kept")
@@ -306,7 +306,7 @@ async def test_changes_during_the_restore_are_not_lost(redis_server: RedisServer
     # the backend's channel set; the restore and its catch-up must still honour them).
     proxy = HoldingProxy(redis_server.port)
     await proxy.start()
-    backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0")
+    backend = _RedisBackend(f"redis://127.0.0.1:{proxy.port}/0")
     broadcast = Broadcast(backend=backend)
     await broadcast.connect()
     try:
@@ -338,7 +338,7 @@ async def test_changes_during_the_restore_are_not_lost(redis_server: RedisServer
 
 async def test_connects_again_after_a_disconnect(redis_server: RedisServer) -> None:
     # As a Broadcast does when an app's lifespan runs twice (a TestClient entered twice).
-    backend = RedisBackend(redis_server.url)
+    backend = _RedisBackend(redis_server.url)
     broadcast = Broadcast(backend=backend)
     await broadcast.connect()
     await broadcast.disconnect()
@@ -355,7 +355,7 @@ async def test_connects_again_after_a_disconnect(redis_server: RedisServer) -> N
 
 
 async def test_unsubscribe_releases_the_redis_subscription(
-    ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
+    ours: tuple[Broadcast, _RedisBackend], redis_server: RedisServer
 ) -> None:
     _, backend = ours
     await backend.subscribe("chat")
@@ -372,8 +372,8 @@ async def test_pubsub_through_a_redis_outage(redis_server: RedisServer) -> None:
     pubsub.configure(redis_server.url)
     pid, mailbox = connection()
     await pubsub.join("chat", member=pid)
-    hub = pubsub.current_hub()
-    assert hub is not None and isinstance(hub.backend, RedisBackend)
+    hub = pubsub._current_hub()
+    assert hub is not None and isinstance(hub.backend, _RedisBackend)
     loop = asyncio.get_running_loop()
     try:
         redis_server.stop()
@@ -399,7 +399,7 @@ async def test_pubsub_through_a_redis_outage(redis_server: RedisServer) -> None:
 async def test_members_of_other_nodes_come_back_after_a_redis_restart(
     redis_server: RedisServer,
 ) -> None:
-    make: Callable[[str], Hub] = lambda node: Hub(  # noqa: E731
+    make: Callable[[str], _Hub] = lambda node: _Hub(  # noqa: E731
         redis_server.url, node=node, heartbeat_interval=0.1
     )
     a, b = make("node-a"), make("node-b")
@@ -422,7 +422,7 @@ async def test_members_of_other_nodes_come_back_after_a_redis_restart(
 
 
 async def test_a_channel_redis_cannot_carry_is_refused_and_never_blocks_a_restore(
-    ours: tuple[Broadcast, RedisBackend], redis_server: RedisServer
+    ours: tuple[Broadcast, _RedisBackend], redis_server: RedisServer
 ) -> None:
     broadcast, backend = ours
     with pytest.raises(ValueError, match=r"Redis cannot subscribe 'room-\\ud800': not valid"):
@@ -454,8 +454,8 @@ async def test_a_bad_channel_name_cannot_poison_pubsub_across_a_restart(
         with pytest.raises(ValueError, match="not valid Unicode"):
             await pubsub.join("room-\ud800", member=pid)
         await pubsub.join("room", member=pid)
-        hub = pubsub.current_hub()
-        assert hub is not None and isinstance(hub.backend, RedisBackend)
+        hub = pubsub._current_hub()
+        assert hub is not None and isinstance(hub.backend, _RedisBackend)
         down = down_event(hub.backend)
         redis_server.stop()
         async with asyncio.timeout(TIMEOUT):

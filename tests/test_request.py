@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from fastapi_nova import NovaRequest, NovaRouter
-from fastapi_nova.request import is_nova_style
+from fastapi_nova.request import _is_nova_style
 
 
 def make_client(routes: list[Any], **group: Any) -> TestClient:
@@ -371,12 +371,12 @@ FASTAPI_STYLE: list[Callable[..., Any]] = [
 
 @pytest.mark.parametrize("fn", NOVA_STYLE, ids=repr)
 def test_nova_style_callables_are_detected(fn: Callable[..., Any]) -> None:
-    assert is_nova_style(fn)
+    assert _is_nova_style(fn)
 
 
 @pytest.mark.parametrize("fn", FASTAPI_STYLE, ids=repr)
 def test_fastapi_style_callables_are_not_nova_style(fn: Callable[..., Any]) -> None:
-    assert not is_nova_style(fn)
+    assert not _is_nova_style(fn)
 
 
 def test_string_annotation_is_really_a_string_here() -> None:
@@ -390,11 +390,11 @@ def test_unresolvable_string_annotation_naming_novarequest_is_nova_style() -> No
         "from __future__ import annotations\ndef f(req: NovaRequest):\n    return req\n",
         namespace,
     )
-    assert is_nova_style(namespace["f"])
+    assert _is_nova_style(namespace["f"])
 
 
 def test_not_a_callable_signature_is_not_nova_style() -> None:
-    assert not is_nova_style(print)  # builtins may have no signature; must not raise
+    assert not _is_nova_style(print)  # builtins may have no signature; must not raise
 
 
 def test_typed_and_callable_object_controllers_receive_a_novarequest() -> None:

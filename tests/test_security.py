@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from fastapi_nova import AuthData, NovaRequest, NovaRouter
 from fastapi_nova._shapes import parse_headers
-from fastapi_nova.errors import InvalidReturn
-from fastapi_nova.security import verdict
+from fastapi_nova.errors import _InvalidReturn
+from fastapi_nova.security import _verdict
 
 api_key = APIKeyHeader(name="x-key", auto_error=False)
 basic = HTTPBasic()
@@ -670,15 +670,15 @@ async def controller_fn(id: int) -> Any:
     ids=repr,
 )
 def test_verdict_table(result: Any, allowed: bool, status: int | None) -> None:
-    decision = verdict(result)
+    decision = _verdict(result)
 
     assert decision.allowed is allowed
     assert (decision.response.status_code if decision.response else None) == status
 
 
 def test_true_without_data_sets_no_auth_data() -> None:
-    assert not verdict(True).has_auth_data
-    assert verdict((True, None)).has_auth_data and verdict((True, None)).auth_data is None
+    assert not _verdict(True).has_auth_data
+    assert _verdict((True, None)).has_auth_data and _verdict((True, None)).auth_data is None
 
 
 # --------------------------------------------------------------------------- one strictness
@@ -729,7 +729,7 @@ def test_handlers_and_security_refuse_the_same_headers(headers: Any) -> None:
 @pytest.mark.parametrize("body", [None, 1, object()], ids=repr)
 def test_security_body_must_be_json_text_or_bytes(body: Any) -> None:
     # As the docs' table says; None too (a handler's ("status", ...) takes None as "no body").
-    assert verdict((False, 403, {}, body)).response.status_code == 401  # type: ignore[union-attr]
+    assert _verdict((False, 403, {}, body)).response.status_code == 401  # type: ignore[union-attr]
 
 
 #: Bounded; derandomized under CI (as tests/test_fuzz.py) so a run is repeatable.
@@ -761,7 +761,7 @@ def test_any_false_tuple_denies_with_its_status_or_401(
     # Never a pass, never a crash, never a 500: the parser shared with handlers raises only
     # InvalidReturn, which security turns into the 401 of "anything else".
     result = (False, status, headers, body)[:size] if size > 2 else (False, headers)
-    decision = verdict(result)
+    decision = _verdict(result)
     assert decision.allowed is False and decision.response is not None
     assert decision.response.status_code in (401, status)
 
@@ -771,7 +771,7 @@ def test_any_false_tuple_denies_with_its_status_or_401(
 def test_the_shared_header_parser_raises_only_invalid_return(value: Any) -> None:
     try:
         headers = parse_headers(value, ("status", 200, value))
-    except InvalidReturn as exc:
+    except _InvalidReturn as exc:
         assert str(exc).endswith(f"in {('status', 200, value)!r}")  # names the tuple
     else:
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())

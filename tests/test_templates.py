@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from fastapi_nova import NovaRouter, TemplateNotFoundError, controller
-from fastapi_nova.templates import TemplateFinder, default_view, finder_for, template_name
+from fastapi_nova.templates import _default_view, _finder_for, _template_name, _TemplateFinder
 from tests.apps import main_controller, plain_views, view_app
 
 APPS = Path(view_app.__file__).parent
@@ -63,19 +63,19 @@ def test_default_view_names(module: str, expected: str) -> None:
         return req
 
     ctrl.__module__ = module
-    assert default_view(ctrl) == expected
+    assert _default_view(ctrl) == expected
 
 
 def test_default_view_of_the_real_modules() -> None:
-    assert default_view(main_controller.index) == "main.html"
-    assert default_view(plain_views.show) == "plain_views.html"
+    assert _default_view(main_controller.index) == "main.html"
+    assert _default_view(plain_views.show) == "plain_views.html"
 
 
 @pytest.mark.parametrize(
     ("view", "expected"), [("login", "login.html"), ("mail.txt", "mail.txt"), ("a/b", "a/b.html")]
 )
 def test_template_name(view: str, expected: str) -> None:
-    assert template_name(view) == expected
+    assert _template_name(view) == expected
 
 
 def test_templates_default_to_the_directory_of_the_routes_function() -> None:
@@ -142,7 +142,7 @@ def test_non_html_templates_do_not_escape(client: TestClient) -> None:
 
 
 def test_finder_raises_template_not_found_with_directories(tmp_path: Path) -> None:
-    finder = TemplateFinder([tmp_path, tmp_path / "b"])
+    finder = _TemplateFinder([tmp_path, tmp_path / "b"])
 
     with pytest.raises(
         TemplateNotFoundError,
@@ -154,11 +154,11 @@ def test_finder_raises_template_not_found_with_directories(tmp_path: Path) -> No
 
 def test_finder_without_directories_says_so() -> None:
     with pytest.raises(TemplateNotFoundError, match=r"searched: \(no directories\)$"):
-        TemplateFinder([]).render("x.html", {})
+        _TemplateFinder([]).render("x.html", {})
 
 
 def test_finder_for_defaults_to_templates_beside_the_module() -> None:
-    assert finder_for(None, "tests.apps.view_app").directories == ((APPS / "templates").resolve(),)
+    assert _finder_for(None, "tests.apps.view_app").directories == ((APPS / "templates").resolve(),)
 
 
 def test_decorator_defaults_to_templates_beside_the_function_module() -> None:

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from example_app.main import app as example_app
 from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket, WebSocketOptions, pubsub, send
 from fastapi_nova.pubsub import PubSubMessage
-from fastapi_nova.request import build_nova_request
+from fastapi_nova.request import _build_nova_request
 from fastapi_nova.testing import (
     DEFAULT_TIMEOUT,
     WebSocketRefused,
@@ -132,7 +132,7 @@ async def test_nova_request_body_is_readable_from_the_starlette_request() -> Non
 async def test_nova_request_is_the_request_of_its_scope() -> None:
     # Code that finds the request from the ASGI scope (as the framework does) gets this one.
     req = nova_request(auth_data={"user": "ada"})
-    assert await build_nova_request(req.request) is req
+    assert await _build_nova_request(req.request) is req
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Tests of fastapi_nova.websocket and its connection runtime: one connection per handler.
 
-Each test builds a tiny Starlette app whose WebSocket endpoint calls ``serve_websocket`` with a
+Each test builds a tiny Starlette app whose WebSocket endpoint calls ``_serve_websocket`` with a
 fixed state, drives it with Starlette's TestClient through ``tests.support.ws.connect`` (every
 receive has a timeout) and observes the handler through a :class:`Recorder`.
 """
@@ -26,13 +26,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from fastapi_nova import pubsub
 from fastapi_nova.errors import NovaError
 from fastapi_nova.mailbox import TimerRef
-from fastapi_nova.pid import Pid, self_pid, send, whereis
+from fastapi_nova.pid import Pid, _self_pid, _whereis, send
 from fastapi_nova.websocket import (
     FrameTooLargeError,
     InvalidCallbackReturn,
     NovaWebSocket,
     WebSocketOptions,
-    serve_websocket,
+    _serve_websocket,
 )
 from tests.support.pubsub import fresh_state_fixture  # noqa: F401
 from tests.support.ws import TIMEOUT, TestClient, connect, denied_status, expect_close
@@ -90,7 +90,7 @@ def recording(recorder: Recorder) -> type[NovaWebSocket]:
     class Recording(NovaWebSocket):
         def init(self, state: Any) -> Any:
             recorder.started(self)
-            assert self_pid() == self.pid
+            assert _self_pid() == self.pid
             return ("ok", {**state, "n": 0})
 
         def terminate(self, reason: Any, state: Any) -> None:
@@ -107,7 +107,7 @@ def make_app(
     opts = options or WebSocketOptions()
 
     async def endpoint(websocket: WebSocket) -> None:
-        await serve_websocket(websocket, handler_cls, state=dict(UPGRADE_STATE), options=opts)
+        await _serve_websocket(websocket, handler_cls, state=dict(UPGRADE_STATE), options=opts)
 
     return Starlette(routes=[WebSocketRoute("/ws", endpoint), *(routes or [])])
 
@@ -224,7 +224,7 @@ def test_init_gets_the_upgrade_state_and_websocket_init_replies(rec: Recorder, s
             return ("reply", ("text", "from init"), {**state, "n": 1})
 
         def websocket_init(self, state: Any) -> Any:
-            assert self_pid() == self.pid
+            assert _self_pid() == self.pid
             return ("reply", [("text", f"hello n={state['n']}")], bump(state))
 
         def terminate(self, reason: Any, state: Any) -> None:
@@ -446,7 +446,7 @@ def test_a_raising_terminate_is_logged_and_the_pid_still_exits(
 def test_a_crash_leaves_other_connections_alone(rec: Recorder) -> None:
     class Fragile(recording(rec)):  # type: ignore[misc]
         async def websocket_handle(self, frame: Any, state: Any) -> Any:
-            assert self_pid() == self.pid  # each connection sees its own pid, never the other's
+            assert _self_pid() == self.pid  # each connection sees its own pid, never the other's
             if frame == ("text", "crash"):
                 raise ValueError("only me")
             return ("reply", frame, state)
@@ -472,7 +472,7 @@ def test_client_close_code_reaches_terminate(rec: Recorder, style: Any) -> None:
         ws.close(4005, "bye")
         rec.wait_exits()
     assert rec.terminations == [(("remote", 4005), {**UPGRADE_STATE, "n": 0})]
-    assert not rec.pid.alive and whereis(rec.pid.id) is None
+    assert not rec.pid.alive and _whereis(rec.pid.id) is None
 
 
 def test_cancellation_still_runs_async_terminate_and_exit(
@@ -554,7 +554,7 @@ def test_memberships_are_released_however_the_connection_ends(
                     assert expect_close(ws) == ((1011, "") if ending == "crash" else (1000, ""))
         rec.wait_exits()
         assert pubsub.get_members("room") == []
-        hub = pubsub.current_hub()
+        hub = pubsub._current_hub()
         assert hub is not None
         client.portal.call(  # type: ignore[union-attr]
             functools.partial(hub.wait_until, lambda: hub.subscribed_channels == [], TIMEOUT)
@@ -576,7 +576,7 @@ def info_echo(recorder: Recorder) -> type[NovaWebSocket]:
             return ("reply", frame, state)
 
         def websocket_info(self, info: Any, state: Any) -> Any:
-            assert self_pid() == self.pid
+            assert _self_pid() == self.pid
             return ("reply", ("text", f"info {info}"), state)
 
     return InfoEcho
@@ -586,8 +586,8 @@ def test_send_from_another_thread_and_from_the_loop(rec: Recorder) -> None:
     seen_by_http: list[Any] = []
 
     async def poke(request: Request) -> PlainTextResponse:
-        seen_by_http.append(self_pid())  # the connection's pid does not leak out
-        pid = whereis(request.path_params["pid_id"])
+        seen_by_http.append(_self_pid())  # the connection's pid does not leak out
+        pid = _whereis(request.path_params["pid_id"])
         assert pid is not None
         send(pid, "from http")
         return PlainTextResponse("sent")

@@ -19,7 +19,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from fastapi_nova import NovaWebSocket, WebSocketOptions
-from fastapi_nova.websocket import serve_websocket
+from fastapi_nova.websocket import _serve_websocket
 from tests.support.ws import TestClient, connect, expect_close
 
 HEARTBEAT = "__ping__"
@@ -50,7 +50,7 @@ def client(handler_cls: type[NovaWebSocket], **options: Any) -> TestClient:
     opts = WebSocketOptions(**options)
 
     async def endpoint(websocket: WebSocket) -> None:
-        await serve_websocket(websocket, handler_cls, state={}, options=opts)
+        await _serve_websocket(websocket, handler_cls, state={}, options=opts)
 
     return TestClient(Starlette(routes=[WebSocketRoute("/ws", endpoint)]))
 

@@ -23,7 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from fastapi_nova.pid import Pid, send
-from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, serve_websocket
+from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, _serve_websocket
 
 # Give our loggers a root handler with levels, so the server log shows any ERROR we emit
 # (uvicorn configures only its own loggers).
@@ -57,7 +57,7 @@ class Echo(NovaWebSocket):
 
 
 async def echo(websocket: WebSocket) -> None:
-    await serve_websocket(websocket, Echo, state={"req": None}, options=WebSocketOptions())
+    await _serve_websocket(websocket, Echo, state={"req": None}, options=WebSocketOptions())
 
 
 #: Pids of the feed connections; the feeder task sends to each of them every FEED_PERIOD.
@@ -91,12 +91,12 @@ class Feed(Echo):
 
 async def feed_close(websocket: WebSocket) -> None:
     options = WebSocketOptions(mailbox_size=32, on_overflow="close", send_timeout=math.inf)
-    await serve_websocket(websocket, Feed, state={"req": None}, options=options)
+    await _serve_websocket(websocket, Feed, state={"req": None}, options=options)
 
 
 async def feed_timeout(websocket: WebSocket) -> None:
     options = WebSocketOptions(mailbox_size=32, on_overflow="drop_oldest", send_timeout=1.0)
-    await serve_websocket(websocket, Feed, state={"req": None}, options=options)
+    await _serve_websocket(websocket, Feed, state={"req": None}, options=options)
 
 
 async def endings(request: Request) -> JSONResponse:

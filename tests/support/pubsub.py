@@ -18,7 +18,7 @@ from broadcaster import BroadcastBackend, Event
 
 from fastapi_nova import pubsub
 from fastapi_nova.errors import PubSubUnavailable
-from fastapi_nova.pid import Pid, spawn
+from fastapi_nova.pid import Pid, _spawn
 
 #: Bound on every wait for something that should arrive.
 TIMEOUT = 5.0
@@ -64,7 +64,7 @@ async def flush_deliveries() -> None:
     everything broadcast earlier on that channel has been delivered. A channel without local
     members delivers to nobody, and ``local_broadcast`` delivers before it returns, so
     neither needs a marker. Covers the process-wide API (``pubsub.join``/``broadcast``), not
-    a ``Hub`` a test built by hand.
+    a ``_Hub`` a test built by hand.
     """
     hub = pubsub._STATE.hub
     if hub is None or hub.closed:
@@ -73,7 +73,7 @@ async def flush_deliveries() -> None:
     if not channels:
         return
     probe_box = Mailbox(sees_flush_markers=True)
-    probe = spawn(probe_box)
+    probe = _spawn(probe_box)
     try:
         for channel in channels:
             await pubsub.join(channel, member=probe)
@@ -91,7 +91,7 @@ async def flush_deliveries() -> None:
 def connection() -> tuple[Pid, Mailbox]:
     """A fake local connection: its pid and its inbox."""
     mailbox = Mailbox()
-    return spawn(mailbox), mailbox
+    return _spawn(mailbox), mailbox
 
 
 def node_pid(node: str) -> tuple[Pid, Mailbox]:
