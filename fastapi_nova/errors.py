@@ -45,7 +45,7 @@ class _HandlerError(NovaError):
     """A handler failed to build a response (a bug in the handler, not in the controller)."""
 
 
-class _BodyError(NovaError, ValueError):
+class BodyError(NovaError, ValueError):
     """The request body could not be parsed (answered with 400 before the controller runs).
 
     A Nova-style controller never sees it: `NovaRequest.body_error` holds it while the

@@ -20,7 +20,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.requests import HTTPConnection, Request
 
 from fastapi_nova._fastapi_compat import consumed_form, response_exit_stack
-from fastapi_nova.errors import _BodyError
+from fastapi_nova.errors import BodyError
 
 # Where per-request state lives in the ASGI scope: shared by every Request object built from
 # the same scope (FastAPI builds its own), and out of the way of the user's `request.state`.
@@ -76,7 +76,7 @@ class NovaRequest:
         self.auth_data = auth_data
         self.status_code = status_code
         self.pathinfo: list[str] = list(pathinfo or [])
-        self.body_error: _BodyError | None = None
+        self.body_error: BodyError | None = None
         self._parsed_qs: dict[str, str] | None = None
 
     @property
@@ -184,13 +184,13 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
             try:
                 nreq.json = json.loads(nreq.body)
             except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-                nreq.body_error = _BodyError(f"Invalid JSON body: {exc}")
+                nreq.body_error = BodyError(f"Invalid JSON body: {exc}")
     elif _is_form(content_type):
         try:
             form = await request.form()
         except Exception as exc:  # python-multipart raises several types for broken bodies
             detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
-            nreq.body_error = _BodyError(f"Invalid form body: {detail}")
+            nreq.body_error = BodyError(f"Invalid form body: {detail}")
             return
         _close_after_response(request, form.close)
         nreq.params = {
