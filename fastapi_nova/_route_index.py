@@ -41,7 +41,7 @@ class IndexedRoute(Generic[T]):
     target: T
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is built per request, and frozen fields cost
 class Found(Generic[T]):
     """The outcome of a lookup: a route to run, or the methods of the path (a 405)."""
 
@@ -135,6 +135,19 @@ class RouteIndex(Generic[T]):
         matched: list[tuple[_Leaf[T], list[str]]] = []
         if route_path.startswith("/"):
             self._walk(self._root, route_path[1:].split("/"), 0, [], matched)
+        if len(matched) == 1 and not self._aside:  # the usual case: one route has the path
+            leaf, values = matched[0]
+            route = leaf.route
+            if method in route.methods:
+                return Found(route, _convert(leaf, values), route.allow)
+            return Found(None, {}, route.allow)
+        return self._choose(matched, route_path, method)
+
+    def _choose(
+        self, matched: list[tuple[_Leaf[T], list[str]]], route_path: str, method: str
+    ) -> Found[T] | None:
+        """The first route in table order that answers `method`, among the trie's matches
+        and the routes kept aside; else the methods of the path, for a 405."""
         best: tuple[int, IndexedRoute[T], dict[str, Any]] | None = None
         allow: set[str] = set()
         for leaf, values in matched:
@@ -166,11 +179,21 @@ class RouteIndex(Generic[T]):
         values: list[str],
         out: list[tuple[_Leaf[T], list[str]]],
     ) -> None:
-        if i == len(segments):
-            out.extend((leaf, values) for leaf in node.leaves)
+        # Down static segments without recursing while there is only one way on: most of
+        # a path is prefixes, and the walk is on every request.
+        last = len(segments)
+        while i < last:
+            segment = segments[i]
+            child = node.static.get(segment)
+            if node.params or node.rest:
+                break
+            if child is None:
+                return
+            node, i = child, i + 1
+        else:
+            for leaf in node.leaves:
+                out.append((leaf, values))
             return
-        segment = segments[i]
-        child = node.static.get(segment)
         if child is not None:
             self._walk(child, segments, i + 1, values, out)
         for _, fits, param_child in node.params:
