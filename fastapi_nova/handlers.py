@@ -86,7 +86,7 @@ class _JsonBody(Response):
         self.body = body
         self.raw_headers = [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-length", b"%d" % len(body)),
         ]
 
 

@@ -24,6 +24,7 @@ from fastapi_nova import (
     HandlerExistsError,
     HandlerRegistry,
     NovaRouter,
+    _shapes,
     controller,
     default_registry,
     register_handler,
@@ -215,6 +216,16 @@ def test_the_json_fast_path_sends_the_bytes_a_plain_response_sends(
 
     assert fast is not None
     assert sent(fast) == sent(general) == sent(expected)
+
+
+@settings(max_examples=60, deadline=5000)
+@given(data=JSON_DATA)
+def test_json_is_encoded_exactly_as_the_json_encoder_does(data: Any) -> None:
+    # encode_json calls CPython's C encoder directly (JSONEncoder.encode's frames cost a
+    # tenth of a route); the text is JSONEncoder's, and on CPython the direct call is used.
+    assert _shapes._encode is not _shapes._ENCODER.encode
+    assert _shapes._encode(data) == _shapes._ENCODER.encode(data)
+    assert encode_json(data) == _shapes._ENCODER.encode(data).encode()
 
 
 def test_the_json_fast_path_leaves_other_returns_to_the_handlers() -> None:
