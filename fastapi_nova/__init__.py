@@ -23,6 +23,7 @@ from fastapi_nova.errors import (
     PubSubError,
     PubSubUnavailable,
     RouteConfigError,
+    SendTimeoutError,
     TemplateNotFoundError,
 )
 from fastapi_nova.groups import RouteGroup
@@ -81,6 +82,7 @@ __all__ = [
     "RouteGroupDict",
     "Routes",
     "SecurityFunction",
+    "SendTimeoutError",
     "TemplateNotFoundError",
     "TimerRef",
     "WebSocketOptions",

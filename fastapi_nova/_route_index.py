@@ -1,17 +1,17 @@
 """The compiled route index: one lookup per request, whatever the size of the route table.
 
 A NovaRouter's HTTP routes are compiled once into a segment trie: static segments are dict
-keys, a binding (``{id}``, ``{id:int}``) is a child tried against its convertor, a trailing
-``{name:path}`` takes the rest of the path. A lookup walks the request path once and collects
+keys, a binding (`{id}`, `{id:int}`) is a child tried against its convertor, a trailing
+`{name:path}` takes the rest of the path. A lookup walks the request path once and collects
 every route whose path matches; which one answers is then decided exactly as a linear scan of
 the table would decide it (the first route of the table whose methods include the request's),
-so table order, the documented precedence of overlapping paths (``/users/me`` before
-``/users/:id``) and "explicit methods win" are unchanged. The 405 ``Allow`` header is the union
+so table order, the documented precedence of overlapping paths (`/users/me` before
+`/users/:id`) and "explicit methods win" are unchanged. The 405 `Allow` header is the union
 of the methods of every route matching the path.
 
-A path the trie cannot represent (a ``:path`` convertor before the last segment, a segment that
+A path the trie cannot represent (a `:path` convertor before the last segment, a segment that
 mixes text and a binding) is kept aside and matched by its regular expression, still in table
-order. The index knows nothing of FastAPI: a route is an :class:`IndexedRoute`, its ``target``
+order. The index knows nothing of FastAPI: a route is an `IndexedRoute`, its `target`
 whatever the router wants back.
 """
 
@@ -33,11 +33,11 @@ _PARAM_SEGMENT = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 class IndexedRoute(Generic[T]):
     """One route as the index sees it (Starlette's compiled form of its path)."""
 
-    path_format: str  # "/users/{id}": Starlette's ``path_format``, convertors left out
+    path_format: str  # "/users/{id}": Starlette's `path_format`, convertors left out
     path_regex: re.Pattern[str]
     convertors: Mapping[str, Convertor[Any]]
     methods: frozenset[str]  # what it answers (HEAD included with GET, as Starlette does)
-    allow: frozenset[str]  # what it lists in a 405 ``Allow`` header
+    allow: frozenset[str]  # what it lists in a 405 `Allow` header
     target: T
 
 
@@ -62,11 +62,11 @@ class _Leaf(Generic[T]):
 @dataclass
 class _Node(Generic[T]):
     static: dict[str, _Node[T]] = field(default_factory=dict)
-    #: One child per distinct convertor (``{id}`` and ``{id:int}`` are different children).
+    #: One child per distinct convertor (`{id}` and `{id:int}` are different children).
     params: list[tuple[Convertor[Any], Callable[[str], bool], _Node[T]]] = field(
         default_factory=list
     )
-    #: Routes whose last segment is ``{name:path}``: they take the rest of the path.
+    #: Routes whose last segment is `{name:path}`: they take the rest of the path.
     rest: list[tuple[Convertor[Any], _Leaf[T]]] = field(default_factory=list)
     leaves: list[_Leaf[T]] = field(default_factory=list)
 
@@ -131,7 +131,7 @@ class RouteIndex(Generic[T]):
         return child
 
     def lookup(self, route_path: str, method: str) -> Found[T] | None:
-        """The route answering ``method`` on ``route_path``, a 405, or None (no such path)."""
+        """The route answering `method` on `route_path`, a 405, or None (no such path)."""
         matched: list[tuple[_Leaf[T], list[str]]] = []
         if route_path.startswith("/"):
             self._walk(self._root, route_path[1:].split("/"), 0, [], matched)

@@ -8,10 +8,14 @@ that raise one also re-export it where users met it first
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import reprlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # only for the annotation: importing Starlette here is not needed at run time
     from starlette.responses import Response
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 120
 
 
 class NovaError(Exception):
@@ -82,3 +86,30 @@ class WebSocketRefused(NovaError):
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         super().__init__(f"WebSocket upgrade refused with HTTP {status}")
         self.status, self.headers, self.body = status, headers, body
+
+
+class InvalidCallbackReturn(NovaError, TypeError):
+    """A WebSocket callback returned something that is not one of the documented forms."""
+
+    def __init__(self, handler: str, callback: str, value: Any, problem: str) -> None:
+        self.handler, self.callback, self.value = handler, callback, value
+        super().__init__(f"{handler}.{callback} returned {_repr.repr(value)}: {problem}")
+
+
+class FrameTooLargeError(NovaError, ValueError):
+    """A client sent a message larger than the route's `max_frame_size`."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(f"received a {size}-byte message; max_frame_size is {limit} bytes")
+
+
+class SendTimeoutError(NovaError, TimeoutError):
+    """A send to a WebSocket client made no progress for the route's `send_timeout`."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(
+            f"a send to the client made no progress for {timeout:g} s (send_timeout): "
+            "the client stopped reading"
+        )

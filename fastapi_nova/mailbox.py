@@ -1,19 +1,22 @@
 """A connection's mailbox: bounded, never-blocking delivery, an overflow policy, and timers.
 
-This is the inbox behind a WebSocket connection's :class:`~fastapi_nova.pid.Pid`, the part of an
-Erlang process that holds messages until ``websocket_info`` takes them one at a time.
+This is the inbox behind a WebSocket connection's `Pid`, the part of an
+Erlang process that holds messages until `websocket_info` takes them one at a time.
 
-* :meth:`Mailbox.deliver` never blocks and never raises for a full or closed mailbox: it is what
-  ``fastapi_nova.send(pid, msg)`` ends in, and a sender (a pub/sub fan-out, a timer, another
+* `Mailbox.deliver` never blocks and never raises for a full or closed mailbox: it is what
+  `fastapi_nova.send(pid, msg)` ends in, and a sender (a pub/sub fan-out, a timer, another
   connection) must not be slowed down or broken by a slow receiver.
 * On the loop's own thread delivery is immediate. From any other thread the message is handed
-  to the loop with ``call_soon_threadsafe`` (one thread-id comparison on the common path), so
-  ``send`` is thread-safe; the overflow policy is then applied on the loop.
-* At most ``size`` messages wait. When one more arrives, the policy decides: ``"close"`` marks
-  the mailbox overflowed (the connection then closes with 1013), ``"drop_oldest"`` discards the
-  oldest waiting message, ``"drop_newest"`` discards the new one. Drops are logged once per
+  to the loop with `call_soon_threadsafe` (one thread-id comparison on the common path), so
+  `send` is thread-safe; the overflow policy is then applied on the loop.
+* At most `size` messages wait. When one more arrives, the policy decides: `"close"` marks
+  the mailbox overflowed (the connection then closes with 1013), `"drop_oldest"` discards the
+  oldest waiting message, `"drop_newest"` discards the new one. Drops are logged once per
   mailbox, not once per message, so a flood cannot flood the log too.
-* :meth:`Mailbox.send_after` is ``erlang:send_after``; its timers die with the mailbox.
+* `Mailbox.send_after` is `erlang:send_after`; its timers die with the mailbox.
+* One awaitable per owner: `Mailbox.wait` is the only future its connection sleeps on;
+  the connection's socket reader completes the same future with `Mailbox.wake`, so a
+  message or a frame costs one future, not a fresh `asyncio.wait` over two.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import asyncio
 import logging
 import math
 import threading
-from collections import deque
+from collections.abc import Callable
 from typing import Any, Literal
 
 logger = logging.getLogger("fastapi_nova.websocket")
@@ -34,7 +37,7 @@ OVERFLOW_POLICIES: tuple[OverflowPolicy, ...] = ("close", "drop_oldest", "drop_n
 
 
 class TimerRef:
-    """A pending :meth:`Mailbox.send_after` delivery (Erlang's timer reference)."""
+    """A pending `Mailbox.send_after` delivery (Erlang's timer reference)."""
 
     __slots__ = ("_handle", "_mailbox")
 
@@ -48,12 +51,12 @@ class TimerRef:
         return self._handle is not None
 
     def cancel(self) -> bool:
-        """Stop the timer; True if it was still pending (``erlang:cancel_timer``)."""
+        """Stop the timer; True if it was still pending (`erlang:cancel_timer`)."""
         handle, self._handle = self._handle, None
         if handle is None:
             return False
         handle.cancel()
-        if self._mailbox is not None:
+        if self._mailbox is not None and self._mailbox._timers is not None:
             self._mailbox._timers.discard(self)
         return True
 
@@ -62,9 +65,22 @@ class TimerRef:
 
 
 class Mailbox:
-    """The bounded inbox of one connection; ``deliver`` never blocks."""
+    """The bounded inbox of one connection; `deliver` never blocks."""
 
-    def __init__(self, size: int, on_overflow: OverflowPolicy, *, name: str = "") -> None:
+    # Slots: one mailbox per connection, thousands per process.
+    __slots__ = (
+        "_closed", "_drop_logged", "_loop", "_on_close_overflow", "_overflowed", "_queue",
+        "_thread", "_timers", "_waiter", "dropped", "name", "on_overflow", "size",
+    )
+
+    def __init__(
+        self,
+        size: int,
+        on_overflow: OverflowPolicy,
+        *,
+        name: str = "",
+        on_close_overflow: Callable[[], None] | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError(f"mailbox size must be a positive int, got {size!r}")
         if on_overflow not in OVERFLOW_POLICIES:
@@ -74,12 +90,17 @@ class Mailbox:
         self.name = name
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self._queue: deque[Any] = deque()
+        # A list, not a deque: an empty list is 56 bytes, an empty deque 600, and thousands of
+        # mailboxes are mostly empty. pop(0) moves at most size pointers.
+        self._queue: list[Any] = []
         self._waiter: asyncio.Future[None] | None = None
-        self._timers: set[TimerRef] = set()
+        self._timers: set[TimerRef] | None = None  # created by the first send_after
         self._overflowed = False
         self._closed = False
         self._drop_logged = False
+        # Called on the loop the moment the "close" policy trips, so the owner can act at once
+        # even while it is not waiting on the mailbox (e.g. blocked sending to a slow client).
+        self._on_close_overflow = on_close_overflow
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -87,16 +108,16 @@ class Mailbox:
 
     @property
     def overflowed(self) -> bool:
-        """True once a message arrived while full under the ``"close"`` policy."""
+        """True once a message arrived while full under the `"close"` policy."""
         return self._overflowed
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` ran: nothing is delivered any more."""
+        """True once `close` ran: nothing is delivered any more."""
         return self._closed
 
     def deliver(self, message: Any) -> None:
-        """Queue ``message`` (from any thread); never blocks, a no-op once closed."""
+        """Queue `message` (from any thread); never blocks, a no-op once closed."""
         if threading.get_ident() == self._thread:
             self._put(message)
             return
@@ -106,8 +127,8 @@ class Mailbox:
             pass
 
     def pop(self) -> Any:
-        """Take the oldest waiting message (``IndexError`` when there is none)."""
-        return self._queue.popleft()
+        """Take the oldest waiting message (`IndexError` when there is none)."""
+        return self._queue.pop(0)
 
     def wait(self) -> asyncio.Future[None]:
         """A future that completes when a message is waiting or the mailbox overflowed."""
@@ -118,8 +139,12 @@ class Mailbox:
                 waiter.set_result(None)
         return waiter
 
+    def wake(self) -> None:
+        """Complete the pending `wait` without a message (its owner has other work)."""
+        self._wake()
+
     def send_after(self, seconds: float, message: Any) -> TimerRef:
-        """Deliver ``message`` after ``seconds`` (``erlang:send_after``); call it on the loop."""
+        """Deliver `message` after `seconds` (`erlang:send_after`); call it on the loop."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise TypeError(f"send_after seconds must be a number, got {seconds!r}")
         if not seconds >= 0 or math.isinf(seconds):
@@ -131,6 +156,8 @@ class Mailbox:
             return TimerRef(None, None)  # like erlang:send_after to a dead pid: nothing happens
         ref = TimerRef(self, None)
         ref._handle = self._loop.call_later(seconds, self._fire, ref, message)
+        if self._timers is None:
+            self._timers = set()
         self._timers.add(ref)
         return ref
 
@@ -138,15 +165,16 @@ class Mailbox:
         """Stop delivery for good: drop waiting messages and cancel every timer."""
         self._closed = True
         self._queue.clear()
-        timers, self._timers = self._timers, set()
-        for ref in timers:
+        timers, self._timers = self._timers, None
+        for ref in timers or ():
             ref.cancel()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
 
     def _fire(self, ref: TimerRef, message: Any) -> None:
         ref._fired()
-        self._timers.discard(ref)
+        if self._timers is not None:
+            self._timers.discard(ref)
         self._put(message)
 
     def _put(self, message: Any) -> None:
@@ -156,11 +184,13 @@ class Mailbox:
             if self.on_overflow == "close":
                 self._overflowed = True
                 self._wake()
+                if self._on_close_overflow is not None:
+                    self._on_close_overflow()
                 return
             self._note_drop()
             if self.on_overflow == "drop_newest":
                 return
-            self._queue.popleft()
+            self._queue.pop(0)
         self._queue.append(message)
         self._wake()
 

@@ -1,12 +1,12 @@
 """Process identifiers: a handle to one live connection, as an Erlang pid is to a process.
 
-A :class:`Pid` names a connection (``node`` + ``id``) and, on the node that owns it, carries
-the connection's inbox so that :func:`send` can deliver to it. Pids of other nodes (seen as
+A `Pid` names a connection (`node` + `id`) and, on the node that owns it, carries
+the connection's inbox so that `send` can deliver to it. Pids of other nodes (seen as
 pub/sub senders or members) compare equal to the local original but deliver nothing.
 
-Monitors stand in for Erlang's ``monitor/2``: whatever must be cleaned up when a connection
-ends (pub/sub membership, timers) registers a callback with :meth:`Pid.monitor`, and the
-connection calls :meth:`Pid.exit` exactly once when it stops, however it stops.
+Monitors stand in for Erlang's `monitor/2`: whatever must be cleaned up when a connection
+ends (pub/sub membership, timers) registers a callback with `Pid.monitor`, and the
+connection calls `Pid.exit` exactly once when it stops, however it stops.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ NODE: str = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Inbox(Protocol):
-    """What a pid delivers into: a connection's mailbox. ``deliver`` must not block."""
+    """What a pid delivers into: a connection's mailbox. `deliver` must not block."""
 
     def deliver(self, message: Any) -> None: ...
 
@@ -60,7 +60,7 @@ class Pid:
         return self._inbox is not None
 
     def deliver(self, message: Any) -> bool:
-        """Put ``message`` in the inbox; False when the connection is gone or remote."""
+        """Put `message` in the inbox; False when the connection is gone or remote."""
         inbox = self._inbox
         if inbox is None:
             return False
@@ -68,7 +68,7 @@ class Pid:
         return True
 
     def monitor(self, callback: ExitCallback) -> None:
-        """Call ``callback(pid)`` once when this connection ends (at once if it already has)."""
+        """Call `callback(pid)` once when this connection ends (at once if it already has)."""
         # Under the lock, so that an exit() on another thread cannot take the list between
         # our check and our append and leave the callback in a list nobody runs.
         with _monitors_lock:
@@ -78,7 +78,7 @@ class Pid:
         callback(self)
 
     def demonitor(self, callback: ExitCallback) -> None:
-        """Remove a callback added with :meth:`monitor`; a no-op if it is not there."""
+        """Remove a callback added with `monitor`; a no-op if it is not there."""
         with _monitors_lock:
             if self._monitors is not None and callback in self._monitors:
                 self._monitors.remove(callback)
@@ -138,7 +138,7 @@ def whereis(pid_id: str) -> Pid | None:
 
 
 def send(pid: Pid, message: Any) -> None:
-    """Deliver ``message`` to the connection's ``websocket_info`` (Erlang's ``!``).
+    """Deliver `message` to the connection's `websocket_info` (Erlang's `!`).
 
     Plain and non-blocking; a no-op for a connection that has ended or lives on another node.
     """
@@ -156,10 +156,10 @@ def self_pid() -> Pid | None:
 
 
 def set_current(pid: Pid | None) -> contextvars.Token[Pid | None]:
-    """Make ``pid`` the current connection (used by the connection loop around callbacks)."""
+    """Make `pid` the current connection (used by the connection loop around callbacks)."""
     return _current.set(pid)
 
 
 def reset_current(token: contextvars.Token[Pid | None]) -> None:
-    """Undo :func:`set_current`."""
+    """Undo `set_current`."""
     _current.reset(token)

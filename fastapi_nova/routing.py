@@ -1,7 +1,7 @@
-"""NovaRouter: Nova route groups as a FastAPI ``APIRouter``.
+"""NovaRouter: Nova route groups as a FastAPI `APIRouter`.
 
-``app.include_router(NovaRouter(routes))`` is the whole set-up: security runs as a dependency
-of each route of its group, bindings become path parameters that ``/docs`` shows, status
+`app.include_router(NovaRouter(routes))` is the whole set-up: security runs as a dependency
+of each route of its group, bindings become path parameters that `/docs` shows, status
 pages answer for the router's routes, and the pub/sub backend is connected by the router's
 lifespan (FastAPI merges it into the app's).
 """
@@ -67,7 +67,7 @@ from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
 from fastapi_nova.types import Routes
 
-#: Top-level scope key where ``matches`` leaves the index's answer for ``handle`` (top level:
+#: Top-level scope key where `matches` leaves the index's answer for `handle` (top level:
 #: FastAPI probes trailing-slash redirects on a shallow copy of the scope).
 _FOUND = "fastapi_nova.found"
 
@@ -138,7 +138,7 @@ _DEFAULT_STRICT_CONTENT_TYPE: Any = Default(True)
 
 
 class NovaRouter(APIRouter):
-    """An ``APIRouter`` built from Nova route groups.
+    """An `APIRouter` built from Nova route groups.
 
     ```python
     def routes(environment):
@@ -154,14 +154,14 @@ class NovaRouter(APIRouter):
     app.include_router(NovaRouter(routes))
     ```
 
-    ``routes`` is a list of groups or a callable ``routes(environment)``; ``environment``
-    defaults to ``$NOVA_ENV`` or ``"dev"``. ``registry`` is the handler registry (default:
-    the process-wide one), ``pubsub`` the pub/sub URL (default: ``$NOVA_PUBSUB_URL`` or
-    ``memory://``; a different URL than another router's raises
-    :class:`~fastapi_nova.PubSubConfigError`), ``templates`` the template directories
-    (default: ``templates/`` beside the module that defines the routes). The other keyword
-    arguments are ``APIRouter``'s.
-    Raises :class:`~fastapi_nova.RouteConfigError` for a malformed route table.
+    `routes` is a list of groups or a callable `routes(environment)`; `environment`
+    defaults to `$NOVA_ENV` or `"dev"`. `registry` is the handler registry (default:
+    the process-wide one), `pubsub` the pub/sub URL (default: `$NOVA_PUBSUB_URL` or
+    `memory://`; a different URL than another router's raises
+    [`PubSubConfigError`][fastapi_nova.PubSubConfigError]), `templates` the template directories
+    (default: `templates/` beside the module that defines the routes). The other keyword
+    arguments are `APIRouter`'s.
+    Raises [`RouteConfigError`][fastapi_nova.RouteConfigError] for a malformed route table.
     """
 
     def __init__(
@@ -240,7 +240,7 @@ class NovaRouter(APIRouter):
             templates=finder_for(templates, base_module),
             status_pages={s.code: s.controller for s in specs if isinstance(s, StatusPageSpec)},
         )
-        # Every method of a path, shared by its routes for the 405 ``Allow`` header.
+        # Every method of a path, shared by its routes for the 405 `Allow` header.
         allow: dict[str, set[str]] = {}
         for spec in specs:
             if isinstance(spec, HttpRouteSpec):
@@ -256,8 +256,8 @@ class NovaRouter(APIRouter):
                 self._add_wildcard_base(spec, allow)
 
     # ------------------------------------------------------------------ dispatch
-    # FastAPI asks an included router ``matches`` and then ``handle``; both used to scan the
-    # table. Here the compiled index answers ``matches`` once and ``handle`` reuses it.
+    # FastAPI asks an included router `matches` and then `handle`; both used to scan the
+    # table. Here the compiled index answers `matches` once and `handle` reuses it.
 
     def _index(
         self, owner: Any, read: Callable[[Any], list[EffectiveRoute] | None]
@@ -297,7 +297,7 @@ class NovaRouter(APIRouter):
         return (Match.FULL if found.route is not None else Match.PARTIAL), {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Included in an app, the app's router dispatches here after ``matches``, whose answer
+        # Included in an app, the app's router dispatches here after `matches`, whose answer
         # is reused unless it was for another inclusion of this router.
         cached = scope.pop(_FOUND, None)
         if cached is None or cached[0] is not included_router(scope, self):
@@ -441,7 +441,7 @@ class NovaRouter(APIRouter):
                 )
 
     def _add_wildcard_base(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
-        """Serve the path of a ``[...]`` route without its wildcard (zero segments)."""
+        """Serve the path of a `[...]` route without its wildcard (zero segments)."""
         base = spec.path.rsplit("/", 1)[0] or "/"
         bare = replace(
             spec,
@@ -525,7 +525,7 @@ def _route_error(group: GroupInfo, route: str, message: str) -> RouteConfigError
 
 @contextmanager
 def _rejections_named(group: GroupInfo, route: str) -> Iterator[None]:
-    """Turn FastAPI's refusal of a route (an annotation it cannot use, a bad ``responses``
+    """Turn FastAPI's refusal of a route (an annotation it cannot use, a bad `responses`
     option...) into a RouteConfigError that names the group and the route."""
     try:
         yield

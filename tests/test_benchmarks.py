@@ -45,3 +45,16 @@ def test_bench_http_runs_and_prints_ratios() -> None:
     out = run_bench("bench_http.py", "--requests", "20", "--rounds", "1")
     rows = [line for line in out.splitlines() if line.startswith("plain FastAPI")]
     assert rows and len(RATIO.findall(rows[0])) == 2, out
+
+
+def test_bench_ws_runs_through_uvicorn_and_prints_ratios() -> None:
+    out = run_bench(
+        "bench_ws.py", "--connections", "20", "--messages", "2", "--rounds", "1",
+        "--echo-clients", "2", "--echo-seconds", "0.2", "--no-redis",
+    )
+    rows = {line[:28].strip(): line for line in out.splitlines()}
+    for name in ("bare send loop", "plain FastAPI send loop", "broadcaster, 1 sub/socket",
+                 "nova memory://", "nova echo"):
+        assert name in rows, out
+        assert RATIO.search(rows[name]), out
+    assert "nova p99 / bare loop p99" in out and "target" in out, out

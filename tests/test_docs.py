@@ -874,34 +874,6 @@ def test_cli_output_shown_in_tools_page_is_what_the_cli_prints(
     assert f'--8<-- "docs/examples/output/cli_{command}.txt"' in (DOCS / "tools.md").read_text()
 
 
-def test_the_griffe_extension_turns_rest_into_markdown() -> None:
-    spec = importlib.util.spec_from_file_location("rst_roles", DOCS / "_griffe" / "rst_roles.py")
-    assert spec is not None and spec.loader is not None
-    rst = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rst)
-    text = (
-        "Uses :class:`~fastapi_nova.pid.Pid` and :func:`fastapi_nova.send`.\n\n"
-        ".. code-block:: python\n\n    await pubsub.join(\"chat\")\n\nThen::\n\n"
-        "    x = 1\n\nDone."
-    )
-    assert rst.markdown(text).splitlines() == [
-        "Uses `Pid` and `fastapi_nova.send`.",
-        "",
-        "",
-        "```python",
-        'await pubsub.join("chat")',
-        "```",
-        "",
-        "Then:",
-        "",
-        "```python",
-        "x = 1",
-        "```",
-        "",
-        "Done.",
-    ]
-
-
 @pytest.mark.slow
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     site = tmp_path / "site"

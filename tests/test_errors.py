@@ -21,9 +21,6 @@ from fastapi_nova import errors
 #: request.py and websocket.py have landed, then empty this set.
 NOT_YET_MOVED = {
     "fastapi_nova.request.BodyError",  # not even a NovaError yet
-    "fastapi_nova.websocket.InvalidCallbackReturn",
-    "fastapi_nova.websocket.FrameTooLargeError",
-    "fastapi_nova.websocket._BadReturn",  # not even a NovaError yet
 }
 
 

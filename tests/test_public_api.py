@@ -143,9 +143,17 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
         "template lookup; configured with NovaRouter(templates=...)",
         {"TemplateFinder", "default_view", "finder_for", "module_directory", "template_name"},
     ),
-    "fastapi_nova.websocket": (
-        "the connection loop NovaRouter runs for ws routes (and fastapi_nova.testing)",
+    "fastapi_nova.connection": (
+        "the connection runtime NovaRouter runs for ws routes (and fastapi_nova.testing)",
         {"deny_upgrade", "serve_websocket"},
+    ),
+    "fastapi_nova.origin": (
+        "the Origin check of ws routes; configured with the allowed_origins route option",
+        {"normalize_origin", "origin_allowed"},
+    ),
+    "fastapi_nova.websocket_handler": (
+        "how the runtime reads a callback's return; users write the returns",
+        {"parse_return"},
     ),
 }
 

@@ -1,4 +1,4 @@
-"""Tests of fastapi_nova.websocket (and its mailbox): one connection per handler instance.
+"""Tests of fastapi_nova.websocket and its connection runtime: one connection per handler.
 
 Each test builds a tiny Starlette app whose WebSocket endpoint calls ``serve_websocket`` with a
 fixed state, drives it with Starlette's TestClient through ``tests.support.ws.connect`` (every
@@ -12,11 +12,9 @@ import functools
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,8 +25,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fastapi_nova import pubsub
 from fastapi_nova.errors import NovaError
-from fastapi_nova.mailbox import Mailbox, TimerRef
-from fastapi_nova.pid import Pid, self_pid, send, spawn, whereis
+from fastapi_nova.mailbox import TimerRef
+from fastapi_nova.pid import Pid, self_pid, send, whereis
 from fastapi_nova.websocket import (
     FrameTooLargeError,
     InvalidCallbackReturn,
@@ -252,11 +250,27 @@ def test_websocket_init_can_stop(rec: Recorder) -> None:
     assert rec.reasons == ["normal"]
 
 
-def test_base_class_accepts_and_ignores_everything() -> None:
-    with connect(client_for(NovaWebSocket), "/ws") as ws:
+def test_base_class_accepts_and_ignores_everything(rec: Recorder) -> None:
+    base, state = NovaWebSocket(), {"k": 1}
+    assert base.init(state) == ("ok", state)
+    assert base.websocket_init(state) == ("ok", state)
+    assert base.websocket_handle(("text", "x"), state) == ("ok", state)
+    assert base.websocket_info("x", state) == ("ok", state)
+    assert base.terminate("normal", state) is None
+
+    class OnlyTerminate(NovaWebSocket):  # every other callback is the base class's
+        def terminate(self, reason: Any, state: Any) -> None:
+            rec.terminated(reason, state)
+            rec.started(self)  # its pid exits right after: wait_exits() awaits that
+
+    with connect(client_for(OnlyTerminate), "/ws") as ws:
         ws.send_text("ignored")
         ws.send_bytes(b"ignored")
         ws.close(1000)
+        rec.wait_exits()
+    # Accepted, ended by the client's close, and the upgrade state came through every
+    # default callback unchanged.
+    assert rec.terminations == [(("remote", 1000), UPGRADE_STATE)]
 
 
 def test_pid_and_send_after_need_a_connection() -> None:
@@ -701,21 +715,39 @@ def test_idle_timeout_closes_and_terminates(rec: Recorder) -> None:
 
 
 def test_incoming_frames_reset_the_idle_timeout(rec: Recorder) -> None:
-    class Echo(recording(rec)):  # type: ignore[misc]
-        def websocket_handle(self, frame: Any, state: Any) -> Any:
-            return ("reply", frame, state)
+    # The server paces the client with its own timers (send_after), so the gaps between frames
+    # are the event loop's, not sleeps in the test: a nudge every GAP seconds, answered by a
+    # frame, for longer than IDLE in all; then silence, and the idle timeout closes.
+    idle, gap, nudges = 1.0, 0.25, 6
 
-    idle = 0.5
-    with connect(client_for(Echo, idle_timeout=idle), "/ws") as ws:
-        started = time.monotonic()
-        for i in range(8):  # 0.8 s of traffic, one frame every 0.1 s: never idle for 0.5 s
-            ws.send_text(str(i))
-            assert ws.receive_text() == str(i)
-            time.sleep(0.1)  # the gap between frames is the thing under test
-        assert time.monotonic() - started > idle
+    class Nudger(recording(rec)):  # type: ignore[misc]
+        def websocket_init(self, state: Any) -> Any:
+            self.accepted = asyncio.get_running_loop().time()
+            self.send_after(gap, "nudge")
+            return ("ok", state)
+
+        def websocket_info(self, info: Any, state: Any) -> Any:
+            return ("reply", ("text", info), state)
+
+        def websocket_handle(self, frame: Any, state: Any) -> Any:
+            if state["n"] + 1 < nudges:
+                self.send_after(gap, "nudge")
+            return ("ok", bump(state))
+
+        def terminate(self, reason: Any, state: Any) -> None:
+            rec.events.append(asyncio.get_running_loop().time() - self.accepted)
+            super().terminate(reason, state)
+
+    with connect(client_for(Nudger, idle_timeout=idle), "/ws") as ws:
+        for _ in range(nudges):
+            assert ws.receive_text() == "nudge"
+            ws.send_text("pong")
         assert expect_close(ws) == (1000, "idle timeout")
         rec.wait_exits()
     assert rec.reasons == ["timeout"]
+    assert rec.terminations[0][1]["n"] == nudges  # every frame was handled
+    # Alive for the traffic plus one idle period: the frames kept resetting the clock.
+    assert rec.events[0] >= nudges * gap + idle
 
 
 def test_outgoing_messages_do_not_reset_the_idle_timeout(rec: Recorder) -> None:
@@ -844,78 +876,6 @@ def test_options_defaults_and_route_options() -> None:
 def test_bad_route_options_name_the_option(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         WebSocketOptions.from_route_options({"protocol": "ws", **options})
-
-
-# ---------------------------------------------------------------------------------------------
-# Mailbox unit tests
-
-
-@pytest.mark.anyio
-async def test_mailbox_delivery_from_a_thread_is_queued_on_the_loop() -> None:
-    mailbox = Mailbox(4, "close")
-    thread = threading.Thread(target=mailbox.deliver, args=("from a thread",))
-    thread.start()
-    with anyio.fail_after(TIMEOUT):
-        await mailbox.wait()
-    thread.join(TIMEOUT)
-    assert mailbox.pop() == "from a thread"
-
-
-@pytest.mark.anyio
-async def test_mailbox_close_stops_delivery_and_timers() -> None:
-    mailbox = Mailbox(4, "drop_newest")
-    timer = mailbox.send_after(30, "late")
-    mailbox.deliver("waiting")
-    mailbox.close()
-    mailbox.deliver("after close")
-    assert len(mailbox) == 0 and not timer.active
-    assert not mailbox.send_after(0, "x").active
-
-
-@pytest.mark.anyio
-async def test_mailbox_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="mailbox size must be a positive int, got 0"):
-        Mailbox(0, "close")
-    with pytest.raises(ValueError, match="on_overflow must be one of"):
-        Mailbox(1, "block")  # type: ignore[arg-type]
-    mailbox = Mailbox(1, "close")
-    with pytest.raises(ValueError, match="finite and >= 0, got -1"):
-        mailbox.send_after(-1, "x")
-    with pytest.raises(TypeError, match="must be a number, got '1'"):
-        mailbox.send_after("1", "x")  # type: ignore[arg-type]
-    mailbox.close()
-
-
-def test_a_monitor_added_while_another_thread_exits_the_pid_still_runs() -> None:
-    class Inbox:
-        def deliver(self, message: Any) -> None:
-            raise AssertionError("nothing is sent in this test")
-
-    pid = spawn(Inbox())
-    ran: list[Pid] = []
-    appending, exited = threading.Event(), threading.Event()
-
-    class Interleaved(list[Any]):
-        def append(self, item: Any) -> None:
-            # monitor() has seen a live pid; give an exit() on another thread the chance to
-            # run to its end before the callback lands in the list.
-            appending.set()
-            exited.wait(0.2)  # a non-event when monitor() and exit() exclude each other
-            super().append(item)
-
-    assert pid._monitors is not None
-    pid._monitors = Interleaved(pid._monitors)
-
-    def exit_when_appending() -> None:
-        appending.wait(TIMEOUT)
-        pid.exit()
-        exited.set()
-
-    thread = threading.Thread(target=exit_when_appending)
-    thread.start()
-    pid.monitor(ran.append)
-    thread.join(TIMEOUT)
-    assert ran == [pid]  # run exactly once: by exit(), or at once by monitor()
 
 
 @pytest.fixture(autouse=True)

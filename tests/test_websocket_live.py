@@ -76,3 +76,28 @@ def test_foreign_origin_is_refused_with_403_quietly(server: Server) -> None:
     log = server.log()
     assert '"WebSocket /echo" 403' in log
     assert "ERROR" not in log and "Traceback" not in log
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        # The mailbox overflows while the task is blocked sending: acted on at once.
+        ("/feed-close", "'overflow'"),
+        # Nothing overflows (drop_oldest), but the send makes no progress for send_timeout.
+        ("/feed-timeout", "('error', SendTimeoutError("),
+    ],
+)
+def test_a_reader_that_stops_reading_a_paced_feed_is_cut_off(
+    server: Server, path: str, reason: str
+) -> None:
+    before = len(endings(server, 0))
+    sock = open_raw_websocket(server.port, path, TIMEOUT)
+    try:
+        # Never read: the server's buffers fill and its send blocks. Before issue 8 item 2 the
+        # connection stayed blocked as long as the client liked, with a full mailbox.
+        events = endings(server, before + 2)[before:]
+    finally:
+        sock.close()
+    assert [e["event"] for e in events] == ["terminate", "exit"], events
+    assert events[0]["reason"].startswith(reason), events
+    assert "Traceback" not in server.log()

@@ -43,6 +43,8 @@ routes = [
             "mailbox_size": 100,
             # When full: "close" (default, 1013), "drop_oldest", "drop_newest".
             "on_overflow": "drop_oldest",
+            # Seconds one send may stall (default 30); then dropped.
+            "send_timeout": 10,
         }),
         ("/buggy", BuggyHandler, {"protocol": "ws", "idle_timeout": 0.2}),
     ]},
