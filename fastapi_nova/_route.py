@@ -39,12 +39,12 @@ from fastapi_nova.controllers import (
     error_response,
     render_status_page,
 )
-from fastapi_nova.groups import ALL_METHODS, GroupInfo
-from fastapi_nova.security import SecurityDenied, run_nova_security, security_passed
+from fastapi_nova.errors import SecurityDenied
+from fastapi_nova.groups import GroupInfo, method_key
+from fastapi_nova.security import run_nova_security, security_passed
 
-logger = logging.getLogger("fastapi_nova.routing")
+logger = logging.getLogger(__name__)
 
-_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
 
 
 @dataclass
@@ -82,7 +82,7 @@ def route_info(route_or_endpoint: Any) -> NovaRouteInfo | None:
 
 def allow_header(methods: set[str] | frozenset[str]) -> str:
     """The `Allow` header value: methods in Nova's order (GET, POST, ... TRACE)."""
-    return ", ".join(sorted(methods, key=lambda m: _METHOD_ORDER.get(m, 99)))
+    return ", ".join(sorted(methods, key=method_key))
 
 
 async def method_not_allowed(

@@ -45,6 +45,14 @@ class HandlerError(NovaError):
     """A handler failed to build a response (a bug in the handler, not in the controller)."""
 
 
+class BodyError(NovaError, ValueError):
+    """The request body could not be parsed (answered with 400 before the controller runs).
+
+    A Nova-style controller never sees it: `NovaRequest.body_error` holds it while the
+    router answers 400 with `{"detail": ...}`.
+    """
+
+
 class SecurityDenied(NovaError):
     """Raised by the security dependency to answer with `response` instead of the route.
 

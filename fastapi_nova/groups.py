@@ -31,6 +31,12 @@ ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 #: `rebar3 nova openapi` expands `'_'`); HEAD and OPTIONS are served but not documented.
 DOCUMENTED_DEFAULT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 KNOWN_METHODS = frozenset({*ALL_METHODS, "TRACE"})
+_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
+
+
+def method_key(method: str) -> int:
+    """Sort key for HTTP methods in the order people read them (`Allow`, the CLI); others last."""
+    return _METHOD_ORDER.get(method, 99)
 
 GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
 
@@ -78,7 +84,12 @@ class GroupInfo:
 
     @property
     def label(self) -> str:
-        return f"group {self.index} (prefix {self.prefix!r})"
+        """`group N (prefix P)`, as every RouteConfigError and the CLI name a group."""
+        return _Where(self.index, self.prefix).text
+
+    def route_error(self, route: Any, message: str) -> RouteConfigError:
+        """A RouteConfigError naming this group and `route`."""
+        return _Where(self.index, self.prefix, route).error(message)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.requests import HTTPConnection, Request
 
 from fastapi_nova._fastapi_compat import consumed_form, response_exit_stack
+from fastapi_nova.errors import BodyError
 
 # Where per-request state lives in the ASGI scope: shared by every Request object built from
 # the same scope (FastAPI builds its own), and out of the way of the user's `request.state`.
@@ -29,10 +30,6 @@ _JSON_TYPES = ("application/json",)
 
 #: The path parameter a trailing `[...]` becomes.
 WILDCARD_PARAM = "pathinfo"
-
-
-class BodyError(Exception):
-    """The request body could not be parsed (answered with 400 before the controller runs)."""
 
 
 class NovaRequest:

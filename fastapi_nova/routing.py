@@ -48,7 +48,7 @@ from fastapi_nova._route import (
 )
 from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
 from fastapi_nova.controllers import ControllerOptions, make_endpoint, response_model_of
-from fastapi_nova.errors import RouteConfigError
+from fastapi_nova.errors import SecurityDenied
 from fastapi_nova.groups import (
     DOCUMENTED_DEFAULT_METHODS,
     GroupInfo,
@@ -62,7 +62,7 @@ from fastapi_nova.groups import (
 from fastapi_nova.handlers import HandlerRegistry, default_registry
 from fastapi_nova.openapi import route_openapi
 from fastapi_nova.request import build_nova_request, is_nova_style
-from fastapi_nova.security import SecurityDenied, security_dependency
+from fastapi_nova.security import security_dependency
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
 from fastapi_nova.types import Routes
@@ -462,7 +462,7 @@ class NovaRouter(APIRouter):
         try:
             ws_options = WebSocketOptions.from_route_options(spec.options)
         except ValueError as exc:
-            raise _route_error(group, spec.nova_path, str(exc)) from exc
+            raise group.route_error(spec.nova_path, str(exc)) from exc
         handler_cls = spec.handler
 
         async def endpoint(websocket: WebSocket) -> None:
@@ -519,10 +519,6 @@ class NovaRouter(APIRouter):
                     )
 
 
-def _route_error(group: GroupInfo, route: str, message: str) -> RouteConfigError:
-    return RouteConfigError(f"{group.label}, route {route!r}: {message}")
-
-
 @contextmanager
 def _rejections_named(group: GroupInfo, route: str) -> Iterator[None]:
     """Turn FastAPI's refusal of a route (an annotation it cannot use, a bad `responses`
@@ -531,4 +527,4 @@ def _rejections_named(group: GroupInfo, route: str) -> Iterator[None]:
         yield
     except Exception as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise _route_error(group, route, f"FastAPI rejected it: {message}") from exc
+        raise group.route_error(route, f"FastAPI rejected it: {message}") from exc

@@ -27,8 +27,7 @@ from starlette.websockets import WebSocket
 from fastapi_nova._fastapi_compat import call_with_dependencies
 from fastapi_nova._shapes import body_bytes, encode_json, parse_headers, parse_status
 from fastapi_nova.controllers import call_user
-from fastapi_nova.errors import HandlerError, InvalidReturn
-from fastapi_nova.errors import SecurityDenied as SecurityDenied  # routing.py imports it here
+from fastapi_nova.errors import HandlerError, InvalidReturn, SecurityDenied
 from fastapi_nova.handlers import redirect_location
 from fastapi_nova.request import (
     SCOPE_KEY,

@@ -210,7 +210,7 @@ def test_routing_exception_handlers(caplog: pytest.LogCaptureFixture) -> None:
         assert http.post("/users", json={"name": "bob"}).json() == {"name": "bob"}
         taken = http.post("/users", json={"name": "ann"})
         assert (taken.status_code, taken.json()) == (409, {"detail": "ann is taken"})
-        with caplog.at_level(logging.ERROR, logger="fastapi_nova.routing"):
+        with caplog.at_level(logging.ERROR, logger="fastapi_nova._route"):
             broken = http.get("/users/broken")
         assert (broken.status_code, broken.json()) == (500, {"error": 500})
 
@@ -576,7 +576,7 @@ async def test_ws_options(caplog: pytest.LogCaptureFixture) -> None:
     async with connect(app, "/buggy", headers={"origin": "http://testserver"}) as ws:
         await ws.send_text("hello")  # the default allowed_origins: the request's own host
         assert await ws.receive_text() == "fine"
-        with caplog.at_level(logging.ERROR, logger="fastapi_nova.websocket"):
+        with caplog.at_level(logging.ERROR, logger="fastapi_nova.connection"):
             await ws.send_text("crash")
             assert await ws.expect_close() == (1011, "")
     async with connect(app, "/buggy") as ws:
