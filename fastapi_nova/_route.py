@@ -168,10 +168,7 @@ def direct_app(info: NovaRouteInfo, route_name: str) -> ASGIApp:
     options = info.options or _ControllerOptions()
     assert bound is not None  # direct_candidate implies a bound controller
 
-    async def call(request: Request) -> Response:
-        if security is not None:
-            await _run_nova_security(security, request)
-        return await bound.run_nova(request)
+    call = bound.run_nova if security is None else _secured(security, bound)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
@@ -186,6 +183,16 @@ def direct_app(info: NovaRouteInfo, route_name: str) -> ASGIApp:
             await response(scope, receive, send)
 
     return app
+
+
+def _secured(
+    security: Callable[..., Any], bound: _BoundController
+) -> Callable[[Request], Awaitable[Response]]:
+    async def call(request: Request) -> Response:
+        await _run_nova_security(security, request)
+        return await bound.run_nova(request)
+
+    return call
 
 
 class NovaRoute(APIRoute):

@@ -41,7 +41,7 @@ class IndexedRoute(Generic[T]):
     target: T
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is built per request, and frozen fields cost
 class Found(Generic[T]):
     """The outcome of a lookup: a route to run, or the methods of the path (a 405)."""
 
@@ -134,7 +134,47 @@ class RouteIndex(Generic[T]):
         """The route answering `method` on `route_path`, a 405, or None (no such path)."""
         matched: list[tuple[_Leaf[T], list[str]]] = []
         if route_path.startswith("/"):
-            self._walk(self._root, route_path[1:].split("/"), 0, [], matched)
+            segments = route_path[1:].split("/")
+            single = self._single(segments)
+            if single is not None:  # the usual case: one route has the path
+                leaf, values = single
+                route = leaf.route
+                if method in route.methods:
+                    return Found(route, _convert(leaf, values), route.allow)
+                return Found(None, {}, route.allow)
+            self._walk(self._root, segments, 0, [], matched)
+        return self._choose(matched, route_path, method)
+
+    def _single(self, segments: list[str]) -> tuple[_Leaf[T], list[str]] | None:
+        """The one route a path can reach when every node on its way offers one way on;
+        None when there is a choice, no route or a route kept aside (the full walk decides).
+
+        Most tables never branch on a request's path, and this is on every request: no
+        recursion, no list of candidates.
+        """
+        if self._aside:
+            return None
+        node, values = self._root, []
+        for segment in segments:
+            static = node.static.get(segment)
+            if node.rest or (static is not None and node.params):
+                return None
+            if static is not None:
+                node = static
+                continue
+            if len(node.params) != 1 or not segment:
+                return None
+            _, fits, node = node.params[0]
+            if not fits(segment):
+                return None
+            values.append(segment)
+        return (node.leaves[0], values) if len(node.leaves) == 1 else None
+
+    def _choose(
+        self, matched: list[tuple[_Leaf[T], list[str]]], route_path: str, method: str
+    ) -> Found[T] | None:
+        """The first route in table order that answers `method`, among the trie's matches
+        and the routes kept aside; else the methods of the path, for a 405."""
         best: tuple[int, IndexedRoute[T], dict[str, Any]] | None = None
         allow: set[str] = set()
         for leaf, values in matched:
@@ -166,11 +206,21 @@ class RouteIndex(Generic[T]):
         values: list[str],
         out: list[tuple[_Leaf[T], list[str]]],
     ) -> None:
-        if i == len(segments):
-            out.extend((leaf, values) for leaf in node.leaves)
+        # Down static segments without recursing while there is only one way on: most of
+        # a path is prefixes, and the walk is on every request.
+        last = len(segments)
+        while i < last:
+            segment = segments[i]
+            child = node.static.get(segment)
+            if node.params or node.rest:
+                break
+            if child is None:
+                return
+            node, i = child, i + 1
+        else:
+            for leaf in node.leaves:
+                out.append((leaf, values))
             return
-        segment = segments[i]
-        child = node.static.get(segment)
         if child is not None:
             self._walk(child, segments, i + 1, values, out)
         for _, fits, param_child in node.params:
@@ -181,8 +231,8 @@ class RouteIndex(Generic[T]):
 
 
 def _convert(leaf: _Leaf[Any], values: list[str]) -> dict[str, Any]:
+    if leaf.plain:  # one value per name by construction: the walk adds one per binding
+        return dict(zip(leaf.names, values))  # noqa: B905 (strict= costs on every request)
     pairs = zip(leaf.names, values, strict=True)
-    if leaf.plain:
-        return dict(pairs)
     convertors = leaf.route.convertors
     return {name: convertors[name].convert(value) for name, value in pairs}

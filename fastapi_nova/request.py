@@ -79,6 +79,25 @@ class NovaRequest:
         self.body_error: BodyError | None = None
         self._parsed_qs: dict[str, str] | None = None
 
+    @classmethod
+    def _matched(
+        cls, request: HTTPConnection, bindings: dict[str, str], pathinfo: list[str], auth_data: Any
+    ) -> NovaRequest:
+        # __init__ without its keyword handling and defensive copies (the containers are
+        # new): one of these is built on every request. Every slot is set, as __init__ does.
+        self = cls.__new__(cls)
+        self.request = request
+        self.bindings = bindings
+        self.body = b""
+        self.json = None
+        self.params = {}
+        self.auth_data = auth_data
+        self.status_code = None
+        self.pathinfo = pathinfo
+        self.body_error = None
+        self._parsed_qs = None
+        return self
+
     @property
     def method(self) -> str:
         """The HTTP method, upper case (`"GET"` for a WebSocket upgrade)."""
@@ -142,7 +161,10 @@ def _path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
     """Split matched path parameters into Nova bindings and the wildcard remainder."""
     bindings: dict[str, str] = {}
     pathinfo: list[str] = []
-    for key, value in conn.scope.get("path_params", {}).items():
+    params = conn.scope.get("path_params")
+    if not params:
+        return bindings, pathinfo
+    for key, value in params.items():
         if key == _WILDCARD_PARAM:
             pathinfo = [segment for segment in str(value).split("/") if segment]
         else:
@@ -156,12 +178,16 @@ async def _build_nova_request(conn: HTTPConnection) -> NovaRequest:
     A body that cannot be parsed does not raise here: it is recorded in `body_error` so that
     security still runs first and the 400 comes after it.
     """
-    state = conn.scope.setdefault(_SCOPE_KEY, {})
-    cached = state.get("nova_request")
-    if cached is not None:
-        return typing.cast(NovaRequest, cached)
+    scope = conn.scope
+    state = scope.get(_SCOPE_KEY)
+    if state is None:
+        state = scope[_SCOPE_KEY] = {}
+    else:
+        cached = state.get("nova_request")
+        if cached is not None:
+            return typing.cast(NovaRequest, cached)
     bindings, pathinfo = _path_bindings(conn)
-    nreq = NovaRequest(conn, bindings=bindings, pathinfo=pathinfo, auth_data=state.get("auth_data"))
+    nreq = NovaRequest._matched(conn, bindings, pathinfo, state.get("auth_data"))
     if isinstance(conn, Request) and _has_body(conn):
         await _read_body(conn, nreq)
     state["nova_request"] = nreq

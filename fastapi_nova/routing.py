@@ -81,6 +81,10 @@ class _Target:
     direct: ASGIApp | None
 
 
+def _own_routes(router: APIRouter) -> list[EffectiveRoute] | None:
+    return own_routes(router.routes)
+
+
 def _has_overrides(scope: Scope) -> bool:
     return bool(getattr(scope.get("app"), "dependency_overrides", None))
 
@@ -256,7 +260,7 @@ class NovaRouter(APIRouter):
     # table. Here the compiled index answers `matches` once and `handle` reuses it.
 
     def _index(
-        self, owner: object, read: Callable[[], list[EffectiveRoute] | None]
+        self, owner: Any, read: Callable[[Any], list[EffectiveRoute] | None]
     ) -> RouteIndex[_Target] | None:
         """The compiled index for one inclusion (or the router itself), rebuilt when routes
         change; None when FastAPI's dispatch must be used (see _fastapi_compat)."""
@@ -266,7 +270,7 @@ class NovaRouter(APIRouter):
         cached = self._indexes.get(id(owner))
         if cached is not None and cached[0] is owner and cached[1] == version:
             return cached[2]
-        routes = read()
+        routes = read(owner)
         index = None if routes is None else RouteIndex(_indexed(r) for r in routes)
         self._indexes[id(owner)] = (owner, version, index)
         return index
@@ -277,7 +281,7 @@ class NovaRouter(APIRouter):
         included = included_router(scope, self) if scope["type"] == "http" else None
         if included is None:
             return None
-        index = self._index(included, lambda: included_routes(included))
+        index = self._index(included, included_routes)
         if index is None:
             return None
         return included, index.lookup(route_path(scope), scope["method"])
@@ -306,7 +310,7 @@ class NovaRouter(APIRouter):
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Used directly as an ASGI app (or mounted), the router's own entry point.
         if scope["type"] == "http" and not getattr(self, "form_limits", None):
-            index = self._index(self, lambda: own_routes(self.routes))
+            index = self._index(self, _own_routes)
             found = None if index is None else index.lookup(route_path(scope), scope["method"])
             if found is not None:
                 scope.setdefault("router", self)

@@ -173,7 +173,7 @@ async def _run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None
     this), and lets an `HTTPException` through as FastAPI would (see `_refused`).
     """
     replacement = _override(conn, fn)
-    name = _callable_name(fn if replacement is None else replacement)
+    called = fn if replacement is None else replacement
     try:
         if replacement is None:
             result = await _call_user(fn, await _build_nova_request(conn))
@@ -184,8 +184,11 @@ async def _run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None
     except (_SecurityDenied, ValidationException):
         raise  # a denial, or FastAPI's 422 for an override's own parameters
     except Exception as exc:
-        raise _crashed(name) from exc
-    _apply(conn, result, name)
+        raise _crashed(_callable_name(called)) from exc
+    if result is True:  # the usual answer: no verdict (nor name for its messages) to build
+        conn.scope.setdefault(_SCOPE_KEY, {})[_PASSED] = True
+        return
+    _apply(conn, result, _callable_name(called))
 
 
 def security_scheme(scheme: SecurityBase) -> Callable[[_S], _S]:
