@@ -21,7 +21,7 @@ from typing import Any, cast
 from fastapi import params
 from fastapi.datastructures import Default
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute, APIRouter
+from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
 from fastapi.utils import generate_unique_id
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,8 +31,10 @@ from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import (
     EffectiveRoute,
+    dependency_calls,
     included_router,
     included_routes,
+    included_websocket_routes,
     own_routes,
     route_path,
     route_selected,
@@ -43,6 +45,7 @@ from fastapi_nova._route import (
     NovaRoute,
     NovaRouteInfo,
     direct_app,
+    direct_websocket_app,
     method_not_allowed,
     route_info,
 )
@@ -105,6 +108,21 @@ def _indexed(route: EffectiveRoute) -> IndexedRoute[_Target]:
         allow=allow,
         target=_Target(route, direct),
     )
+
+
+def _serve_websocket_directly(route: BaseRoute) -> None:
+    """Serve a Nova WebSocket route as a plain Starlette WebSocket route when FastAPI has
+    nothing to solve for it: no plugins or dependencies (the group's or an inclusion's) and
+    Nova-style (or no) security, the decision the HTTP side makes in ``_indexed``."""
+    if not isinstance(route, APIWebSocketRoute) or getattr(route, "_nova_direct", False):
+        return
+    info = route_info(route.endpoint)
+    if info is None or info.kind != "ws" or not info.direct_candidate:
+        return
+    if dependency_calls(route) != info.own_dependencies:
+        return
+    route.app = direct_websocket_app(info, route.endpoint, route.app)
+    route._nova_direct = True  # type: ignore[attr-defined]
 
 
 def _nova_lifespan(
@@ -227,6 +245,8 @@ class NovaRouter(APIRouter):
         self.registry = registry or default_registry
         #: Compiled indexes by inclusion: (inclusion, routes version, index or None).
         self._indexes: dict[int, tuple[object, int, RouteIndex[_Target] | None]] = {}
+        #: Inclusions whose WebSocket routes were looked at: (inclusion, routes version).
+        self._ws_inclusions: dict[tuple[str, int], tuple[object, int]] = {}
         specs = parse_groups(table, base_dir=module_directory(base_module))
         self._group_dependencies: dict[
             int, tuple[list[params.Depends], list[Callable[..., Any]]]
@@ -295,6 +315,8 @@ class NovaRouter(APIRouter):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Included in an app, the app's router dispatches here after ``matches``, whose answer
         # is reused unless it was for another inclusion of this router.
+        if scope["type"] == "websocket":
+            self._direct_websockets(scope)
         cached = scope.pop(_FOUND, None)
         if cached is None or cached[0] is not included_router(scope, self):
             cached = self._lookup(scope)
@@ -337,6 +359,21 @@ class NovaRouter(APIRouter):
         if route.context is not None:
             select_context(scope, route.context)
         await route.route.handle(scope, receive, send)
+
+    def _direct_websockets(self, scope: Scope) -> None:
+        """Serve this inclusion's WebSocket routes directly where FastAPI has nothing to
+        solve; decided once per inclusion (and again when the routes change)."""
+        included = included_router(scope, self)
+        version = routes_version(self)
+        if included is None or version is None:
+            return
+        key = ("ws", id(included))
+        done = self._ws_inclusions.get(key)
+        if done is not None and done[0] is included and done[1] == version:
+            return
+        for route in included_websocket_routes(included):
+            _serve_websocket_directly(route)
+        self._ws_inclusions[key] = (included, version)
 
     async def _dispatch(
         self,
@@ -470,6 +507,7 @@ class NovaRouter(APIRouter):
             await serve_websocket(websocket, handler_cls, state=state, options=ws_options)
 
         endpoint.__name__ = endpoint.__qualname__ = handler_cls.__name__
+        deps, own = self._dependencies(group)
         endpoint.__nova_route__ = NovaRouteInfo(  # type: ignore[attr-defined]
             kind="ws",
             group=group,
@@ -477,12 +515,15 @@ class NovaRouter(APIRouter):
             path=spec.path,
             target=handler_cls,
             security=group.security,
+            direct_candidate=not (group.plugins or group.dependencies)
+            and (group.security is None or is_nova_style(group.security)),
+            own_dependencies=own,
         )
-        deps, _ = self._dependencies(group)
         with _rejections_named(group, spec.nova_path):
             self.add_api_websocket_route(
                 spec.path, endpoint, name=handler_cls.__name__, dependencies=deps
             )
+        _serve_websocket_directly(self.routes[-1])
 
     def _add_static(self, spec: StaticRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         endpoint = static_endpoint(spec.local, spec.options)
