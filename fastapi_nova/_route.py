@@ -205,18 +205,21 @@ def direct_websocket_app(
 
     security = info.security
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if getattr(scope.get("app"), "dependency_overrides", None):
-            await through_fastapi(scope, receive, send)
+    async def secured(websocket: WebSocket) -> None:
+        assert security is not None
+        try:
+            await run_nova_security(security, websocket)
+        except SecurityDenied as denied:  # before accept: the ASGI denial response
+            await deny_upgrade(websocket, denied.response)
             return
-        websocket = WebSocket(scope, receive, send)
-        if security is not None:
-            try:
-                await run_nova_security(security, websocket)
-            except SecurityDenied as denied:  # before accept: the ASGI denial response
-                await deny_upgrade(websocket, denied.response)
-                return
         await endpoint(websocket)
+
+    def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function returning the connection's coroutine (no frame of its own).
+        if getattr(scope.get("app"), "dependency_overrides", None):
+            return through_fastapi(scope, receive, send)
+        websocket = WebSocket(scope, receive, send)
+        return endpoint(websocket) if security is None else secured(websocket)
 
     return app
 

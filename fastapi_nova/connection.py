@@ -112,6 +112,17 @@ async def deny_upgrade(websocket: WebSocket, response: Response) -> None:
         logger.debug("the client left before the upgrade was refused", exc_info=True)
 
 
+_NAMES: dict[type[NovaWebSocket], str] = {}
+
+
+def _handler_name(handler_cls: type[NovaWebSocket]) -> str:
+    # One string per handler class, not one per connection.
+    name = _NAMES.get(handler_cls)
+    if name is None:
+        name = _NAMES[handler_cls] = f"{handler_cls.__module__}.{handler_cls.__qualname__}"
+    return name
+
+
 def _cancelled(exc: BaseException) -> bool:
     # True when exc is our task being cancelled. A callback that awaits a task someone else
     # cancelled raises CancelledError although nobody cancelled us: that is a crash of the
@@ -148,7 +159,7 @@ class _Connection:
         self.ws = websocket
         self.handler_cls = handler_cls
         self.options = options
-        self.name = f"{handler_cls.__module__}.{handler_cls.__qualname__}"
+        self.name = _handler_name(handler_cls)
         self.state: Any = None
         self.recv: asyncio.Task[Any] | None = None
         #: Set when a timer or the mailbox decided that the connection ends while the task was

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -64,7 +64,7 @@ from fastapi_nova.groups import (
 )
 from fastapi_nova.handlers import HandlerRegistry, default_registry
 from fastapi_nova.openapi import route_openapi
-from fastapi_nova.request import build_nova_request, is_nova_style
+from fastapi_nova.request import is_nova_style, websocket_nova_request
 from fastapi_nova.security import SecurityDenied, security_dependency
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
@@ -312,11 +312,19 @@ class NovaRouter(APIRouter):
         scope[_FOUND] = looked_up
         return (Match.FULL if found.route is not None else Match.PARTIAL), {}
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Included in an app, the app's router dispatches here after ``matches``, whose answer
-        # is reused unless it was for another inclusion of this router.
+    def handle(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> Coroutine[Any, Any, None]:
+        # A plain function returning the coroutine that serves the request: a WebSocket
+        # connection keeps every level of its await chain as a frame (issue 11).
         if scope["type"] == "websocket":
             self._direct_websockets(scope)
+            return self._dispatch(super().handle, scope, receive, send)
+        return self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Included in an app, the app's router dispatches here after ``matches``, whose answer
+        # is reused unless it was for another inclusion of this router.
         cached = scope.pop(_FOUND, None)
         if cached is None or cached[0] is not included_router(scope, self):
             cached = self._lookup(scope)
@@ -498,13 +506,14 @@ class NovaRouter(APIRouter):
             raise _route_error(group, spec.nova_path, str(exc)) from exc
         handler_cls = spec.handler
 
-        async def endpoint(websocket: WebSocket) -> None:
-            nreq = await build_nova_request(websocket)
-            state: dict[str, Any] = {"req": nreq}
+        def endpoint(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+            # A plain function returning the connection's coroutine: every level of a
+            # suspended connection's await chain is a frame kept per socket (issue 11).
+            state: dict[str, Any] = {"req": websocket_nova_request(websocket)}
             scope_state = websocket.scope.get("fastapi_nova", {})
             if "auth_data" in scope_state:
                 state["auth_data"] = scope_state["auth_data"]
-            await serve_websocket(websocket, handler_cls, state=state, options=ws_options)
+            return serve_websocket(websocket, handler_cls, state=state, options=ws_options)
 
         endpoint.__name__ = endpoint.__qualname__ = handler_cls.__name__
         deps, own = self._dependencies(group)

@@ -123,6 +123,7 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "path_bindings",
             "resolved_signature",
             "set_auth_data",
+            "websocket_nova_request",
         },
     ),
     "fastapi_nova.security": (
