@@ -16,6 +16,7 @@ from fastapi_nova.asyncapi import get_asyncapi
 from fastapi_nova.browser_client import browser_client_path
 from fastapi_nova.controllers import controller
 from fastapi_nova.errors import (
+    BodyError,
     HandlerExistsError,
     NotInConnectionError,
     NovaError,
@@ -59,6 +60,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthData",
+    "BodyError",
     "CallbackReturn",
     "Controller",
     "ControllerReturn",

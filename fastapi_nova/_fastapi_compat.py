@@ -1,20 +1,20 @@
 """The one place fastapi-nova reads FastAPI or Starlette internals.
 
-Each read here is pinned by a test in ``tests/test_fastapi_compat.py`` that fails loudly when
+Each read here is pinned by a test in `tests/test_fastapi_compat.py` that fails loudly when
 an upgrade changes it. Where a read finds nothing (another FastAPI version), the caller falls
 back to FastAPI's own behaviour: slower, never wrong.
 
-* **Included routers** (FastAPI 0.165): ``app.include_router(router)`` keeps ``router`` behind
-  an ``_IncludedRouter`` that builds one "effective route context" per route and inclusion
+* **Included routers** (FastAPI 0.165): `app.include_router(router)` keeps `router` behind
+  an `_IncludedRouter` that builds one "effective route context" per route and inclusion
   (the inclusion's prefix and dependencies added). The router's compiled index is built from
   those contexts, and a route it selects is handed back to FastAPI the way FastAPI's own
-  dispatch does it (the context under the ``fastapi`` scope key).
+  dispatch does it (the context under the `fastapi` scope key).
 * **Dependencies**: a route may be served without FastAPI's parameter solving only when the
   dependencies FastAPI built it with are the route's own Nova-style ones.
 * **Request internals**: the form FastAPI already parsed, the exit stack of the response.
 * **FastAPI's solver and serializer**, called as FastAPI calls them: dependencies of an
-  overriding security function (``call_with_dependencies``), a route's ``response_model``
-  applied to a ``("json", ...)`` payload (``response_field``, ``serialize_response``).
+  overriding security function (`call_with_dependencies`), a route's `response_model`
+  applied to a `("json", ...)` payload (`response_field`, `serialize_response`).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def own_routes(routes: list[BaseRoute]) -> list[EffectiveRoute] | None:
 
 
 def included_router(scope: Scope, router: object) -> Any | None:
-    """FastAPI's inclusion of ``router`` that is dispatching this request, if any."""
+    """FastAPI's inclusion of `router` that is dispatching this request, if any."""
     included = scope.get(_FASTAPI_SCOPE_KEY, {}).get(_INCLUDED_ROUTER_KEY)
     if included is None or getattr(included, "original_router", None) is not router:
         return None
@@ -165,7 +165,7 @@ def dependency_calls(route: BaseRoute) -> list[Callable[..., Any]] | None:
 
 
 def route_path(scope: Scope) -> str:
-    """The request path the router matches: ``scope["path"]`` without the ``root_path``."""
+    """The request path the router matches: `scope["path"]` without the `root_path`."""
     return get_route_path(scope)
 
 
@@ -177,7 +177,7 @@ def routes_version(router: object) -> int | None:
 
 def select_context(scope: Scope, context: Any) -> None:
     """Tell FastAPI which effective route context the request was dispatched to, as its own
-    ``_IncludedRouter`` does before calling the route."""
+    `_IncludedRouter` does before calling the route."""
     scope.setdefault(_FASTAPI_SCOPE_KEY, {})[_EFFECTIVE_CONTEXT_KEY] = context
 
 
@@ -207,12 +207,12 @@ def _effective_dependant(route: APIRoute) -> Dependant | None:
 def dependencies_through(
     route: APIRoute, last: Callable[..., Any]
 ) -> Callable[[Request], Awaitable[None]] | None:
-    """A function solving ``route``'s dependencies in order, up to and including ``last``.
+    """A function solving `route`'s dependencies in order, up to and including `last`.
 
     FastAPI decodes a route's JSON body before it solves any dependency. A route with a body
     model uses this to run its group's security (and what precedes it) when FastAPI rejected
     the body first, so that security still answers before body validation. None when
-    ``last`` is not among the dependencies FastAPI is building the route with.
+    `last` is not among the dependencies FastAPI is building the route with.
     """
     try:
         from fastapi.dependencies.utils import solve_dependencies
@@ -263,15 +263,15 @@ def consumed_form(request: Request) -> Any | None:
 
 
 def apiroute_option_names() -> frozenset[str]:
-    """The keyword arguments ``APIRoute`` takes (route options a route table may pass on)."""
+    """The keyword arguments `APIRoute` takes (route options a route table may pass on)."""
     return frozenset(inspect.signature(APIRoute.__init__).parameters)
 
 
 async def call_with_dependencies(conn: HTTPConnection, call: Callable[..., Any]) -> Any:
-    """Call ``call`` with its parameters solved by FastAPI for ``conn``, return its result.
+    """Call `call` with its parameters solved by FastAPI for `conn`, return its result.
 
-    Used for a test's ``app.dependency_overrides`` replacement of a Nova-style security
-    function when the replacement has a FastAPI signature (a header, a scheme, ``Depends``):
+    Used for a test's `app.dependency_overrides` replacement of a Nova-style security
+    function when the replacement has a FastAPI signature (a header, a scheme, `Depends`):
     FastAPI would solve it that way for any overridden dependency. Invalid input raises
     FastAPI's validation error (422 on HTTP, a 1008 close on a WebSocket), as there.
     """
@@ -303,8 +303,8 @@ async def call_with_dependencies(conn: HTTPConnection, call: Callable[..., Any])
 def response_field(model: Any, name: str) -> Any:
     """The field FastAPI validates and serializes a route's return value with.
 
-    Built as ``APIRoute`` builds its ``response_field`` for ``response_model``, so that a
-    ``("json", payload)`` is filtered exactly as a returned value would be.
+    Built as `APIRoute` builds its `response_field` for `response_model`, so that a
+    `("json", payload)` is filtered exactly as a returned value would be.
     """
     from fastapi.utils import create_model_field
 
@@ -312,8 +312,8 @@ def response_field(model: Any, name: str) -> Any:
 
 
 async def serialize_response(field: Any, payload: Any, **options: Any) -> Any:
-    """FastAPI's own ``serialize_response``: validate ``payload`` against ``field`` and dump it
-    with the route's ``response_model_*`` options; raises ``ResponseValidationError``."""
+    """FastAPI's own `serialize_response`: validate `payload` against `field` and dump it
+    with the route's `response_model_*` options; raises `ResponseValidationError`."""
     return await fastapi.routing.serialize_response(
         field=field, response_content=payload, is_coroutine=True, **options
     )

@@ -1,20 +1,20 @@
 """The route class: one NovaRouter route, and how a request to it is answered.
 
-A :class:`NovaRoute` is an ``APIRoute`` (so ``/docs``, ``url_for`` and ``include_router`` see
+A `NovaRoute` is an `APIRoute` (so `/docs`, `url_for` and `include_router` see
 a FastAPI route) that answers Nova's way: security denials, status pages, the full 405
-``Allow``. :func:`answer` is the one place where a route's outcome (a response, a denial, an
-``HTTPException``, a crash) becomes the response sent; both ways a route is served go through
+`Allow`. `answer` is the one place where a route's outcome (a response, a denial, an
+`HTTPException`, a crash) becomes the response sent; both ways a route is served go through
 it:
 
-* **direct** (:func:`direct_app`): a Nova-style controller with Nova-style (or no) security and
+* **direct** (`direct_app`): a Nova-style controller with Nova-style (or no) security and
   nothing for FastAPI to solve is an ASGI app of its own, called by the router below FastAPI's
   request wrapper: no parameter solving, no per-request handler set-up.
-* **through FastAPI** (:meth:`NovaRoute.get_route_handler`): everything else (FastAPI-style
-  controllers or security, plugins, dependencies, ``app.dependency_overrides`` in use) runs in
+* **through FastAPI** (`NovaRoute.get_route_handler`): everything else (FastAPI-style
+  controllers or security, plugins, dependencies, `app.dependency_overrides` in use) runs in
   FastAPI's own handler, unchanged.
 
 Which way a route is served is decided when the router compiles its index (include-time
-dependencies included); per request only ``app.dependency_overrides`` is looked at.
+dependencies included); per request only `app.dependency_overrides` is looked at.
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ from fastapi_nova.controllers import (
     error_response,
     render_status_page,
 )
-from fastapi_nova.groups import ALL_METHODS, GroupInfo
-from fastapi_nova.security import SecurityDenied, run_nova_security, security_passed
+from fastapi_nova.errors import SecurityDenied
+from fastapi_nova.groups import GroupInfo, method_key
+from fastapi_nova.security import run_nova_security, security_passed
 
-logger = logging.getLogger("fastapi_nova.routing")
+logger = logging.getLogger(__name__)
 
-_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
 
 
 @dataclass
 class NovaRouteInfo:
-    """What a route came from, for the ``routes`` CLI and for request handling."""
+    """What a route came from, for the `routes` CLI and for request handling."""
 
     kind: str  # "http" | "ws" | "static"
     group: GroupInfo
@@ -58,7 +58,7 @@ class NovaRouteInfo:
     path: str
     target: Any  # controller, handler class, or local path
     security: Callable[..., Any] | None
-    #: Every method of this path in the router, for the 405 ``Allow`` header.
+    #: Every method of this path in the router, for the 405 `Allow` header.
     allow: set[str] = field(default_factory=set)
     options: ControllerOptions | None = None
     bound: BoundController | None = None
@@ -82,8 +82,8 @@ def route_info(route_or_endpoint: Any) -> NovaRouteInfo | None:
 
 
 def allow_header(methods: set[str] | frozenset[str]) -> str:
-    """The ``Allow`` header value: methods in Nova's order (GET, POST, ... TRACE)."""
-    return ", ".join(sorted(methods, key=lambda m: _METHOD_ORDER.get(m, 99)))
+    """The `Allow` header value: methods in Nova's order (GET, POST, ... TRACE)."""
+    return ", ".join(sorted(methods, key=method_key))
 
 
 async def method_not_allowed(
@@ -96,9 +96,9 @@ async def method_not_allowed(
 
 
 def app_handles(conn: HTTPConnection, exc: Exception) -> bool:
-    """True when the app registered an exception handler for ``exc``'s class (or a base).
+    """True when the app registered an exception handler for `exc`'s class (or a base).
 
-    The app's ``@app.exception_handler``s come first: a router's 500 status page answers only
+    The app's `@app.exception_handler`s come first: a router's 500 status page answers only
     an exception nothing else handles.
     """
     handlers = getattr(conn.scope.get("app"), "exception_handlers", None)
@@ -114,9 +114,9 @@ async def answer(
     route_name: str,
     security_first: Callable[[Request], Awaitable[None]] | None = None,
 ) -> Response:
-    """Run ``call`` and turn what it raised into the route's response (Nova's way).
+    """Run `call` and turn what it raised into the route's response (Nova's way).
 
-    A security denial is its response; an ``HTTPException`` answers with the router's status
+    A security denial is its response; an `HTTPException` answers with the router's status
     page for its code when there is one (else it propagates to FastAPI's handler); any other
     exception answers with the 500 status page, unless the app has a handler for it or the
     router has no 500 page (then it propagates, as in FastAPI).
@@ -162,17 +162,14 @@ def _body_unreadable(exc: RequestValidationError | HTTPException) -> bool:
 def direct_app(info: NovaRouteInfo, route_name: str) -> ASGIApp:
     """The route as an ASGI app of its own, for the router to call below FastAPI's wrapper.
 
-    Only for a route whose ``direct_candidate`` is set: Nova-style security (through
-    :func:`~fastapi_nova.security.run_nova_security`) then the controller.
+    Only for a route whose `direct_candidate` is set: Nova-style security (through
+    `run_nova_security`) then the controller.
     """
     bound, security = info.bound, info.security
     options = info.options or ControllerOptions()
     assert bound is not None  # direct_candidate implies a bound controller
 
-    async def call(request: Request) -> Response:
-        if security is not None:
-            await run_nova_security(security, request)
-        return await bound.run_nova(request)
+    call = bound.run_nova if security is None else _secured(security, bound)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
@@ -195,11 +192,11 @@ def direct_websocket_app(
     through_fastapi: ASGIApp,
 ) -> ASGIApp:
     """A WebSocket route as a plain Starlette WebSocket app: Nova-style security, then
-    ``endpoint`` (issue 11: FastAPI's WebSocket wrapper, its two exit stacks and its solved
+    `endpoint` (issue 11: FastAPI's WebSocket wrapper, its two exit stacks and its solved
     dependencies, stay alive for the whole connection: about 6 KiB per socket).
 
-    Only for a route whose ``direct_candidate`` is set; while ``app.dependency_overrides``
-    is in use the connection goes ``through_fastapi`` (the route's own FastAPI app).
+    Only for a route whose `direct_candidate` is set; while `app.dependency_overrides`
+    is in use the connection goes `through_fastapi` (the route's own FastAPI app).
     """
     from fastapi_nova.connection import deny_upgrade
 
@@ -224,11 +221,21 @@ def direct_websocket_app(
     return app
 
 
+def _secured(
+    security: Callable[..., Any], bound: BoundController
+) -> Callable[[Request], Awaitable[Response]]:
+    async def call(request: Request) -> Response:
+        await run_nova_security(security, request)
+        return await bound.run_nova(request)
+
+    return call
+
+
 class NovaRoute(APIRoute):
-    """An ``APIRoute`` that answers Nova's way: denials, status pages, full 405 ``Allow``.
+    """An `APIRoute` that answers Nova's way: denials, status pages, full 405 `Allow`.
 
     When FastAPI itself dispatches to it (it does only where the router's index does not
-    apply), the handler it builds runs FastAPI's parameter solving inside :func:`answer`.
+    apply), the handler it builds runs FastAPI's parameter solving inside `answer`.
     """
 
     def __init__(

@@ -1,17 +1,17 @@
 """The compiled route index: one lookup per request, whatever the size of the route table.
 
 A NovaRouter's HTTP routes are compiled once into a segment trie: static segments are dict
-keys, a binding (``{id}``, ``{id:int}``) is a child tried against its convertor, a trailing
-``{name:path}`` takes the rest of the path. A lookup walks the request path once and collects
+keys, a binding (`{id}`, `{id:int}`) is a child tried against its convertor, a trailing
+`{name:path}` takes the rest of the path. A lookup walks the request path once and collects
 every route whose path matches; which one answers is then decided exactly as a linear scan of
 the table would decide it (the first route of the table whose methods include the request's),
-so table order, the documented precedence of overlapping paths (``/users/me`` before
-``/users/:id``) and "explicit methods win" are unchanged. The 405 ``Allow`` header is the union
+so table order, the documented precedence of overlapping paths (`/users/me` before
+`/users/:id`) and "explicit methods win" are unchanged. The 405 `Allow` header is the union
 of the methods of every route matching the path.
 
-A path the trie cannot represent (a ``:path`` convertor before the last segment, a segment that
+A path the trie cannot represent (a `:path` convertor before the last segment, a segment that
 mixes text and a binding) is kept aside and matched by its regular expression, still in table
-order. The index knows nothing of FastAPI: a route is an :class:`IndexedRoute`, its ``target``
+order. The index knows nothing of FastAPI: a route is an `IndexedRoute`, its `target`
 whatever the router wants back.
 """
 
@@ -33,15 +33,15 @@ _PARAM_SEGMENT = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 class IndexedRoute(Generic[T]):
     """One route as the index sees it (Starlette's compiled form of its path)."""
 
-    path_format: str  # "/users/{id}": Starlette's ``path_format``, convertors left out
+    path_format: str  # "/users/{id}": Starlette's `path_format`, convertors left out
     path_regex: re.Pattern[str]
     convertors: Mapping[str, Convertor[Any]]
     methods: frozenset[str]  # what it answers (HEAD included with GET, as Starlette does)
-    allow: frozenset[str]  # what it lists in a 405 ``Allow`` header
+    allow: frozenset[str]  # what it lists in a 405 `Allow` header
     target: T
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is built per request, and frozen fields cost
 class Found(Generic[T]):
     """The outcome of a lookup: a route to run, or the methods of the path (a 405)."""
 
@@ -62,11 +62,11 @@ class _Leaf(Generic[T]):
 @dataclass
 class _Node(Generic[T]):
     static: dict[str, _Node[T]] = field(default_factory=dict)
-    #: One child per distinct convertor (``{id}`` and ``{id:int}`` are different children).
+    #: One child per distinct convertor (`{id}` and `{id:int}` are different children).
     params: list[tuple[Convertor[Any], Callable[[str], bool], _Node[T]]] = field(
         default_factory=list
     )
-    #: Routes whose last segment is ``{name:path}``: they take the rest of the path.
+    #: Routes whose last segment is `{name:path}`: they take the rest of the path.
     rest: list[tuple[Convertor[Any], _Leaf[T]]] = field(default_factory=list)
     leaves: list[_Leaf[T]] = field(default_factory=list)
 
@@ -131,10 +131,50 @@ class RouteIndex(Generic[T]):
         return child
 
     def lookup(self, route_path: str, method: str) -> Found[T] | None:
-        """The route answering ``method`` on ``route_path``, a 405, or None (no such path)."""
+        """The route answering `method` on `route_path`, a 405, or None (no such path)."""
         matched: list[tuple[_Leaf[T], list[str]]] = []
         if route_path.startswith("/"):
-            self._walk(self._root, route_path[1:].split("/"), 0, [], matched)
+            segments = route_path[1:].split("/")
+            single = self._single(segments)
+            if single is not None:  # the usual case: one route has the path
+                leaf, values = single
+                route = leaf.route
+                if method in route.methods:
+                    return Found(route, _convert(leaf, values), route.allow)
+                return Found(None, {}, route.allow)
+            self._walk(self._root, segments, 0, [], matched)
+        return self._choose(matched, route_path, method)
+
+    def _single(self, segments: list[str]) -> tuple[_Leaf[T], list[str]] | None:
+        """The one route a path can reach when every node on its way offers one way on;
+        None when there is a choice, no route or a route kept aside (the full walk decides).
+
+        Most tables never branch on a request's path, and this is on every request: no
+        recursion, no list of candidates.
+        """
+        if self._aside:
+            return None
+        node, values = self._root, []
+        for segment in segments:
+            static = node.static.get(segment)
+            if node.rest or (static is not None and node.params):
+                return None
+            if static is not None:
+                node = static
+                continue
+            if len(node.params) != 1 or not segment:
+                return None
+            _, fits, node = node.params[0]
+            if not fits(segment):
+                return None
+            values.append(segment)
+        return (node.leaves[0], values) if len(node.leaves) == 1 else None
+
+    def _choose(
+        self, matched: list[tuple[_Leaf[T], list[str]]], route_path: str, method: str
+    ) -> Found[T] | None:
+        """The first route in table order that answers `method`, among the trie's matches
+        and the routes kept aside; else the methods of the path, for a 405."""
         best: tuple[int, IndexedRoute[T], dict[str, Any]] | None = None
         allow: set[str] = set()
         for leaf, values in matched:
@@ -166,11 +206,21 @@ class RouteIndex(Generic[T]):
         values: list[str],
         out: list[tuple[_Leaf[T], list[str]]],
     ) -> None:
-        if i == len(segments):
-            out.extend((leaf, values) for leaf in node.leaves)
+        # Down static segments without recursing while there is only one way on: most of
+        # a path is prefixes, and the walk is on every request.
+        last = len(segments)
+        while i < last:
+            segment = segments[i]
+            child = node.static.get(segment)
+            if node.params or node.rest:
+                break
+            if child is None:
+                return
+            node, i = child, i + 1
+        else:
+            for leaf in node.leaves:
+                out.append((leaf, values))
             return
-        segment = segments[i]
-        child = node.static.get(segment)
         if child is not None:
             self._walk(child, segments, i + 1, values, out)
         for _, fits, param_child in node.params:
@@ -181,8 +231,8 @@ class RouteIndex(Generic[T]):
 
 
 def _convert(leaf: _Leaf[Any], values: list[str]) -> dict[str, Any]:
+    if leaf.plain:  # one value per name by construction: the walk adds one per binding
+        return dict(zip(leaf.names, values))  # noqa: B905 (strict= costs on every request)
     pairs = zip(leaf.names, values, strict=True)
-    if leaf.plain:
-        return dict(pairs)
     convertors = leaf.route.convertors
     return {name: convertors[name].convert(value) for name, value in pairs}

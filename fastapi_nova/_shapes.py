@@ -8,7 +8,7 @@ function's `(False, 403, headers, body)` accept exactly the same values. A bad v
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -19,14 +19,45 @@ from fastapi_nova.errors import InvalidReturn
 # is most of json.dumps's cost on small payloads, and this is on every JSON response's path.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
+#: What `_one_shot` must encode exactly as `_ENCODER.encode` does before it is used.
+_SAMPLE: Any = {"a": [1, -2.5, 1e100, None, True, False], "ü\n\"": {"": "é😀\u2028\x00"}, "n": []}
+
+
+def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """`encoder.encode`, less its two Python frames per call, where the C encoder is there.
+
+    `JSONEncoder.encode` builds CPython's C encoder on every call anyway (its markers for
+    circular references are per call); this builds it with the same arguments, directly.
+    Used only when it encodes a sample exactly as `encoder.encode` does (another Python's
+    json keeps `encoder.encode`). A JSON response's encoding is a tenth of a Nova route.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.ensure_ascii or encoder.indent is not None:
+        return encoder.encode
+    default, separators = encoder.default, (encoder.key_separator, encoder.item_separator)
+    basestring, allow_nan = json.encoder.encode_basestring, encoder.allow_nan
+
+    def encode(data: Any) -> str:
+        chunks = make({}, default, basestring, None, *separators, False, False, allow_nan)(data, 0)
+        return "".join(chunks)
+
+    try:
+        same = encode(_SAMPLE) == encoder.encode(_SAMPLE)
+    except Exception:  # another signature
+        same = False
+    return encode if same else encoder.encode
+
+
+_encode = _one_shot(_ENCODER)
+
 
 def encode_json(data: Any) -> bytes:
     """JSON bytes for anything FastAPI can encode (models, dataclasses, datetimes, UUIDs)."""
     try:
-        text = _ENCODER.encode(data)
+        text = _encode(data)
     except TypeError:
         # Not plain JSON types: let FastAPI's encoder turn them into some first.
-        text = _ENCODER.encode(jsonable_encoder(data))
+        text = _encode(jsonable_encoder(data))
     return text.encode("utf-8")
 
 

@@ -97,7 +97,7 @@ from starlette.routing import Host, Mount, WebSocketRoute
 from fastapi_nova._route import NovaRouteInfo
 from fastapi_nova._route_info import nova_info
 from fastapi_nova.errors import CliError
-from fastapi_nova.groups import ALL_METHODS
+from fastapi_nova.groups import ALL_METHODS, method_key
 from fastapi_nova.request import callable_name
 
 __all__ = [
@@ -119,7 +119,6 @@ STATUS_PAGES = "status pages"
 #: Heading of the routes that do not come from a NovaRouter.
 FASTAPI_ROUTES = "FastAPI routes"
 
-_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE", "WS"))}
 _EXIT_BROKEN_PIPE = 141
 _ASCII_TREE = str.maketrans({"├": "|", "└": "`", "│": "|", "─": "-"})
 
@@ -192,7 +191,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _method_key(method: str) -> int:
-    return _METHOD_ORDER.get(method, 99)
+    # A WebSocket route lists right after the HTTP methods of its path.
+    return method_key("TRACE") + 1 if method == "WS" else method_key(method)
 
 
 def _schemes(context: RouteContext) -> str | None:

@@ -55,7 +55,7 @@ from fastapi_nova.websocket_options import WebSocketOptions
 
 __all__ = ["deny_upgrade", "serve_websocket"]
 
-logger = logging.getLogger("fastapi_nova.websocket")
+logger = logging.getLogger(__name__)
 
 # How long terminate may still run after the connection's task was cancelled.
 _CANCEL_GRACE = 5.0

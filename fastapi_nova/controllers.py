@@ -208,7 +208,11 @@ class BoundController:
         """Run the controller (`def` controllers in the threadpool, as FastAPI does)."""
         if self.is_async:
             return await self.fn(*args, **kwargs)
-        return await call_user(self.fn, *args, **kwargs)
+        # call_user without its per-call look at the callable: known to be sync already.
+        result = await run_in_threadpool(self.fn, *args, **kwargs)
+        if inspect.isawaitable(result):  # a sync callable that returned a coroutine
+            result = await result
+        return result
 
     def _context(self, conn: HTTPConnection, nreq: NovaRequest | None) -> HandlerContext:
         options = self.options
@@ -230,10 +234,16 @@ class BoundController:
 
     async def respond(self, value: Any, conn: HTTPConnection, nreq: NovaRequest | None) -> Response:
         """Turn `value` into a response: handlers, then the fallback, then a logged 500."""
-        if self.options.response_model is not None:
-            value = await self.options.response_model.apply(value)
+        options = self.options
+        if options.response_model is not None:
+            value = await options.response_model.apply(value)
         try:
-            return await self.options.registry.to_response(value, self._context(conn, nreq))
+            # ("json", data) needs no HandlerContext: most routes answer without building one.
+            method = conn.scope.get("method", "GET")
+            response = options.registry.plain_json(value, method, options.status_override)
+            if response is not None:
+                return response
+            return await options.registry.to_response(value, self._context(conn, nreq))
         except InvalidReturn as exc:
             return await self._fall_back(value, exc, conn, nreq)
         except (HandlerError, TemplateNotFoundError) as exc:
@@ -292,7 +302,7 @@ class BoundController:
         nreq = await build_nova_request(request)
         if nreq.body_error is not None:
             return await error_response(400, str(nreq.body_error), request, self.options)
-        value = await self.call(nreq)
+        value = await (self.fn(nreq) if self.is_async else self.call(nreq))
         return await self.respond(value, request, nreq)
 
 

@@ -45,6 +45,14 @@ class HandlerError(NovaError):
     """A handler failed to build a response (a bug in the handler, not in the controller)."""
 
 
+class BodyError(NovaError, ValueError):
+    """The request body could not be parsed (answered with 400 before the controller runs).
+
+    A Nova-style controller never sees it: `NovaRequest.body_error` holds it while the
+    router answers 400 with `{"detail": ...}`.
+    """
+
+
 class SecurityDenied(NovaError):
     """Raised by the security dependency to answer with `response` instead of the route.
 
@@ -97,7 +105,7 @@ class InvalidCallbackReturn(NovaError, TypeError):
 
 
 class FrameTooLargeError(NovaError, ValueError):
-    """A client sent a message larger than the route's ``max_frame_size``."""
+    """A client sent a message larger than the route's `max_frame_size`."""
 
     def __init__(self, size: int, limit: int) -> None:
         self.size, self.limit = size, limit
@@ -105,7 +113,7 @@ class FrameTooLargeError(NovaError, ValueError):
 
 
 class SendTimeoutError(NovaError, TimeoutError):
-    """A send to a WebSocket client made no progress for the route's ``send_timeout``."""
+    """A send to a WebSocket client made no progress for the route's `send_timeout`."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout

@@ -1,7 +1,7 @@
 """Route groups: Nova's router maps, validated into route specs before any route is built.
 
-Every fault is a :class:`~fastapi_nova.RouteConfigError` raised when the router is built,
-naming the group (index and prefix) and the route, and saying what was expected.
+Every fault is a [`RouteConfigError`][fastapi_nova.RouteConfigError] raised when the router is
+built, naming the group (index and prefix) and the route, and saying what was expected.
 """
 
 from __future__ import annotations
@@ -24,13 +24,19 @@ from fastapi_nova.openapi import returns_error
 from fastapi_nova.request import WILDCARD_PARAM, is_nova_style
 from fastapi_nova.static import STATIC_METHODS, STATIC_OPTIONS
 
-#: Every method a route without ``methods`` answers (Nova's ``'_'``). TRACE and CONNECT are
+#: Every method a route without `methods` answers (Nova's `'_'`). TRACE and CONNECT are
 #: left out on purpose: nothing a controller should answer by accident.
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-#: Of those, the ones shown in OpenAPI for a route without ``methods`` (as ``rebar3 nova
-#: openapi`` expands ``'_'``); HEAD and OPTIONS are served but not documented.
+#: Of those, the ones shown in OpenAPI for a route without `methods` (as
+#: `rebar3 nova openapi` expands `'_'`); HEAD and OPTIONS are served but not documented.
 DOCUMENTED_DEFAULT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 KNOWN_METHODS = frozenset({*ALL_METHODS, "TRACE"})
+_METHOD_ORDER = {m: i for i, m in enumerate((*ALL_METHODS, "TRACE"))}
+
+
+def method_key(method: str) -> int:
+    """Sort key for HTTP methods in the order people read them (`Allow`, the CLI); others last."""
+    return _METHOD_ORDER.get(method, 99)
 
 GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
 
@@ -78,12 +84,17 @@ class GroupInfo:
 
     @property
     def label(self) -> str:
-        return f"group {self.index} (prefix {self.prefix!r})"
+        """`group N (prefix P)`, as every RouteConfigError and the CLI name a group."""
+        return _Where(self.index, self.prefix).text
+
+    def route_error(self, route: Any, message: str) -> RouteConfigError:
+        """A RouteConfigError naming this group and `route`."""
+        return _Where(self.index, self.prefix, route).error(message)
 
 
 @dataclass(frozen=True)
 class HttpRouteSpec:
-    """An HTTP route: ``(path, controller[, options])``."""
+    """An HTTP route: `(path, controller[, options])`."""
 
     group: GroupInfo
     nova_path: str
@@ -94,13 +105,13 @@ class HttpRouteSpec:
     methods: tuple[str, ...]
     methods_given: bool
     fastapi_options: dict[str, Any] = field(default_factory=dict)
-    #: The ``returns`` option: what the controller returns, for OpenAPI (fastapi_nova.openapi).
+    #: The `returns` option: what the controller returns, for OpenAPI (fastapi_nova.openapi).
     returns: Any = None
 
 
 @dataclass(frozen=True)
 class WebSocketRouteSpec:
-    """A WebSocket route: ``(path, HandlerClass, {"protocol": "ws", ...})``."""
+    """A WebSocket route: `(path, HandlerClass, {"protocol": "ws", ...})`."""
 
     group: GroupInfo
     nova_path: str
@@ -111,7 +122,7 @@ class WebSocketRouteSpec:
 
 @dataclass(frozen=True)
 class StatusPageSpec:
-    """A status page: ``(code, controller[, options])``."""
+    """A status page: `(code, controller[, options])`."""
 
     group: GroupInfo
     code: int
@@ -120,7 +131,7 @@ class StatusPageSpec:
 
 @dataclass(frozen=True)
 class StaticRouteSpec:
-    """Static content: ``(url_path, directory_or_file[, options])``."""
+    """Static content: `(url_path, directory_or_file[, options])`."""
 
     group: GroupInfo
     nova_path: str
@@ -152,7 +163,7 @@ class _Where:
 
 
 def convert_path(nova_path: str, where: _Where) -> tuple[str, tuple[str, ...], bool]:
-    """Nova path syntax to FastAPI's: ``:id`` -> ``{id}``, a trailing ``[...]`` -> the rest.
+    """Nova path syntax to FastAPI's: `:id` -> `{id}`, a trailing `[...]` -> the rest.
 
     Doubled and trailing slashes are ignored, as in Nova. Returns the FastAPI path, the
     binding names and whether the path ends in a wildcard.
@@ -326,7 +337,7 @@ def _websocket_class() -> type[Any] | None:
 
 
 def _parse_route(group: GroupInfo, position: int, entry: Any, base_dir: Path) -> RouteSpec:
-    """One entry of a group's ``routes``: its shape, then the parser for its kind."""
+    """One entry of a group's `routes`: its shape, then the parser for its kind."""
     if not isinstance(entry, tuple | list) or len(entry) not in (2, 3):
         where = _Where(group.index, group.prefix, position)
         raise where.error(f"expected a tuple (path, controller[, options]), got {entry!r}")
@@ -473,11 +484,11 @@ def parse_groups(groups: Any, *, base_dir: Path) -> list[RouteSpec]:
 
 
 def _explicit_methods_win(specs: list[RouteSpec]) -> list[RouteSpec]:
-    """A route without ``methods`` answers what no explicit route of its path claims.
+    """A route without `methods` answers what no explicit route of its path claims.
 
-    As in Nova, where an exact method beats ``'_'``: ``("/x", any_method)`` beside
-    ``("/x", only_get, {"methods": ["get"]})`` sends GET to ``only_get``, the rest to
-    ``any_method``.
+    As in Nova, where an exact method beats `'_'`: `("/x", any_method)` beside
+    `("/x", only_get, {"methods": ["get"]})` sends GET to `only_get`, the rest to
+    `any_method`.
     """
     claimed: dict[str, set[str]] = {}
     for spec in specs:
@@ -500,9 +511,9 @@ def _explicit_methods_win(specs: list[RouteSpec]) -> list[RouteSpec]:
 
 
 def _pattern(path: str) -> str:
-    """A path with binding names erased: ``/users/{id}`` and ``/users/{uid}`` collide.
+    """A path with binding names erased: `/users/{id}` and `/users/{uid}` collide.
 
-    Convertors are kept: ``/f/{id}`` (one segment) and ``/f/{pathinfo:path}`` do not.
+    Convertors are kept: `/f/{id}` (one segment) and `/f/{pathinfo:path}` do not.
     """
     return re.sub(r"\{[^}:]*(:[^}]*)?\}", lambda m: "{" + (m.group(1) or "") + "}", path)
 

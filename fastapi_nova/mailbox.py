@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-logger = logging.getLogger("fastapi_nova.websocket")
+logger = logging.getLogger(__name__)
 
 #: What a full mailbox does with one more message.
 OverflowPolicy = Literal["close", "drop_oldest", "drop_newest"]

@@ -305,11 +305,9 @@ def _body_error(status: int) -> _Outcome:
     return _Outcome(status, JSON, ErrorDetail, "The body could not be parsed")
 
 
-# Its docstring is the schema's description in every app's OpenAPI document (pinned by
-# tests/test_example_app.py), so it keeps its double backticks, a CommonMark code span too
-# (rst_to_md: keep).
+# Its docstring is the schema's description in every app's OpenAPI document.
 class ErrorDetail(BaseModel):
-    """The JSON error body of FastAPI and fastapi-nova: ``{"detail": "..."}``."""
+    """The JSON error body of FastAPI and fastapi-nova: `{"detail": "..."}`."""
 
     detail: str
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-logger = logging.getLogger("fastapi_nova.pid")
+logger = logging.getLogger(__name__)
 
 #: This process's node name: unique per process, readable in logs.
 NODE: str = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

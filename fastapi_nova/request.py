@@ -1,8 +1,9 @@
 """NovaRequest, what a Nova-style controller receives, and controller-style detection.
 
-Nova hands controllers the cowboy request map with ``bindings``, ``json``, ``params`` and
-``auth_data`` filled in. :class:`NovaRequest` is that map as a Python object: the request is
-parsed *before* the controller runs, so a plain ``def`` controller can read ``req.json``.
+Nova hands controllers the cowboy request map with `bindings`, `json`, `params` and
+`auth_data` filled in. [`NovaRequest`][fastapi_nova.request.NovaRequest] is that map as a Python
+object: the request is parsed *before* the controller runs, so a plain `def` controller can read
+`req.json`.
 """
 
 from __future__ import annotations
@@ -19,29 +20,26 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.requests import HTTPConnection, Request
 
 from fastapi_nova._fastapi_compat import consumed_form, response_exit_stack
+from fastapi_nova.errors import BodyError
 
 # Where per-request state lives in the ASGI scope: shared by every Request object built from
-# the same scope (FastAPI builds its own), and out of the way of the user's ``request.state``.
+# the same scope (FastAPI builds its own), and out of the way of the user's `request.state`.
 SCOPE_KEY = "fastapi_nova"
 
 _JSON_TYPES = ("application/json",)
 
-#: The path parameter a trailing ``[...]`` becomes.
+#: The path parameter a trailing `[...]` becomes.
 WILDCARD_PARAM = "pathinfo"
-
-
-class BodyError(Exception):
-    """The request body could not be parsed (answered with 400 before the controller runs)."""
 
 
 class NovaRequest:
     """The request as a Nova-style controller or security function sees it.
 
-    Attributes mirror Nova's request map: ``method``, ``path``, ``bindings`` (path bindings),
-    ``qs`` (raw query string), ``parsed_qs``, ``headers``, ``body`` (bytes), ``json``
-    (decoded body when the content type is JSON), ``params`` (decoded form), ``auth_data``
-    (what security returned), ``pathinfo`` (the segments a trailing ``[...]`` matched),
-    ``status_code`` (set for status-page controllers) and ``request`` (the Starlette
+    Attributes mirror Nova's request map: `method`, `path`, `bindings` (path bindings),
+    `qs` (raw query string), `parsed_qs`, `headers`, `body` (bytes), `json`
+    (decoded body when the content type is JSON), `params` (decoded form), `auth_data`
+    (what security returned), `pathinfo` (the segments a trailing `[...]` matched),
+    `status_code` (set for status-page controllers) and `request` (the Starlette
     request or WebSocket).
     """
 
@@ -81,9 +79,28 @@ class NovaRequest:
         self.body_error: BodyError | None = None
         self._parsed_qs: dict[str, str] | None = None
 
+    @classmethod
+    def _matched(
+        cls, request: HTTPConnection, bindings: dict[str, str], pathinfo: list[str], auth_data: Any
+    ) -> NovaRequest:
+        # __init__ without its keyword handling and defensive copies (the containers are
+        # new): one of these is built on every request. Every slot is set, as __init__ does.
+        self = cls.__new__(cls)
+        self.request = request
+        self.bindings = bindings
+        self.body = b""
+        self.json = None
+        self.params = {}
+        self.auth_data = auth_data
+        self.status_code = None
+        self.pathinfo = pathinfo
+        self.body_error = None
+        self._parsed_qs = None
+        return self
+
     @property
     def method(self) -> str:
-        """The HTTP method, upper case (``"GET"`` for a WebSocket upgrade)."""
+        """The HTTP method, upper case (`"GET"` for a WebSocket upgrade)."""
         return str(self.request.scope.get("method", "GET"))
 
     @property
@@ -144,7 +161,10 @@ def path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
     """Split matched path parameters into Nova bindings and the wildcard remainder."""
     bindings: dict[str, str] = {}
     pathinfo: list[str] = []
-    for key, value in conn.scope.get("path_params", {}).items():
+    params = conn.scope.get("path_params")
+    if not params:
+        return bindings, pathinfo
+    for key, value in params.items():
         if key == WILDCARD_PARAM:
             pathinfo = [segment for segment in str(value).split("/") if segment]
         else:
@@ -153,17 +173,21 @@ def path_bindings(conn: HTTPConnection) -> tuple[dict[str, str], list[str]]:
 
 
 async def build_nova_request(conn: HTTPConnection) -> NovaRequest:
-    """Build (once per request) the NovaRequest for ``conn``, reading and parsing the body.
+    """Build (once per request) the NovaRequest for `conn`, reading and parsing the body.
 
-    A body that cannot be parsed does not raise here: it is recorded in ``body_error`` so that
+    A body that cannot be parsed does not raise here: it is recorded in `body_error` so that
     security still runs first and the 400 comes after it.
     """
-    state = conn.scope.setdefault(SCOPE_KEY, {})
-    cached = state.get("nova_request")
-    if cached is not None:
-        return typing.cast(NovaRequest, cached)
+    scope = conn.scope
+    state = scope.get(SCOPE_KEY)
+    if state is None:
+        state = scope[SCOPE_KEY] = {}
+    else:
+        cached = state.get("nova_request")
+        if cached is not None:
+            return typing.cast(NovaRequest, cached)
     bindings, pathinfo = path_bindings(conn)
-    nreq = NovaRequest(conn, bindings=bindings, pathinfo=pathinfo, auth_data=state.get("auth_data"))
+    nreq = NovaRequest._matched(conn, bindings, pathinfo, state.get("auth_data"))
     if isinstance(conn, Request) and _has_body(conn):
         await _read_body(conn, nreq)
     state["nova_request"] = nreq
@@ -223,7 +247,7 @@ def _close_after_response(request: Request, close: Callable[[], Awaitable[None]]
 
 
 def auth_data_of(conn: HTTPConnection) -> Any:
-    """What the group's security function returned with ``(True, auth_data)``, or None."""
+    """What the group's security function returned with `(True, auth_data)`, or None."""
     state = conn.scope.get(SCOPE_KEY)
     return None if state is None else state.get("auth_data")
 
@@ -238,10 +262,10 @@ def set_auth_data(conn: HTTPConnection, auth_data: Any) -> None:
 
 
 def resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
-    """``fn``'s signature with string annotations resolved to real objects.
+    """`fn`'s signature with string annotations resolved to real objects.
 
     FastAPI reads annotations at runtime from the wrapper's globals, not the user's module,
-    so a decorator must hand it resolved objects (``from __future__ import annotations``).
+    so a decorator must hand it resolved objects (`from __future__ import annotations`).
     """
     signature = inspect.signature(fn)
     target: Any = inspect.unwrap(fn)
@@ -266,7 +290,7 @@ def resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
 
 
 def is_nova_style(fn: Callable[..., Any]) -> bool:
-    """True for a Nova-style callable: exactly one parameter, unannotated or ``NovaRequest``."""
+    """True for a Nova-style callable: exactly one parameter, unannotated or `NovaRequest`."""
     try:
         params = list(resolved_signature(fn).parameters.values())
     except (TypeError, ValueError):
@@ -285,7 +309,7 @@ def is_nova_style(fn: Callable[..., Any]) -> bool:
 
 
 def callable_name(fn: Any) -> str:
-    """A readable ``module.qualname`` for logs and error messages."""
+    """A readable `module.qualname` for logs and error messages."""
     module = getattr(fn, "__module__", None) or "?"
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if name is None:

@@ -1,7 +1,7 @@
-"""NovaRouter: Nova route groups as a FastAPI ``APIRouter``.
+"""NovaRouter: Nova route groups as a FastAPI `APIRouter`.
 
-``app.include_router(NovaRouter(routes))`` is the whole set-up: security runs as a dependency
-of each route of its group, bindings become path parameters that ``/docs`` shows, status
+`app.include_router(NovaRouter(routes))` is the whole set-up: security runs as a dependency
+of each route of its group, bindings become path parameters that `/docs` shows, status
 pages answer for the router's routes, and the pub/sub backend is connected by the router's
 lifespan (FastAPI merges it into the app's).
 """
@@ -51,7 +51,7 @@ from fastapi_nova._route import (
 )
 from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
 from fastapi_nova.controllers import ControllerOptions, make_endpoint, response_model_of
-from fastapi_nova.errors import RouteConfigError
+from fastapi_nova.errors import SecurityDenied
 from fastapi_nova.groups import (
     DOCUMENTED_DEFAULT_METHODS,
     GroupInfo,
@@ -65,12 +65,12 @@ from fastapi_nova.groups import (
 from fastapi_nova.handlers import HandlerRegistry, default_registry
 from fastapi_nova.openapi import route_openapi
 from fastapi_nova.request import is_nova_style, websocket_nova_request
-from fastapi_nova.security import SecurityDenied, security_dependency
+from fastapi_nova.security import security_dependency
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
 from fastapi_nova.types import Routes
 
-#: Top-level scope key where ``matches`` leaves the index's answer for ``handle`` (top level:
+#: Top-level scope key where `matches` leaves the index's answer for `handle` (top level:
 #: FastAPI probes trailing-slash redirects on a shallow copy of the scope).
 _FOUND = "fastapi_nova.found"
 
@@ -82,6 +82,10 @@ class _Target:
     route: EffectiveRoute
     #: The route as its own ASGI app, below FastAPI's wrapper (None: through FastAPI).
     direct: ASGIApp | None
+
+
+def _own_routes(router: APIRouter) -> list[EffectiveRoute] | None:
+    return own_routes(router.routes)
 
 
 def _has_overrides(scope: Scope) -> bool:
@@ -113,7 +117,7 @@ def _indexed(route: EffectiveRoute) -> IndexedRoute[_Target]:
 def _serve_websocket_directly(route: BaseRoute) -> None:
     """Serve a Nova WebSocket route as a plain Starlette WebSocket route when FastAPI has
     nothing to solve for it: no plugins or dependencies (the group's or an inclusion's) and
-    Nova-style (or no) security, the decision the HTTP side makes in ``_indexed``."""
+    Nova-style (or no) security, the decision the HTTP side makes in `_indexed`."""
     if not isinstance(route, APIWebSocketRoute) or getattr(route, "_nova_direct", False):
         return
     info = route_info(route.endpoint)
@@ -152,7 +156,7 @@ _DEFAULT_STRICT_CONTENT_TYPE: Any = Default(True)
 
 
 class NovaRouter(APIRouter):
-    """An ``APIRouter`` built from Nova route groups.
+    """An `APIRouter` built from Nova route groups.
 
     ```python
     def routes(environment):
@@ -168,14 +172,14 @@ class NovaRouter(APIRouter):
     app.include_router(NovaRouter(routes))
     ```
 
-    ``routes`` is a list of groups or a callable ``routes(environment)``; ``environment``
-    defaults to ``$NOVA_ENV`` or ``"dev"``. ``registry`` is the handler registry (default:
-    the process-wide one), ``pubsub`` the pub/sub URL (default: ``$NOVA_PUBSUB_URL`` or
-    ``memory://``; a different URL than another router's raises
-    :class:`~fastapi_nova.PubSubConfigError`), ``templates`` the template directories
-    (default: ``templates/`` beside the module that defines the routes). The other keyword
-    arguments are ``APIRouter``'s.
-    Raises :class:`~fastapi_nova.RouteConfigError` for a malformed route table.
+    `routes` is a list of groups or a callable `routes(environment)`; `environment`
+    defaults to `$NOVA_ENV` or `"dev"`. `registry` is the handler registry (default:
+    the process-wide one), `pubsub` the pub/sub URL (default: `$NOVA_PUBSUB_URL` or
+    `memory://`; a different URL than another router's raises
+    [`PubSubConfigError`][fastapi_nova.PubSubConfigError]), `templates` the template directories
+    (default: `templates/` beside the module that defines the routes). The other keyword
+    arguments are `APIRouter`'s.
+    Raises [`RouteConfigError`][fastapi_nova.RouteConfigError] for a malformed route table.
     """
 
     def __init__(
@@ -256,7 +260,7 @@ class NovaRouter(APIRouter):
             templates=finder_for(templates, base_module),
             status_pages={s.code: s.controller for s in specs if isinstance(s, StatusPageSpec)},
         )
-        # Every method of a path, shared by its routes for the 405 ``Allow`` header.
+        # Every method of a path, shared by its routes for the 405 `Allow` header.
         allow: dict[str, set[str]] = {}
         for spec in specs:
             if isinstance(spec, HttpRouteSpec):
@@ -272,11 +276,11 @@ class NovaRouter(APIRouter):
                 self._add_wildcard_base(spec, allow)
 
     # ------------------------------------------------------------------ dispatch
-    # FastAPI asks an included router ``matches`` and then ``handle``; both used to scan the
-    # table. Here the compiled index answers ``matches`` once and ``handle`` reuses it.
+    # FastAPI asks an included router `matches` and then `handle`; both used to scan the
+    # table. Here the compiled index answers `matches` once and `handle` reuses it.
 
     def _index(
-        self, owner: object, read: Callable[[], list[EffectiveRoute] | None]
+        self, owner: Any, read: Callable[[Any], list[EffectiveRoute] | None]
     ) -> RouteIndex[_Target] | None:
         """The compiled index for one inclusion (or the router itself), rebuilt when routes
         change; None when FastAPI's dispatch must be used (see _fastapi_compat)."""
@@ -286,7 +290,7 @@ class NovaRouter(APIRouter):
         cached = self._indexes.get(id(owner))
         if cached is not None and cached[0] is owner and cached[1] == version:
             return cached[2]
-        routes = read()
+        routes = read(owner)
         index = None if routes is None else RouteIndex(_indexed(r) for r in routes)
         self._indexes[id(owner)] = (owner, version, index)
         return index
@@ -297,7 +301,7 @@ class NovaRouter(APIRouter):
         included = included_router(scope, self) if scope["type"] == "http" else None
         if included is None:
             return None
-        index = self._index(included, lambda: included_routes(included))
+        index = self._index(included, included_routes)
         if index is None:
             return None
         return included, index.lookup(route_path(scope), scope["method"])
@@ -323,7 +327,7 @@ class NovaRouter(APIRouter):
         return self._handle(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Included in an app, the app's router dispatches here after ``matches``, whose answer
+        # Included in an app, the app's router dispatches here after `matches`, whose answer
         # is reused unless it was for another inclusion of this router.
         cached = scope.pop(_FOUND, None)
         if cached is None or cached[0] is not included_router(scope, self):
@@ -336,7 +340,7 @@ class NovaRouter(APIRouter):
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Used directly as an ASGI app (or mounted), the router's own entry point.
         if scope["type"] == "http" and not getattr(self, "form_limits", None):
-            index = self._index(self, lambda: own_routes(self.routes))
+            index = self._index(self, _own_routes)
             found = None if index is None else index.lookup(route_path(scope), scope["method"])
             if found is not None:
                 scope.setdefault("router", self)
@@ -482,7 +486,7 @@ class NovaRouter(APIRouter):
                 )
 
     def _add_wildcard_base(self, spec: HttpRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
-        """Serve the path of a ``[...]`` route without its wildcard (zero segments)."""
+        """Serve the path of a `[...]` route without its wildcard (zero segments)."""
         base = spec.path.rsplit("/", 1)[0] or "/"
         bare = replace(
             spec,
@@ -503,7 +507,7 @@ class NovaRouter(APIRouter):
         try:
             ws_options = WebSocketOptions.from_route_options(spec.options)
         except ValueError as exc:
-            raise _route_error(group, spec.nova_path, str(exc)) from exc
+            raise group.route_error(spec.nova_path, str(exc)) from exc
         handler_cls = spec.handler
 
         def endpoint(websocket: WebSocket) -> Coroutine[Any, Any, None]:
@@ -565,16 +569,12 @@ class NovaRouter(APIRouter):
                     )
 
 
-def _route_error(group: GroupInfo, route: str, message: str) -> RouteConfigError:
-    return RouteConfigError(f"{group.label}, route {route!r}: {message}")
-
-
 @contextmanager
 def _rejections_named(group: GroupInfo, route: str) -> Iterator[None]:
-    """Turn FastAPI's refusal of a route (an annotation it cannot use, a bad ``responses``
+    """Turn FastAPI's refusal of a route (an annotation it cannot use, a bad `responses`
     option...) into a RouteConfigError that names the group and the route."""
     try:
         yield
     except Exception as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise _route_error(group, route, f"FastAPI rejected it: {message}") from exc
+        raise group.route_error(route, f"FastAPI rejected it: {message}") from exc

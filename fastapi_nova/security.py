@@ -27,8 +27,7 @@ from starlette.websockets import WebSocket
 from fastapi_nova._fastapi_compat import call_with_dependencies
 from fastapi_nova._shapes import body_bytes, encode_json, parse_headers, parse_status
 from fastapi_nova.controllers import call_user
-from fastapi_nova.errors import HandlerError, InvalidReturn
-from fastapi_nova.errors import SecurityDenied as SecurityDenied  # routing.py imports it here
+from fastapi_nova.errors import HandlerError, InvalidReturn, SecurityDenied
 from fastapi_nova.handlers import redirect_location
 from fastapi_nova.request import (
     SCOPE_KEY,
@@ -174,7 +173,7 @@ async def run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
     this), and lets an `HTTPException` through as FastAPI would (see `_refused`).
     """
     replacement = _override(conn, fn)
-    name = callable_name(fn if replacement is None else replacement)
+    called = fn if replacement is None else replacement
     try:
         if replacement is None:
             result = await call_user(fn, await build_nova_request(conn))
@@ -185,8 +184,11 @@ async def run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None:
     except (SecurityDenied, ValidationException):
         raise  # a denial, or FastAPI's 422 for an override's own parameters
     except Exception as exc:
-        raise _crashed(name) from exc
-    _apply(conn, result, name)
+        raise _crashed(callable_name(called)) from exc
+    if result is True:  # the usual answer: no verdict (nor name for its messages) to build
+        conn.scope.setdefault(SCOPE_KEY, {})[_PASSED] = True
+        return
+    _apply(conn, result, callable_name(called))
 
 
 def security_scheme(scheme: SecurityBase) -> Callable[[S], S]:

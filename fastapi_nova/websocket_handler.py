@@ -38,8 +38,8 @@ CloseFrame: TypeAlias = (
 InFrame: TypeAlias = TextFrame | BinaryFrame
 #: A frame a callback may reply.
 OutFrame: TypeAlias = TextFrame | BinaryFrame | CloseFrame
-#: What a callback returns: `("ok", state)`, `("reply", frames, state)`, `("stop", state)`...
 CallbackReturn: TypeAlias = tuple[Any, ...]
+"""What a callback returns: `("ok", state)`, `("reply", frames, state)`, `("stop", state)`..."""
 #: The first argument of `terminate`.
 TerminateReason: TypeAlias = (
     Literal["normal", "timeout", "overflow"]

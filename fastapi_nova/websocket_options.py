@@ -23,27 +23,31 @@ def _check_seconds(name: str, value: object) -> None:
 class WebSocketOptions:
     """Per-route WebSocket settings (the `{"protocol": "ws", ...}` route options)."""
 
-    #: Seconds without an incoming frame before the connection closes (code 1000,
-    #: `terminate("timeout")`); `math.inf` disables it.
     idle_timeout: float = 60.0
-    #: Bytes of one message after reassembly; larger closes with 1009.
+    """Seconds without an incoming frame before the connection closes (code 1000,
+    `terminate("timeout")`); `math.inf` disables it.
+    """
     max_frame_size: int = 1024 * 1024
-    #: Browser origins allowed to connect (a list or tuple of `scheme://host[:port]`, stored
-    #: normalized): None = the request's own host only, `"*"` = any. Non-browser clients
-    #: send no Origin and are always allowed.
+    """Bytes of one message after reassembly; larger closes with 1009."""
     allowed_origins: tuple[str, ...] | None = None
-    #: Messages that may wait in the mailbox.
+    """Browser origins allowed to connect (a list or tuple of `scheme://host[:port]`, stored
+    normalized): None = the request's own host only, `"*"` = any. Non-browser clients
+    send no Origin and are always allowed.
+    """
     mailbox_size: int = 1024
-    #: What a full mailbox does with one more message.
+    """Messages that may wait in the mailbox."""
     on_overflow: OverflowPolicy = "close"
-    #: Seconds one send to the client may make no progress (the client stopped reading and
-    #: the server's buffers are full) before the connection is dropped:
-    #: `terminate(("error", SendTimeoutError))`; `math.inf` disables it.
+    """What a full mailbox does with one more message."""
     send_timeout: float = 30.0
-    #: A text frame exactly equal to this is answered with the same frame by the runtime,
-    #: never reaches `websocket_handle`, and counts as activity for `idle_timeout`
-    #: (browsers cannot send pings; the shipped browser client sends this). None: off.
+    """Seconds one send to the client may make no progress (the client stopped reading and
+    the server's buffers are full) before the connection is dropped:
+    `terminate(("error", SendTimeoutError))`; `math.inf` disables it.
+    """
     heartbeat: str | None = None
+    """A text frame exactly equal to this is answered with the same frame by the runtime,
+    never reaches `websocket_handle`, and counts as activity for `idle_timeout`
+    (browsers cannot send pings; the shipped browser client sends this). None: off.
+    """
 
     def __post_init__(self) -> None:
         _check_seconds("idle_timeout", self.idle_timeout)

@@ -6,6 +6,7 @@ gets split into named steps. Closures and methods count as functions of their ow
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from radon.complexity import add_inner_blocks, cc_rank, cc_visit, sorted_results
@@ -54,3 +55,17 @@ def test_the_guard_sees_a_complex_function(tmp_path: Path) -> None:
     source = f"def f(x):\n{branches}\n    return -1\n"
     (block,) = cc_visit(source)
     assert cc_rank(block.complexity) > CEILING
+
+
+#: reST roles and literals; docstrings are Markdown, as the docs site renders them.
+REST = re.compile(r":(class|func|meth|data|attr|mod|exc|obj):`|``[^`]")
+
+
+def test_docstrings_are_markdown_not_rest() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE).as_posix()}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if REST.search(line.replace("```", ""))
+    ]
+    assert found == [], "write Markdown: `name`, [Name][fastapi_nova.Name], fenced code"

@@ -210,7 +210,7 @@ def test_routing_exception_handlers(caplog: pytest.LogCaptureFixture) -> None:
         assert http.post("/users", json={"name": "bob"}).json() == {"name": "bob"}
         taken = http.post("/users", json={"name": "ann"})
         assert (taken.status_code, taken.json()) == (409, {"detail": "ann is taken"})
-        with caplog.at_level(logging.ERROR, logger="fastapi_nova.routing"):
+        with caplog.at_level(logging.ERROR, logger="fastapi_nova._route"):
             broken = http.get("/users/broken")
         assert (broken.status_code, broken.json()) == (500, {"error": 500})
 
@@ -576,7 +576,7 @@ async def test_ws_options(caplog: pytest.LogCaptureFixture) -> None:
     async with connect(app, "/buggy", headers={"origin": "http://testserver"}) as ws:
         await ws.send_text("hello")  # the default allowed_origins: the request's own host
         assert await ws.receive_text() == "fine"
-        with caplog.at_level(logging.ERROR, logger="fastapi_nova.websocket"):
+        with caplog.at_level(logging.ERROR, logger="fastapi_nova.connection"):
             await ws.send_text("crash")
             assert await ws.expect_close() == (1011, "")
     async with connect(app, "/buggy") as ws:
@@ -872,34 +872,6 @@ def test_cli_output_shown_in_tools_page_is_what_the_cli_prints(
     shown = (EXAMPLES / "output" / f"cli_{command}.txt").read_text()
     assert out.getvalue() == shown
     assert f'--8<-- "docs/examples/output/cli_{command}.txt"' in (DOCS / "tools.md").read_text()
-
-
-def test_the_griffe_extension_turns_rest_into_markdown() -> None:
-    spec = importlib.util.spec_from_file_location("rst_roles", DOCS / "_griffe" / "rst_roles.py")
-    assert spec is not None and spec.loader is not None
-    rst = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rst)
-    text = (
-        "Uses :class:`~fastapi_nova.pid.Pid` and :func:`fastapi_nova.send`.\n\n"
-        ".. code-block:: python\n\n    await pubsub.join(\"chat\")\n\nThen::\n\n"
-        "    x = 1\n\nDone."
-    )
-    assert rst.markdown(text).splitlines() == [
-        "Uses `Pid` and `fastapi_nova.send`.",
-        "",
-        "",
-        "```python",
-        'await pubsub.join("chat")',
-        "```",
-        "",
-        "Then:",
-        "",
-        "```python",
-        "x = 1",
-        "```",
-        "",
-        "Done.",
-    ]
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.testclient import TestClient
@@ -21,12 +24,15 @@ from fastapi_nova import (
     HandlerExistsError,
     HandlerRegistry,
     NovaRouter,
+    _shapes,
     controller,
     default_registry,
     register_handler,
     unregister_handler,
 )
-from fastapi_nova.handlers import FileSliceResponse
+from fastapi_nova._shapes import encode_json
+from fastapi_nova.handlers import FileSliceResponse, HandlerContext
+from fastapi_nova.templates import TemplateFinder
 
 
 @pytest.fixture(autouse=True)
@@ -152,6 +158,84 @@ def test_json_top_level_pydantic_model() -> None:
     client = make_client([("/j", answering(("json", User(id=2, name="bo"))))])
 
     assert client.get("/j").json() == {"id": 2, "name": "bo"}
+
+
+JSON_DATA = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def sent(response: Response) -> list[Message]:
+    """The ASGI messages ``response`` sends for a GET."""
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    asyncio.run(response({"type": "http", "method": "GET"}, receive, send))
+    return messages
+
+
+@settings(max_examples=60, deadline=5000)
+@given(
+    data=JSON_DATA,
+    # the statuses Starlette sends no content-length for, and any other
+    status=st.none() | st.sampled_from([100, 103, 199, 204, 304]) | st.integers(100, 599),
+    method=st.sampled_from(["GET", "POST", "PUT"]),
+)
+def test_the_json_fast_path_sends_the_bytes_a_plain_response_sends(
+    data: Any, status: int | None, method: str
+) -> None:
+    # ("json", data) is answered without a HandlerContext or Response's header handling;
+    # what goes on the wire is what Response(body, status, content-type) sends, byte for
+    # byte and header for header, in order (content-length only where Starlette sends one).
+    registry = HandlerRegistry()
+    value = ("json", data)
+    ctx = HandlerContext(
+        request=None,
+        method=method,
+        controller=None,
+        templates=TemplateFinder([]),
+        status_override=status,
+    )
+    fast = registry.plain_json(value, method, status)
+    general = asyncio.run(registry.to_response(value, ctx))
+    code = status or (201 if method == "POST" else 200)
+    expected = Response(encode_json(data), code, {"content-type": "application/json"})
+
+    assert fast is not None
+    assert sent(fast) == sent(general) == sent(expected)
+
+
+@settings(max_examples=60, deadline=5000)
+@given(data=JSON_DATA)
+def test_json_is_encoded_exactly_as_the_json_encoder_does(data: Any) -> None:
+    # encode_json calls CPython's C encoder directly (JSONEncoder.encode's frames cost a
+    # tenth of a route); the text is JSONEncoder's, and on CPython the direct call is used.
+    assert _shapes._encode is not _shapes._ENCODER.encode
+    assert _shapes._encode(data) == _shapes._ENCODER.encode(data)
+    assert encode_json(data) == _shapes._ENCODER.encode(data).encode()
+
+
+def test_the_json_fast_path_leaves_other_returns_to_the_handlers() -> None:
+    registry = HandlerRegistry()
+    for value in [("json", 200, {}, 1), ("status", 204), ["json", 1], ("json",), "json", None]:
+        assert registry.plain_json(value, "GET", None) is None
+    registry.register(
+        "json", lambda status, headers, payload: PlainTextResponse("mine"), replace=True
+    )
+    assert registry.plain_json(("json", 1), "GET", None) is None  # the user's handler answers
 
 
 # --------------------------------------------------------------------------- ok / view

@@ -68,7 +68,7 @@ async def test_drop_policies_keep_size_messages_and_log_once(
     policy: str, kept: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
     mailbox = Mailbox(2, policy, name="room")  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="fastapi_nova.websocket"):
+    with caplog.at_level(logging.WARNING, logger="fastapi_nova.mailbox"):
         for i in range(1, 5):
             mailbox.deliver(i)
     assert [mailbox.pop(), mailbox.pop()] == kept

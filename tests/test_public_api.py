@@ -75,6 +75,7 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
             "StatusPageSpec",
             "WebSocketRouteSpec",
             "convert_path",
+            "method_key",
             "parse_groups",
         },
     ),
@@ -115,7 +116,6 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     "fastapi_nova.request": (
         "how NovaRequest is built and controller styles are told apart",
         {
-            "BodyError",
             "auth_data_of",
             "build_nova_request",
             "callable_name",

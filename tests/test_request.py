@@ -285,6 +285,17 @@ def test_cookies_are_readable() -> None:
     assert rec.last.cookies == {"session": "abc"}
 
 
+def test_a_request_built_per_route_has_every_field_the_constructor_sets() -> None:
+    # build_nova_request skips __init__'s keyword handling (it runs on every request): a
+    # field added to __init__ but not there would be missing on every routed request.
+    conn = Request({"type": "http", "method": "GET", "path": "/u/1", "headers": []})
+    routed = NovaRequest._matched(conn, {"id": "1"}, ["a"], {"user": "ann"})
+    built = NovaRequest(conn, bindings={"id": "1"}, pathinfo=["a"], auth_data={"user": "ann"})
+
+    for name in NovaRequest.__slots__:
+        assert getattr(routed, name) == getattr(built, name), name
+
+
 # --------------------------------------------------------------------------- style detection
 
 

@@ -221,7 +221,7 @@ def test_an_app_exception_handler_answers_before_the_500_status_page(
 
     response = client.post("/conflict")
     assert (response.status_code, response.json()) == (409, {"conflict": "taken"})
-    with caplog.at_level(logging.ERROR, logger="fastapi_nova.routing"):
+    with caplog.at_level(logging.ERROR, logger="fastapi_nova._route"):
         response = client.post("/crash")
     assert (response.status_code, response.json()) == (500, {"page": "500"})
 

@@ -74,7 +74,7 @@ def test_serve_listens_on_port_and_logs_library_info_lines(tmp_path: Path) -> No
         assert refused.value.response.status_code == 403
     log_text = log_path.read_text()
     refusal = (
-        rf"{STAMP} INFO fastapi_nova\.websocket: "
+        rf"{STAMP} INFO fastapi_nova\.connection: "
         r".*refused WebSocket upgrade from origin 'http://evil\.example'"
     )
     assert re.search(refusal, log_text), log_text

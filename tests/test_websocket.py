@@ -383,7 +383,7 @@ def test_a_raising_callback_closes_1011(
     assert reason == ("error", boom) and reason[1] is boom
     assert state["n"] == (0 if callback == "websocket_init" else 1)  # the latest good state
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert record.name == "fastapi_nova.websocket"
+    assert record.name == "fastapi_nova.connection"
     assert f"Crashy.{callback} raised ZeroDivisionError('boom')" in record.getMessage()
     assert record.exc_info is not None
 
