@@ -8,9 +8,10 @@ thousands of sockets pays thousands of times):
 
 * One task per connection runs every callback, so callbacks of one connection never overlap.
 * It sleeps on one future only, `Mailbox.wait`. A
-  message completes it directly; the pending socket read (one `receive` task, replaced only
-  when a frame arrived) completes the same future from its done-callback. There is no
-  `asyncio.wait` per message, and no timer per message.
+  message completes it directly; the connection's one long-lived socket reader (a task for
+  the connection's whole life, at most two messages ahead) completes the same future when it
+  hands a frame over. There is no `asyncio.wait` per message, no task per frame, and no
+  timer per message.
 * `idle_timeout` and `send_timeout` are each one lazily re-armed timer per connection: a
   timer that fires early (the clock was reset since it was armed) re-arms itself for the new
   deadline, so neither a frame nor a send touches the timer heap.
@@ -246,11 +247,12 @@ class _Connection:
 
     async def _reader(self) -> None:
         # One task reads the socket for the connection's whole life: it hands each message
-        # over in `frame` and wakes the same future the mailbox does. It holds at most one
-        # more message while the connection has not taken the previous one (then it waits on
-        # `resume`), so a client that sends faster than the handler runs is held back by
-        # the socket. A task per message (and its done-callback hop) cost echo a third of its
-        # speed (issue 11); this costs one loop turn per message when the connection is idle.
+        # over in `frame` and wakes the same future the mailbox does. While the connection has
+        # not taken that one, it holds at most one more (and waits on `resume`): two messages
+        # ahead of the running callback at most, so a client that sends faster than the
+        # handler runs is held back by the socket. A task per message (and its done-callback
+        # hop) cost echo a third of its speed (issue 11); this costs one loop turn per
+        # message when the connection is idle.
         receive = self.ws.receive
         try:
             while True:

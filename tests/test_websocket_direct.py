@@ -5,6 +5,7 @@ inclusion's), FastAPI-style security, ``app.dependency_overrides``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -124,3 +125,58 @@ async def test_group_dependencies_and_fastapi_security_go_through_fastapi() -> N
 
 async def test_router_used_as_the_app_is_served_directly() -> None:
     assert (await reply(router(), "/g/ws/r1")).startswith("direct ")
+
+
+class Slow(NovaWebSocket):
+    """Blocks in the first frame's callback until the test lets it go; echoes the rest."""
+
+    entered: asyncio.Event
+    release: asyncio.Event
+
+    async def websocket_handle(self, frame: Any, state: dict[str, Any]) -> Any:
+        if frame[1] == "0":
+            Slow.entered.set()
+            await Slow.release.wait()
+        return ("reply", frame, state)
+
+
+async def test_the_reader_holds_at_most_one_message_ahead_and_order_is_kept() -> None:
+    """While a callback runs, the connection takes at most two more messages from the
+    server (one waiting for the callback, one held by the reader; the rest wait in the
+    socket), and every frame is answered in order."""
+    Slow.entered, Slow.release = asyncio.Event(), asyncio.Event()
+    app = NovaRouter([{"prefix": "", "security": False,
+                       "routes": [("/slow", Slow, {"protocol": "ws"})]}])
+    incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await incoming.put({"type": "websocket.connect"})
+    for n in range(5):
+        await incoming.put({"type": "websocket.receive", "text": str(n)})
+    taken = 0
+    sent: list[dict[str, Any]] = []
+    replies_done = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal taken
+        message = await incoming.get()
+        taken += 1
+        return message
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if sum(m["type"] == "websocket.send" for m in sent) == 5:
+            replies_done.set()
+
+    scope = {"type": "websocket", "path": "/slow", "raw_path": b"/slow", "root_path": "",
+             "headers": [], "query_string": b"", "scheme": "ws", "server": ("t", 80),
+             "client": ("c", 1), "subprotocols": [], "asgi": {"version": "3.0"}}
+    served = asyncio.create_task(app(scope, receive, send))
+    await asyncio.wait_for(Slow.entered.wait(), 5)
+    for _ in range(10):  # let the reader run as far as it would
+        await asyncio.sleep(0)
+    # At most: connect, "0" (in the callback), "1" (handed over) and "2" (held by the reader).
+    assert 2 <= taken <= 4
+    Slow.release.set()
+    await asyncio.wait_for(replies_done.wait(), 5)
+    assert [m.get("text") for m in sent if m["type"] == "websocket.send"] == list("01234")
+    await incoming.put({"type": "websocket.disconnect", "code": 1000})
+    await asyncio.wait_for(served, 5)
