@@ -306,14 +306,16 @@ async def fan_out(app: str, env: dict[str, str], k: int, messages: int) -> FanOu
     return result
 
 
-async def echo(app: str, clients_n: int, seconds: float) -> tuple[float, float]:
+async def echo(
+    app: str, clients_n: int, seconds: float, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """Round trips per second of ``clients_n`` sockets doing send/await-reply for ``seconds``,
     and the server's CPU microseconds per round trip."""
     loop = asyncio.get_running_loop()
     waiters: dict[int, asyncio.Future[None]] = {}
     trips = 0
 
-    with serve(app, {}) as (port, pid):
+    with serve(app, env or {}) as (port, pid):
         clients: list[Client] = []
         for index in range(clients_n):
 
@@ -375,23 +377,33 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
                 runs[name].append(await fan_out(app, env, k, args.messages))
         report_fan_out(k, args, {name: median_run(r) for name, r in runs.items()})
     if args.echo_clients:
-        echo_runs: dict[str, list[tuple[float, float]]] = {
-            "raw Starlette echo": [], "nova echo": []
-        }
+        pairs: list[tuple[str, str, dict[str, str]]] = [
+            ("raw Starlette echo", "bare", {}), ("nova echo", "nova", {})
+        ]
+        if args.baseline:
+            pairs.append(("nova echo (baseline)", "nova", {"PYTHONPATH": args.baseline}))
+        echo_runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in pairs}
         for round_ in range(args.rounds):
-            pairs = [("raw Starlette echo", "bare"), ("nova echo", "nova")]
-            for name, app in pairs if round_ % 2 == 0 else pairs[::-1]:
-                echo_runs[name].append(await echo(app, args.echo_clients, args.echo_seconds))
-        (raw, raw_cpu), (ours, our_cpu) = (
-            (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
-            for runs in echo_runs.values()
-        )
+            order = pairs[round_ % len(pairs):] + pairs[: round_ % len(pairs)]
+            for name, app, env in order:
+                echo_runs[name].append(
+                    await echo(app, args.echo_clients, args.echo_seconds, env)
+                )
+        medians = {
+            name: (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
+            for name, runs in echo_runs.items()
+        }
+        (raw, raw_cpu), (ours, our_cpu) = medians["raw Starlette echo"], medians["nova echo"]
         print(f"\nWS echo, {args.echo_clients} connections, {args.echo_seconds:g} s, "
               f"median of {args.rounds} round(s); server CPU us per round trip")
         print(f"{'raw Starlette echo':<28}{raw:>10.0f} round-trips/s   1.00x"
               f"{raw_cpu:>10.1f} us   1.00x")
         print(f"{'nova echo':<28}{ours:>10.0f} round-trips/s  {ours / raw:5.2f}x"
               f"{our_cpu:>10.1f} us  {ratio(raw_cpu, our_cpu):5.2f}x   (target >= 0.90x)")
+        if "nova echo (baseline)" in medians:
+            base, base_cpu = medians["nova echo (baseline)"]
+            print(f"{'nova echo (baseline)':<28}{base:>10.0f} round-trips/s  {base / raw:5.2f}x"
+                  f"{base_cpu:>10.1f} us  {ratio(raw_cpu, base_cpu):5.2f}x")
 
 
 def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) -> None:

@@ -145,6 +145,25 @@ def included_routes(included: Any) -> list[EffectiveRoute] | None:
     return out
 
 
+def included_websocket_routes(included: Any) -> list[BaseRoute]:
+    """The WebSocket routes FastAPI built for an inclusion (its prefix and dependencies
+    applied), or [] when they cannot be read (another FastAPI)."""
+    candidates = getattr(included, "effective_candidates", None)
+    if not callable(candidates):
+        return []
+    routes: list[BaseRoute] = []
+    for context in candidates():
+        route = getattr(context, "starlette_route", None)
+        if isinstance(route, fastapi.routing.APIWebSocketRoute):
+            routes.append(route)
+    return routes
+
+
+def dependency_calls(route: BaseRoute) -> list[Callable[..., Any]] | None:
+    """The dependency callables FastAPI solves for a route (None: unknown)."""
+    return _calls(getattr(route, "dependant", None))
+
+
 def route_path(scope: Scope) -> str:
     """The request path the router matches: `scope["path"]` without the `root_path`."""
     return get_route_path(scope)

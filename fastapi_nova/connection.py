@@ -8,9 +8,10 @@ thousands of sockets pays thousands of times):
 
 * One task per connection runs every callback, so callbacks of one connection never overlap.
 * It sleeps on one future only, `Mailbox.wait`. A
-  message completes it directly; the pending socket read (one `receive` task, replaced only
-  when a frame arrived) completes the same future from its done-callback. There is no
-  `asyncio.wait` per message, and no timer per message.
+  message completes it directly; the connection's one long-lived socket reader (a task for
+  the connection's whole life, at most two messages ahead) completes the same future when it
+  hands a frame over. There is no `asyncio.wait` per message, no task per frame, and no
+  timer per message.
 * `idle_timeout` and `send_timeout` are each one lazily re-armed timer per connection: a
   timer that fires early (the clock was reset since it was armed) re-arms itself for the new
   deadline, so neither a frame nor a send touches the timer heap.
@@ -110,6 +111,17 @@ async def _deny_upgrade(websocket: WebSocket, response: Response) -> None:
         _logger.debug("the client left before the upgrade was refused", exc_info=True)
 
 
+_NAMES: dict[type[NovaWebSocket], str] = {}
+
+
+def _handler_name(handler_cls: type[NovaWebSocket]) -> str:
+    # One string per handler class, not one per connection.
+    name = _NAMES.get(handler_cls)
+    if name is None:
+        name = _NAMES[handler_cls] = f"{handler_cls.__module__}.{handler_cls.__qualname__}"
+    return name
+
+
 def _cancelled(exc: BaseException) -> bool:
     # True when exc is our task being cancelled. A callback that awaits a task someone else
     # cancelled raises CancelledError although nobody cancelled us: that is a crash of the
@@ -136,8 +148,8 @@ class _Connection:
     # Slots: thousands of these live at once, and each attribute is read per message.
     __slots__ = (
         "_abort", "_idle_timer", "_send_timer", "_sending", "_task", "handler",
-        "handler_cls", "loop", "mailbox", "name", "options", "pid", "recv", "since", "state",
-        "ws",
+        "frame", "handler_cls", "loop", "mailbox", "name", "options", "pid", "reader", "resume",
+        "since", "state", "ws",
     )
 
     def __init__(
@@ -146,9 +158,14 @@ class _Connection:
         self.ws = websocket
         self.handler_cls = handler_cls
         self.options = options
-        self.name = f"{handler_cls.__module__}.{handler_cls.__qualname__}"
+        self.name = _handler_name(handler_cls)
         self.state: Any = None
-        self.recv: asyncio.Task[Any] | None = None
+        #: The connection's one socket reader, for its whole life (see _reader).
+        self.reader: asyncio.Task[None] | None = None
+        #: The message the reader received and the connection has not taken yet.
+        self.frame: Mapping[str, Any] | None = None
+        #: Completed by the connection when it took `frame`: the reader may read the next.
+        self.resume: asyncio.Future[None] | None = None
         #: Set when a timer or the mailbox decided that the connection ends while the task was
         #: blocked in a send; the task is then cancelled and ends with this.
         self._abort: _End | None = None
@@ -226,11 +243,27 @@ class _Connection:
             self.mailbox.close()
             self.pid.exit()
 
-    def _read(self) -> asyncio.Task[Any]:
-        # One pending socket read; its completion wakes the same future the mailbox does.
-        recv = self.recv = self.loop.create_task(self.ws.receive())
-        recv.add_done_callback(self._wake)
-        return recv
+    async def _reader(self) -> None:
+        # One task reads the socket for the connection's whole life: it hands each message
+        # over in `frame` and wakes the same future the mailbox does. While the connection has
+        # not taken that one, it holds at most one more (and waits on `resume`): two messages
+        # ahead of the running callback at most, so a client that sends faster than the
+        # handler runs is held back by the socket. A task per message (and its done-callback
+        # hop) cost echo a third of its speed (issue 11); this costs one loop turn per
+        # message when the connection is idle.
+        receive = self.ws.receive
+        try:
+            while True:
+                message = await receive()
+                if self.frame is not None:
+                    resume = self.resume = self.loop.create_future()
+                    await resume
+                self.frame = message
+                self.mailbox.wake()
+                if message["type"] == "websocket.disconnect":
+                    return
+        finally:
+            self.mailbox.wake()  # the last message, a failure, or our own cancel
 
     def _wake(self, _: object = None) -> None:
         self.mailbox.wake()
@@ -238,19 +271,27 @@ class _Connection:
     async def _loop(self) -> _End:
         mailbox = self.mailbox
         idle = self.options.idle_timeout
-        recv = self._read()
+        reader = self.reader = self.loop.create_task(self._reader())
         self.since = self.loop.time()
         try:
             while True:  # one connection's lifetime; every branch consumes or ends
                 if mailbox.overflowed:
                     return self._overflow_end((1013, "mailbox overflow"))
-                if recv.done():
-                    end = await self._on_receive(recv)
+                message = self.frame
+                if message is not None:
+                    self.frame = None
+                    resume = self.resume
+                    if resume is not None:  # the reader holds the next message: let it go
+                        self.resume = None
+                        resume.set_result(None)
+                    end = await self._on_receive(message)
                     if end is not None:
                         return end
-                    recv = self._read()
                     self.since = self.loop.time()
                     continue
+                if reader.done():  # it failed (receive raised): a fault, not the client's
+                    reader.result()
+                    raise RuntimeError("the WebSocket reader ended without a disconnect")
                 if mailbox:
                     end = await self._dispatch("websocket_info", mailbox.pop(), self.state)
                     if end is not None:
@@ -263,9 +304,8 @@ class _Connection:
                         self._arm_idle(self.since + idle)
                 await mailbox.wait()
         finally:
-            if not recv.done():
-                recv.remove_done_callback(self._wake)
-                recv.cancel()
+            if not reader.done():
+                reader.cancel()
 
     # -- timers: one per connection each, re-armed lazily ----------------------------------
 
@@ -322,8 +362,7 @@ class _Connection:
 
     # -- callbacks ---------------------------------------------------------------------------
 
-    async def _on_receive(self, recv: asyncio.Task[Any]) -> _End | None:
-        message = recv.result()
+    async def _on_receive(self, message: Mapping[str, Any]) -> _End | None:
         if message["type"] == "websocket.disconnect":
             return _End(("remote", int(message.get("code") or 1005)), None)
         size = _too_large(message, self.options.max_frame_size)
@@ -435,9 +474,8 @@ class _Connection:
 
     def _remote_code(self, fallback: int) -> int:
         # The disconnect event, when it already arrived, says how the client left.
-        recv = self.recv
-        if recv is not None and recv.done() and not recv.cancelled() and not recv.exception():
-            message = recv.result()
+        message = self.frame
+        if message is not None:
             if message["type"] == "websocket.disconnect":
                 return int(message.get("code") or 1005)
         return fallback

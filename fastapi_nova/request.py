@@ -194,6 +194,21 @@ async def _build_nova_request(conn: HTTPConnection) -> NovaRequest:
     return nreq
 
 
+def _websocket_nova_request(websocket: HTTPConnection) -> NovaRequest:
+    """`_build_nova_request` for a WebSocket upgrade, which has no body to read: a plain
+    call, so the connection's await chain has no frame for it (issue 11)."""
+    state = websocket.scope.setdefault(_SCOPE_KEY, {})
+    cached = state.get("nova_request")
+    if cached is not None:
+        return typing.cast(NovaRequest, cached)
+    bindings, pathinfo = _path_bindings(websocket)
+    nreq = NovaRequest(
+        websocket, bindings=bindings, pathinfo=pathinfo, auth_data=state.get("auth_data")
+    )
+    state["nova_request"] = nreq
+    return nreq
+
+
 async def _read_body(request: Request, nreq: NovaRequest) -> None:
     headers = request.headers
     try:

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -21,7 +21,7 @@ from typing import Any, cast
 from fastapi import params
 from fastapi.datastructures import Default
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute, APIRouter
+from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
 from fastapi.utils import generate_unique_id
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,8 +31,10 @@ from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import (
     EffectiveRoute,
+    dependency_calls,
     included_router,
     included_routes,
+    included_websocket_routes,
     own_routes,
     route_path,
     route_selected,
@@ -43,6 +45,7 @@ from fastapi_nova._route import (
     NovaRoute,
     NovaRouteInfo,
     direct_app,
+    direct_websocket_app,
     method_not_allowed,
     route_info,
 )
@@ -61,7 +64,7 @@ from fastapi_nova.groups import (
 )
 from fastapi_nova.handlers import HandlerRegistry, default_registry
 from fastapi_nova.openapi import _route_openapi
-from fastapi_nova.request import _build_nova_request, _is_nova_style
+from fastapi_nova.request import _is_nova_style, _websocket_nova_request
 from fastapi_nova.security import _security_dependency
 from fastapi_nova.static import _STATIC_METHODS, _static_endpoint
 from fastapi_nova.templates import _finder_for, _module_directory, _TemplateDirs
@@ -109,6 +112,21 @@ def _indexed(route: EffectiveRoute) -> IndexedRoute[_Target]:
         allow=allow,
         target=_Target(route, direct),
     )
+
+
+def _serve_websocket_directly(route: BaseRoute) -> None:
+    """Serve a Nova WebSocket route as a plain Starlette WebSocket route when FastAPI has
+    nothing to solve for it: no plugins or dependencies (the group's or an inclusion's) and
+    Nova-style (or no) security, the decision the HTTP side makes in `_indexed`."""
+    if not isinstance(route, APIWebSocketRoute) or getattr(route, "_nova_direct", False):
+        return
+    info = route_info(route.endpoint)
+    if info is None or info.kind != "ws" or not info.direct_candidate:
+        return
+    if dependency_calls(route) != info.own_dependencies:
+        return
+    route.app = direct_websocket_app(info, route.endpoint, route.app)
+    route._nova_direct = True  # type: ignore[attr-defined]
 
 
 def _nova_lifespan(
@@ -231,6 +249,8 @@ class NovaRouter(APIRouter):
         self.registry = registry or default_registry
         #: Compiled indexes by inclusion: (inclusion, routes version, index or None).
         self._indexes: dict[int, tuple[object, int, RouteIndex[_Target] | None]] = {}
+        #: Inclusions whose WebSocket routes were looked at: (inclusion, routes version).
+        self._ws_inclusions: dict[tuple[str, int], tuple[object, int]] = {}
         specs = _parse_groups(table, base_dir=_module_directory(base_module))
         self._group_dependencies: dict[
             int, tuple[list[params.Depends], list[Callable[..., Any]]]
@@ -296,7 +316,17 @@ class NovaRouter(APIRouter):
         scope[_FOUND] = looked_up
         return (Match.FULL if found.route is not None else Match.PARTIAL), {}
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def handle(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> Coroutine[Any, Any, None]:
+        # A plain function returning the coroutine that serves the request: a WebSocket
+        # connection keeps every level of its await chain as a frame (issue 11).
+        if scope["type"] == "websocket":
+            self._direct_websockets(scope)
+            return self._dispatch(super().handle, scope, receive, send)
+        return self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Included in an app, the app's router dispatches here after `matches`, whose answer
         # is reused unless it was for another inclusion of this router.
         cached = scope.pop(_FOUND, None)
@@ -341,6 +371,21 @@ class NovaRouter(APIRouter):
         if route.context is not None:
             select_context(scope, route.context)
         await route.route.handle(scope, receive, send)
+
+    def _direct_websockets(self, scope: Scope) -> None:
+        """Serve this inclusion's WebSocket routes directly where FastAPI has nothing to
+        solve; decided once per inclusion (and again when the routes change)."""
+        included = included_router(scope, self)
+        version = routes_version(self)
+        if included is None or version is None:
+            return
+        key = ("ws", id(included))
+        done = self._ws_inclusions.get(key)
+        if done is not None and done[0] is included and done[1] == version:
+            return
+        for route in included_websocket_routes(included):
+            _serve_websocket_directly(route)
+        self._ws_inclusions[key] = (included, version)
 
     async def _dispatch(
         self,
@@ -465,15 +510,17 @@ class NovaRouter(APIRouter):
             raise group.route_error(spec.nova_path, str(exc)) from exc
         handler_cls = spec.handler
 
-        async def endpoint(websocket: WebSocket) -> None:
-            nreq = await _build_nova_request(websocket)
-            state: dict[str, Any] = {"req": nreq}
+        def endpoint(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+            # A plain function returning the connection's coroutine: every level of a
+            # suspended connection's await chain is a frame kept per socket (issue 11).
+            state: dict[str, Any] = {"req": _websocket_nova_request(websocket)}
             scope_state = websocket.scope.get("fastapi_nova", {})
             if "auth_data" in scope_state:
                 state["auth_data"] = scope_state["auth_data"]
-            await _serve_websocket(websocket, handler_cls, state=state, options=ws_options)
+            return _serve_websocket(websocket, handler_cls, state=state, options=ws_options)
 
         endpoint.__name__ = endpoint.__qualname__ = handler_cls.__name__
+        deps, own = self._dependencies(group)
         endpoint.__nova_route__ = NovaRouteInfo(  # type: ignore[attr-defined]
             kind="ws",
             group=group,
@@ -481,12 +528,15 @@ class NovaRouter(APIRouter):
             path=spec.path,
             target=handler_cls,
             security=group.security,
+            direct_candidate=not (group.plugins or group.dependencies)
+            and (group.security is None or _is_nova_style(group.security)),
+            own_dependencies=own,
         )
-        deps, _ = self._dependencies(group)
         with _rejections_named(group, spec.nova_path):
             self.add_api_websocket_route(
                 spec.path, endpoint, name=handler_cls.__name__, dependencies=deps
             )
+        _serve_websocket_directly(self.routes[-1])
 
     def _add_static(self, spec: _StaticRouteSpec, allow_by_path: dict[str, set[str]]) -> None:
         endpoint = _static_endpoint(spec.local, spec.options)
