@@ -404,7 +404,7 @@ class NovaRouter(APIRouter):
         if scope["type"] != "websocket":
             await inner(scope, receive, send)
             return
-        from fastapi_nova.websocket import _deny_upgrade
+        from fastapi_nova.connection import _deny_upgrade
 
         try:
             await inner(scope, receive, send)
@@ -501,7 +501,8 @@ class NovaRouter(APIRouter):
         self._add_http(bare, allow_by_path)
 
     def _add_websocket(self, spec: _WebSocketRouteSpec) -> None:
-        from fastapi_nova.websocket import WebSocketOptions, _serve_websocket
+        from fastapi_nova.connection import _serve_websocket
+        from fastapi_nova.websocket import WebSocketOptions
 
         group = spec.group
         try:

@@ -47,10 +47,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from fastapi_nova import pubsub
+from fastapi_nova.connection import _serve_websocket
 from fastapi_nova.errors import WebSocketRefused
 from fastapi_nova.pid import Pid, _spawn
 from fastapi_nova.request import _SCOPE_KEY, _WILDCARD_PARAM, NovaRequest
-from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, _serve_websocket
+from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -56,16 +56,9 @@ should be a 500 is a 403 there).
 
 from __future__ import annotations
 
-from fastapi_nova.connection import _deny_upgrade, _serve_websocket
 from fastapi_nova.errors import FrameTooLargeError, InvalidCallbackReturn, SendTimeoutError
 from fastapi_nova.mailbox import TimerRef
-from fastapi_nova.websocket_handler import (
-    CallbackReturn,
-    NovaWebSocket,
-    _InFrame,
-    _OutFrame,
-    _TerminateReason,
-)
+from fastapi_nova.websocket_handler import CallbackReturn, NovaWebSocket
 from fastapi_nova.websocket_options import WebSocketOptions
 
 __all__ = [
@@ -76,9 +69,4 @@ __all__ = [
     "SendTimeoutError",
     "TimerRef",
     "WebSocketOptions",
-    "_InFrame",
-    "_OutFrame",
-    "_TerminateReason",
-    "_deny_upgrade",
-    "_serve_websocket",
 ]

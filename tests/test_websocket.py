@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fastapi_nova import pubsub
+from fastapi_nova.connection import _serve_websocket
 from fastapi_nova.errors import NovaError
 from fastapi_nova.mailbox import TimerRef
 from fastapi_nova.pid import Pid, _self_pid, _whereis, send
@@ -32,7 +33,6 @@ from fastapi_nova.websocket import (
     InvalidCallbackReturn,
     NovaWebSocket,
     WebSocketOptions,
-    _serve_websocket,
 )
 from tests.support.pubsub import fresh_state_fixture  # noqa: F401
 from tests.support.ws import TIMEOUT, TestClient, connect, denied_status, expect_close

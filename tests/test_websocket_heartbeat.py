@@ -19,7 +19,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from fastapi_nova import NovaWebSocket, WebSocketOptions
-from fastapi_nova.websocket import _serve_websocket
+from fastapi_nova.connection import _serve_websocket
 from tests.support.ws import TestClient, connect, expect_close
 
 HEARTBEAT = "__ping__"

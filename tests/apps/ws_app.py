@@ -22,8 +22,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from fastapi_nova.connection import _serve_websocket
 from fastapi_nova.pid import Pid, send
-from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions, _serve_websocket
+from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions
 
 # Give our loggers a root handler with levels, so the server log shows any ERROR we emit
 # (uvicorn configures only its own loggers).
