@@ -67,7 +67,12 @@ def top_level_names(module: ModuleType) -> list[str]:
     """Names `module`'s source binds at top level: classes, functions and assignments."""
     body = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8")).body
     names: list[str] = []
-    for stmt in body:
+    stack = list(body)
+    while stack:  # top level includes `if TYPE_CHECKING:` / `try:` blocks
+        stmt = stack.pop(0)
+        if isinstance(stmt, ast.If | ast.Try):
+            stack[:0] = [*stmt.body, *getattr(stmt, "orelse", []), *getattr(stmt, "finalbody", [])]
+            continue
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.append(stmt.name)
         elif isinstance(stmt, ast.Assign):
