@@ -52,6 +52,7 @@ from fastapi_nova._route import (
 from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
 from fastapi_nova.controllers import ControllerOptions, make_endpoint, response_model_of
 from fastapi_nova.errors import SecurityDenied
+from fastapi_nova.gc_policy import apply_gc_policy, release_gc_policy
 from fastapi_nova.groups import (
     DOCUMENTED_DEFAULT_METHODS,
     GroupInfo,
@@ -131,22 +132,35 @@ def _serve_websocket_directly(route: BaseRoute) -> None:
 
 def _nova_lifespan(
     user_lifespan: Callable[[Any], AbstractAsyncContextManager[Any]] | None,
+    gc_policy: bool = True,
 ) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
         from fastapi_nova import pubsub
 
         await pubsub.startup()
+        applied = False
         try:
             if user_lifespan is None:
+                applied = _apply_gc_policy(gc_policy)
                 yield None
             else:
                 async with user_lifespan(app) as state:
+                    applied = _apply_gc_policy(gc_policy)
                     yield state
         finally:
+            if applied:
+                release_gc_policy()
             await pubsub.shutdown()
 
     return lifespan
+
+
+def _apply_gc_policy(wanted: bool) -> bool:
+    # The end of start-up: what exists now lives as long as the process (gc_policy.py).
+    if wanted:
+        apply_gc_policy()
+    return wanted
 
 
 # APIRouter's defaults: placeholders, so an app-level setting still wins where none is given.
@@ -177,8 +191,10 @@ class NovaRouter(APIRouter):
     the process-wide one), `pubsub` the pub/sub URL (default: `$NOVA_PUBSUB_URL` or
     `memory://`; a different URL than another router's raises
     [`PubSubConfigError`][fastapi_nova.PubSubConfigError]), `templates` the template directories
-    (default: `templates/` beside the module that defines the routes). The other keyword
-    arguments are `APIRouter`'s.
+    (default: `templates/` beside the module that defines the routes). `gc_policy=False`
+    leaves the garbage collector as it is; by default the router's lifespan freezes the
+    start-up heap and makes full collections rarer (see `fastapi_nova.gc_policy`). The other
+    keyword arguments are `APIRouter`'s.
     Raises [`RouteConfigError`][fastapi_nova.RouteConfigError] for a malformed route table.
     """
 
@@ -190,6 +206,7 @@ class NovaRouter(APIRouter):
         registry: HandlerRegistry | None = None,
         pubsub: str | None = None,
         templates: TemplateDirs | None = None,
+        gc_policy: bool = True,
         # APIRouter's own keyword arguments, spelled out (with its defaults) so that a
         # misspelled one is a type error rather than a TypeError at start-up.
         prefix: str = "",
@@ -225,7 +242,7 @@ class NovaRouter(APIRouter):
             route_class=route_class,
             on_startup=on_startup,
             on_shutdown=on_shutdown,
-            lifespan=_nova_lifespan(lifespan),
+            lifespan=_nova_lifespan(lifespan, gc_policy),
             deprecated=deprecated,
             include_in_schema=include_in_schema,
             generate_unique_id_function=generate_unique_id_function,

@@ -94,7 +94,11 @@ INTERNAL: dict[str, tuple[str, set[str]]] = {
     ),
     "fastapi_nova.mailbox": (
         "a connection's mailbox; users reach it through send() and self.send_after()",
-        {"Mailbox"},
+        {"Mailbox", "Wakeup"},
+    ),
+    "fastapi_nova.gc_policy": (
+        "what NovaRouter's lifespan applies; users turn it off with NovaRouter(gc_policy=False)",
+        {"apply_gc_policy", "release_gc_policy"},
     ),
     "fastapi_nova.membership": (
         "pub/sub membership and gossip, behind pubsub.get_members()",
