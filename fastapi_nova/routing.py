@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from fastapi_nova import pubsub as pubsub_module
 from fastapi_nova._fastapi_compat import (
     EffectiveRoute,
     dependency_calls,
@@ -50,6 +51,7 @@ from fastapi_nova._route import (
     route_info,
 )
 from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
+from fastapi_nova.connection import deny_upgrade, serve_websocket
 from fastapi_nova.controllers import ControllerOptions, make_endpoint, response_model_of
 from fastapi_nova.errors import SecurityDenied
 from fastapi_nova.gc_policy import apply_gc_policy, release_gc_policy
@@ -70,6 +72,7 @@ from fastapi_nova.security import security_dependency
 from fastapi_nova.static import STATIC_METHODS, static_endpoint
 from fastapi_nova.templates import TemplateDirs, finder_for, module_directory
 from fastapi_nova.types import Routes
+from fastapi_nova.websocket_options import WebSocketOptions
 
 #: Top-level scope key where `matches` leaves the index's answer for `handle` (top level:
 #: FastAPI probes trailing-slash redirects on a shallow copy of the scope).
@@ -136,9 +139,7 @@ def _nova_lifespan(
 ) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
-        from fastapi_nova import pubsub
-
-        await pubsub.startup()
+        await pubsub_module.startup()
         applied = False
         try:
             if user_lifespan is None:
@@ -151,7 +152,7 @@ def _nova_lifespan(
         finally:
             if applied:
                 release_gc_policy()
-            await pubsub.shutdown()
+            await pubsub_module.shutdown()
 
     return lifespan
 
@@ -257,8 +258,6 @@ class NovaRouter(APIRouter):
         else:
             base_module = sys._getframe(1).f_globals.get("__name__")
             table = routes
-        from fastapi_nova import pubsub as pubsub_module
-
         if pubsub is not None:  # PubSubConfigError if another router named another backend
             pubsub_module.configure(pubsub)
         #: The process's pub/sub, which this router's lifespan starts and stops.
@@ -421,8 +420,6 @@ class NovaRouter(APIRouter):
         if scope["type"] != "websocket":
             await inner(scope, receive, send)
             return
-        from fastapi_nova.websocket import deny_upgrade
-
         try:
             await inner(scope, receive, send)
         except SecurityDenied as denied:
@@ -518,8 +515,6 @@ class NovaRouter(APIRouter):
         self._add_http(bare, allow_by_path)
 
     def _add_websocket(self, spec: WebSocketRouteSpec) -> None:
-        from fastapi_nova.websocket import WebSocketOptions, serve_websocket
-
         group = spec.group
         try:
             ws_options = WebSocketOptions.from_route_options(spec.options)
