@@ -358,6 +358,9 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
         "broadcaster, 1 sub/socket": ("broadcaster", {}),
         "nova memory://": ("nova", {"NOVA_PUBSUB_URL": "memory://"}),
         "nova memory://, gc.freeze()": ("nova_frozen", {"NOVA_PUBSUB_URL": "memory://"}),
+        "nova memory://, gc_policy=False": (
+            "nova_no_gc_policy", {"NOVA_PUBSUB_URL": "memory://"}
+        ),
     }
     if args.baseline:  # another checkout of fastapi-nova, e.g. before a change
         variants["nova memory:// (baseline)"] = (

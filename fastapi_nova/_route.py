@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from fastapi_nova._fastapi_compat import dependencies_through, response_exit_stack
+from fastapi_nova.connection import _deny_upgrade
 from fastapi_nova.controllers import (
     _BoundController,
     _ControllerOptions,
@@ -198,8 +199,6 @@ def direct_websocket_app(
     Only for a route whose `direct_candidate` is set; while `app.dependency_overrides`
     is in use the connection goes `through_fastapi` (the route's own FastAPI app).
     """
-    from fastapi_nova.connection import _deny_upgrade
-
     security = info.security
 
     async def secured(websocket: WebSocket) -> None:

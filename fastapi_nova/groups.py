@@ -23,6 +23,7 @@ from fastapi_nova.errors import RouteConfigError
 from fastapi_nova.openapi import _returns_error
 from fastapi_nova.request import _WILDCARD_PARAM, _is_nova_style
 from fastapi_nova.static import _STATIC_METHODS, _STATIC_OPTIONS
+from fastapi_nova.websocket_handler import NovaWebSocket
 
 #: Every method a route without `methods` answers (Nova's `'_'`). TRACE and CONNECT are
 #: left out on purpose: nothing a controller should answer by accident.
@@ -328,14 +329,6 @@ def _resolve_local(local: str | os.PathLike[str], base_dir: Path, where: _Where)
     raise where.error(f"static path {os.fspath(local)!r} does not exist (also tried {base_dir})")
 
 
-def _websocket_class() -> type[Any] | None:
-    try:
-        from fastapi_nova.websocket import NovaWebSocket
-    except ImportError:  # pragma: no cover - only while the module is missing
-        return None
-    return NovaWebSocket
-
-
 def _parse_route(group: _GroupInfo, position: int, entry: Any, base_dir: Path) -> _RouteSpec:
     """One entry of a group's `routes`: its shape, then the parser for its kind."""
     if not isinstance(entry, tuple | list) or len(entry) not in (2, 3):
@@ -413,8 +406,7 @@ def _parse_static(
 
 
 def _is_websocket_handler(handler: Any) -> bool:
-    ws_base = _websocket_class()
-    return inspect.isclass(handler) and ws_base is not None and issubclass(handler, ws_base)
+    return inspect.isclass(handler) and issubclass(handler, NovaWebSocket)
 
 
 def _parse_websocket(

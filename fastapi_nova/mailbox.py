@@ -14,18 +14,22 @@ Erlang process that holds messages until `websocket_info` takes them one at a ti
   oldest waiting message, `"drop_newest"` discards the new one. Drops are logged once per
   mailbox, not once per message, so a flood cannot flood the log too.
 * `Mailbox.send_after` is `erlang:send_after`; its timers die with the mailbox.
-* One awaitable per owner: `Mailbox.wait` is the only future its connection sleeps on;
-  the connection's socket reader completes the same future with `Mailbox.wake`, so a
-  message or a frame costs one future, not a fresh `asyncio.wait` over two.
+* One awaitable per owner, for its whole life: `Mailbox.wait` returns the mailbox's one
+  `_Wakeup`, re-armed on each wait instead of a new future per wait; the connection's socket
+  reader completes the same object with `Mailbox.wake`. A fresh future per wait stayed alive
+  (with the iterator awaiting it) from one message to the next, so a K-socket fan-out left
+  2K objects for the garbage collector to promote, and at K=5,000 that set off a full
+  collection in the middle of the fan-out (issue 11).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, Literal
 
 _logger = logging.getLogger(__name__)
@@ -64,6 +68,120 @@ class TimerRef:
         self._handle = None
 
 
+class _Wakeup:
+    """The mailbox's reusable wake-up: an awaitable future-like object, one per mailbox.
+
+    It speaks the part of the `asyncio.Future` protocol a task needs to sleep on it
+    (`_asyncio_future_blocking`, `add_done_callback`, `result`, `cancel`, `get_loop`), is its
+    own iterator (awaiting it allocates nothing), and `Mailbox.wait` re-arms it once done.
+    One task awaits it at a time: the mailbox's owner.
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_awaiting", "_callbacks", "_loop", "_state")
+
+    _PENDING, _DONE, _CANCELLED = 0, 1, 2
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._state = _Wakeup._PENDING
+        # (callback, context) pairs; the owner's task is the only one in practice.
+        self._callbacks: list[tuple[Callable[[Any], object], contextvars.Context | None]] = []
+        self._asyncio_future_blocking = False
+        self._awaiting = False
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._state != _Wakeup._PENDING
+
+    def cancelled(self) -> bool:
+        return self._state == _Wakeup._CANCELLED
+
+    def result(self) -> None:
+        if self._state == _Wakeup._CANCELLED:
+            raise asyncio.CancelledError
+        # Pending or done alike: a wake-up carries no value, and the owner re-checks its
+        # mailbox after every wake (a re-armed wake-up is not an error).
+
+    def exception(self) -> BaseException | None:
+        if self._state == _Wakeup._CANCELLED:
+            raise asyncio.CancelledError
+        return None
+
+    def add_done_callback(
+        self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        if self._state != _Wakeup._PENDING:
+            self._loop.call_soon(fn, self, context=context)
+        else:
+            self._callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        before = len(self._callbacks)
+        self._callbacks[:] = [(f, c) for f, c in self._callbacks if f != fn]
+        return before - len(self._callbacks)
+
+    def cancel(self, msg: object = None) -> bool:
+        if self._state != _Wakeup._PENDING:
+            return False
+        self._finish(_Wakeup._CANCELLED)
+        return True
+
+    def set(self) -> None:
+        """Complete the wake-up (a no-op when already done or cancelled)."""
+        if self._state == _Wakeup._PENDING:
+            self._finish(_Wakeup._DONE)
+
+    def rearm(self) -> None:
+        """Make a finished wake-up pending again, for the owner's next sleep."""
+        self._state = _Wakeup._PENDING
+        self._awaiting = False
+
+    def _finish(self, state: int) -> None:
+        self._state = state
+        callbacks = self._callbacks
+        if callbacks:
+            for fn, context in callbacks:
+                self._loop.call_soon(fn, self, context=context)
+            callbacks.clear()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        # Its own iterator: the generator protocol below, without a generator object per wait.
+        return self
+
+    __iter__ = __await__
+
+    def send(self, value: None) -> _Wakeup:
+        return self.__next__()
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> _Wakeup:
+        # The task threw into its coroutine while it slept on us (a cancellation): the sleep
+        # is over, so the next await sleeps again instead of taking it for a resume.
+        self._awaiting = False
+        exc = typ if val is None else val
+        if isinstance(exc, type):
+            exc = exc()
+        raise exc.with_traceback(tb) if tb is not None else exc
+
+    def close(self) -> None:
+        self._awaiting = False
+
+    def __next__(self) -> _Wakeup:
+        if self._awaiting:  # the task resumed us: the sleep is over
+            self._awaiting = False
+            if self._state == _Wakeup._CANCELLED:
+                raise asyncio.CancelledError
+            raise StopIteration
+        if self._state != _Wakeup._PENDING:
+            if self._state == _Wakeup._CANCELLED:
+                raise asyncio.CancelledError
+            raise StopIteration
+        self._awaiting = True
+        self._asyncio_future_blocking = True
+        return self  # handed to the task, which sleeps until a callback of ours runs
+
+
 class _Mailbox:
     """The bounded inbox of one connection; `deliver` never blocks."""
 
@@ -95,7 +213,7 @@ class _Mailbox:
         # A list, not a deque: an empty list is 56 bytes, an empty deque 600, and thousands of
         # mailboxes are mostly empty. pop(0) moves at most size pointers.
         self._queue: list[Any] = []
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter = _Wakeup(self._loop)
         self._timers: set[TimerRef] | None = None  # created by the first send_after
         self._overflowed = False
         self._closed = False
@@ -132,13 +250,16 @@ class _Mailbox:
         """Take the oldest waiting message (`IndexError` when there is none)."""
         return self._queue.pop(0)
 
-    def wait(self) -> asyncio.Future[None]:
-        """A future that completes when a message is waiting or the mailbox overflowed."""
+    def wait(self) -> _Wakeup:
+        """The mailbox's one `_Wakeup`, done when a message is waiting or the mailbox overflowed.
+
+        Await it from the owner's task only; each call re-arms it once it is done.
+        """
         waiter = self._waiter
-        if waiter is None or waiter.done():
-            waiter = self._waiter = self._loop.create_future()
+        if waiter._state != _Wakeup._PENDING:
+            waiter.rearm()
             if self._queue or self._overflowed:
-                waiter.set_result(None)
+                waiter.set()
         return waiter
 
     def wake(self) -> None:
@@ -170,8 +291,7 @@ class _Mailbox:
         timers, self._timers = self._timers, None
         for ref in timers or ():
             ref.cancel()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.cancel()
+        self._waiter.cancel()
 
     def _fire(self, ref: TimerRef, message: Any) -> None:
         ref._fired()
@@ -207,6 +327,4 @@ class _Mailbox:
             )
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._waiter.set()

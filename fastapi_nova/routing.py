@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from fastapi_nova import pubsub as pubsub_module
 from fastapi_nova._fastapi_compat import (
     EffectiveRoute,
     dependency_calls,
@@ -50,8 +51,10 @@ from fastapi_nova._route import (
     route_info,
 )
 from fastapi_nova._route_index import Found, IndexedRoute, RouteIndex
+from fastapi_nova.connection import _deny_upgrade, _serve_websocket
 from fastapi_nova.controllers import _ControllerOptions, _make_endpoint, _response_model_of
 from fastapi_nova.errors import _SecurityDenied
+from fastapi_nova.gc_policy import _apply_gc_policy, _release_gc_policy
 from fastapi_nova.groups import (
     _DOCUMENTED_DEFAULT_METHODS,
     _GroupInfo,
@@ -69,6 +72,7 @@ from fastapi_nova.security import _security_dependency
 from fastapi_nova.static import _STATIC_METHODS, _static_endpoint
 from fastapi_nova.templates import _finder_for, _module_directory, _TemplateDirs
 from fastapi_nova.types import Routes
+from fastapi_nova.websocket_options import WebSocketOptions
 
 #: Top-level scope key where `matches` leaves the index's answer for `handle` (top level:
 #: FastAPI probes trailing-slash redirects on a shallow copy of the scope).
@@ -131,22 +135,33 @@ def _serve_websocket_directly(route: BaseRoute) -> None:
 
 def _nova_lifespan(
     user_lifespan: Callable[[Any], AbstractAsyncContextManager[Any]] | None,
+    gc_policy: bool = True,
 ) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
-        from fastapi_nova import pubsub
-
-        await pubsub.startup()
+        await pubsub_module.startup()
+        applied = False
         try:
             if user_lifespan is None:
+                applied = _gc_policy_at_startup(gc_policy)
                 yield None
             else:
                 async with user_lifespan(app) as state:
+                    applied = _gc_policy_at_startup(gc_policy)
                     yield state
         finally:
-            await pubsub.shutdown()
+            if applied:
+                _release_gc_policy()
+            await pubsub_module.shutdown()
 
     return lifespan
+
+
+def _gc_policy_at_startup(wanted: bool) -> bool:
+    # The end of start-up: what exists now lives as long as the process (gc_policy.py).
+    if wanted:
+        _apply_gc_policy()
+    return wanted
 
 
 # APIRouter's defaults: placeholders, so an app-level setting still wins where none is given.
@@ -177,8 +192,10 @@ class NovaRouter(APIRouter):
     the process-wide one), `pubsub` the pub/sub URL (default: `$NOVA_PUBSUB_URL` or
     `memory://`; a different URL than another router's raises
     [`PubSubConfigError`][fastapi_nova.PubSubConfigError]), `templates` the template directories
-    (default: `templates/` beside the module that defines the routes). The other keyword
-    arguments are `APIRouter`'s.
+    (default: `templates/` beside the module that defines the routes). `gc_policy=False`
+    leaves the garbage collector as it is; by default the router's lifespan freezes the
+    start-up heap and makes full collections rarer (see `fastapi_nova.gc_policy`). The other
+    keyword arguments are `APIRouter`'s.
     Raises [`RouteConfigError`][fastapi_nova.RouteConfigError] for a malformed route table.
     """
 
@@ -190,6 +207,7 @@ class NovaRouter(APIRouter):
         registry: HandlerRegistry | None = None,
         pubsub: str | None = None,
         templates: _TemplateDirs | None = None,
+        gc_policy: bool = True,
         # APIRouter's own keyword arguments, spelled out (with its defaults) so that a
         # misspelled one is a type error rather than a TypeError at start-up.
         prefix: str = "",
@@ -225,7 +243,7 @@ class NovaRouter(APIRouter):
             route_class=route_class,
             on_startup=on_startup,
             on_shutdown=on_shutdown,
-            lifespan=_nova_lifespan(lifespan),
+            lifespan=_nova_lifespan(lifespan, gc_policy),
             deprecated=deprecated,
             include_in_schema=include_in_schema,
             generate_unique_id_function=generate_unique_id_function,
@@ -240,8 +258,6 @@ class NovaRouter(APIRouter):
         else:
             base_module = sys._getframe(1).f_globals.get("__name__")
             table = routes
-        from fastapi_nova import pubsub as pubsub_module
-
         if pubsub is not None:  # PubSubConfigError if another router named another backend
             pubsub_module.configure(pubsub)
         #: The process's pub/sub, which this router's lifespan starts and stops.
@@ -404,8 +420,6 @@ class NovaRouter(APIRouter):
         if scope["type"] != "websocket":
             await inner(scope, receive, send)
             return
-        from fastapi_nova.connection import _deny_upgrade
-
         try:
             await inner(scope, receive, send)
         except _SecurityDenied as denied:
@@ -501,9 +515,6 @@ class NovaRouter(APIRouter):
         self._add_http(bare, allow_by_path)
 
     def _add_websocket(self, spec: _WebSocketRouteSpec) -> None:
-        from fastapi_nova.connection import _serve_websocket
-        from fastapi_nova.websocket import WebSocketOptions
-
         group = spec.group
         try:
             ws_options = WebSocketOptions.from_route_options(spec.options)

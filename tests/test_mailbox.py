@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
@@ -147,3 +148,57 @@ async def test_bad_arguments_are_refused() -> None:
     with pytest.raises(TypeError, match="must be a number, got '1'"):
         mailbox.send_after("1", "x")  # type: ignore[arg-type]
     mailbox.close()
+
+
+async def test_one_wakeup_serves_every_sleep_of_the_owner() -> None:
+    # Issue 11: a new future per wait outlived each message and, across a K=5,000 fan-out,
+    # fed the garbage collector a full collection. The mailbox keeps one wake-up for life.
+    mailbox = _Mailbox(4, "close")
+    first = mailbox.wait()
+    for i in range(3):
+        sleeper = asyncio.ensure_future(_sleep_on(mailbox))
+        await asyncio.sleep(0)  # the task is asleep on the wake-up now
+        assert not sleeper.done()
+        mailbox.deliver(i)
+        with anyio.fail_after(TIMEOUT):
+            assert await sleeper is first  # the same object every time
+        assert mailbox.pop() == i
+    assert mailbox.wait() is first and not first.done()  # re-armed, not replaced
+
+
+async def _sleep_on(mailbox: _Mailbox) -> object:
+    waiter = mailbox.wait()
+    await waiter
+    return waiter
+
+
+async def test_a_cancelled_sleep_raises_and_the_next_sleep_really_sleeps() -> None:
+    mailbox = _Mailbox(4, "close")
+    sleeper = asyncio.ensure_future(_sleep_on(mailbox))
+    await asyncio.sleep(0)
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        with anyio.fail_after(TIMEOUT):
+            await sleeper
+    again = asyncio.ensure_future(_sleep_on(mailbox))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not again.done()  # not a spurious wake left over from the cancellation
+    mailbox.wake()
+    with anyio.fail_after(TIMEOUT):
+        await again
+    assert len(mailbox) == 0
+
+
+async def test_the_wakeup_works_with_asyncio_helpers() -> None:
+    mailbox = _Mailbox(4, "close")
+    waiter = mailbox.wait()
+    assert asyncio.isfuture(waiter)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(mailbox.wait(), 0)  # wait_for cancels it on the timeout
+    assert waiter.cancelled()
+    waiter = mailbox.wait()  # re-armed after the cancellation
+    mailbox.send_after(0, "tick")
+    with anyio.fail_after(TIMEOUT):
+        await asyncio.wait_for(waiter, TIMEOUT)
+    assert mailbox.pop() == "tick"
