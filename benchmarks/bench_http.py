@@ -256,8 +256,10 @@ async def table_size(requests: int, rounds: int) -> None:
             f"{plain / fastapi_1:6.2f}x{target}"
         )
     default = us["NovaRouter, 101 default-method"]
-    print(f"{'101 without methods (any method)':34} {default:8.1f} {default / nova_1:6.2f}x "
-          f"{'-':>11} {'-':>7}  (target <= 1.20x)")
+    print(
+        f"{'101 without methods (any method)':34} {default:8.1f} {default / nova_1:6.2f}x "
+        f"{'-':>11} {'-':>7}  (target <= 1.20x)"
+    )
     print("(ratio: time per request relative to the same route alone; 1.00x = size costs nothing)")
 
 
@@ -299,9 +301,22 @@ def _wrk_run(factory: str, seconds: int) -> tuple[float, float]:
     """(requests per second, server CPU microseconds per request) for one wrk run."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", f"bench_http:{factory}",
-         "--app-dir", str(Path(__file__).parent), "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--workers", "1"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"bench_http:{factory}",
+            "--app-dir",
+            str(Path(__file__).parent),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--workers",
+            "1",
+        ],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
     )
     try:
@@ -309,7 +324,10 @@ def _wrk_run(factory: str, seconds: int) -> tuple[float, float]:
         cpu_before = _cpu_seconds(server.pid)
         out = subprocess.run(
             ["wrk", "-t1", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}/users/7"],
-            capture_output=True, text=True, timeout=seconds + 30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
         ).stdout
         cpu = _cpu_seconds(server.pid) - cpu_before
     finally:

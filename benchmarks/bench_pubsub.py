@@ -285,9 +285,7 @@ class NovaPubSub(Variant):
         await self.pubsub.stop()
 
 
-async def measure(
-    variants: list[Variant], broadcasts: int, rounds: int
-) -> dict[str, list[float]]:
+async def measure(variants: list[Variant], broadcasts: int, rounds: int) -> dict[str, list[float]]:
     """Each variant's median seconds per broadcast in each round."""
     for variant in variants:
         async with asyncio.timeout(SETUP_TIMEOUT):
@@ -428,8 +426,10 @@ async def measure_fan_out(subscribers: int, rounds: int) -> None:
     for name, values in per_round.items():
         secs = statistics.median(values)
         spread = _half_iqr(values) / secs * 100
-        print(f"{name:40} {secs * 1e6 / subscribers:14.3f} {f'±{spread:.0f}%':>7} "
-              f"{floor / secs:8.2f}x")
+        print(
+            f"{name:40} {secs * 1e6 / subscribers:14.3f} {f'±{spread:.0f}%':>7} "
+            f"{floor / secs:8.2f}x"
+        )
     print("(vs floor: speed relative to the bare loop; below 1.00x is slower)")
 
 
@@ -473,9 +473,21 @@ def redis_for_bench(url: str | None, enabled: bool) -> Iterator[str | None]:
     port = _free_port()
     with tempfile.TemporaryDirectory() as workdir:
         proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + REDIS_READY_TIMEOUT

@@ -210,12 +210,27 @@ def serve(app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """Run ``ws_apps:<app>`` under uvicorn; yields (port, pid)."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", f"ws_apps:{app}", "--app-dir", str(HERE),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log", "--backlog", "4096"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"ws_apps:{app}",
+            "--app-dir",
+            str(HERE),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--backlog",
+            "4096",
+        ],
         # cwd is benchmarks/, not the checkout: "python -m" puts the cwd first on sys.path,
         # and fastapi_nova must come from PYTHONPATH (this checkout, or --baseline's).
-        cwd=HERE, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -358,13 +373,12 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
         "broadcaster, 1 sub/socket": ("broadcaster", {}),
         "nova memory://": ("nova", {"NOVA_PUBSUB_URL": "memory://"}),
         "nova memory://, gc.freeze()": ("nova_frozen", {"NOVA_PUBSUB_URL": "memory://"}),
-        "nova memory://, gc_policy=False": (
-            "nova_no_gc_policy", {"NOVA_PUBSUB_URL": "memory://"}
-        ),
+        "nova memory://, gc_policy=False": ("nova_no_gc_policy", {"NOVA_PUBSUB_URL": "memory://"}),
     }
     if args.baseline:  # another checkout of fastapi-nova, e.g. before a change
         variants["nova memory:// (baseline)"] = (
-            "nova", {"NOVA_PUBSUB_URL": "memory://", "PYTHONPATH": args.baseline}
+            "nova",
+            {"NOVA_PUBSUB_URL": "memory://", "PYTHONPATH": args.baseline},
         )
     if redis_url is not None:
         variants["nova redis://"] = ("nova", {"NOVA_PUBSUB_URL": redis_url})
@@ -374,49 +388,60 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
     for k in args.connections:
         runs: dict[str, list[FanOut]] = {name: [] for name in names}
         for round_ in range(args.rounds):
-            order = names[round_ % len(names):] + names[: round_ % len(names)]
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
             for name in order:
                 app, env = variants[name]
                 runs[name].append(await fan_out(app, env, k, args.messages))
         report_fan_out(k, args, {name: median_run(r) for name, r in runs.items()})
     if args.echo_clients:
         pairs: list[tuple[str, str, dict[str, str]]] = [
-            ("raw Starlette echo", "bare", {}), ("nova echo", "nova", {})
+            ("raw Starlette echo", "bare", {}),
+            ("nova echo", "nova", {}),
         ]
         if args.baseline:
             pairs.append(("nova echo (baseline)", "nova", {"PYTHONPATH": args.baseline}))
         echo_runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in pairs}
         for round_ in range(args.rounds):
-            order = pairs[round_ % len(pairs):] + pairs[: round_ % len(pairs)]
+            order = pairs[round_ % len(pairs) :] + pairs[: round_ % len(pairs)]
             for name, app, env in order:
-                echo_runs[name].append(
-                    await echo(app, args.echo_clients, args.echo_seconds, env)
-                )
+                echo_runs[name].append(await echo(app, args.echo_clients, args.echo_seconds, env))
         medians = {
             name: (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
             for name, runs in echo_runs.items()
         }
         (raw, raw_cpu), (ours, our_cpu) = medians["raw Starlette echo"], medians["nova echo"]
-        print(f"\nWS echo, {args.echo_clients} connections, {args.echo_seconds:g} s, "
-              f"median of {args.rounds} round(s); server CPU us per round trip")
-        print(f"{'raw Starlette echo':<28}{raw:>10.0f} round-trips/s   1.00x"
-              f"{raw_cpu:>10.1f} us   1.00x")
-        print(f"{'nova echo':<28}{ours:>10.0f} round-trips/s  {ours / raw:5.2f}x"
-              f"{our_cpu:>10.1f} us  {ratio(raw_cpu, our_cpu):5.2f}x   (target >= 0.90x)")
+        print(
+            f"\nWS echo, {args.echo_clients} connections, {args.echo_seconds:g} s, "
+            f"median of {args.rounds} round(s); server CPU us per round trip"
+        )
+        print(
+            f"{'raw Starlette echo':<28}{raw:>10.0f} round-trips/s   1.00x"
+            f"{raw_cpu:>10.1f} us   1.00x"
+        )
+        print(
+            f"{'nova echo':<28}{ours:>10.0f} round-trips/s  {ours / raw:5.2f}x"
+            f"{our_cpu:>10.1f} us  {ratio(raw_cpu, our_cpu):5.2f}x   (target >= 0.90x)"
+        )
         if "nova echo (baseline)" in medians:
             base, base_cpu = medians["nova echo (baseline)"]
-            print(f"{'nova echo (baseline)':<28}{base:>10.0f} round-trips/s  {base / raw:5.2f}x"
-                  f"{base_cpu:>10.1f} us  {ratio(raw_cpu, base_cpu):5.2f}x")
+            print(
+                f"{'nova echo (baseline)':<28}{base:>10.0f} round-trips/s  {base / raw:5.2f}x"
+                f"{base_cpu:>10.1f} us  {ratio(raw_cpu, base_cpu):5.2f}x"
+            )
 
 
 def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) -> None:
     bare = best["bare send loop"]
     bc = best.get("broadcaster, 1 sub/socket")
-    print(f"\nfan-out K={k:,}, {args.messages} messages, median of {args.rounds} round(s) "
-          "(latency ms: publish -> arrival at the client)")
-    print(f"{'':<28}{'p50':>8}{'p99':>8}{'last p99':>10}{'deliv/s':>10}{'KiB/conn':>10}"
-          f"{'p99 ratio':>11}{'deliv/s ratio':>15}{'gc max ms':>11}{'CPU us/deliv':>14}"
-          f"{'CPU ratio':>11}")
+    print(
+        f"\nfan-out K={k:,}, {args.messages} messages, median of {args.rounds} round(s) "
+        "(latency ms: publish -> arrival at the client)"
+    )
+    print(
+        f"{'':<28}{'p50':>8}{'p99':>8}{'last p99':>10}{'deliv/s':>10}{'KiB/conn':>10}"
+        f"{'p99 ratio':>11}{'deliv/s ratio':>15}{'gc max ms':>11}{'CPU us/deliv':>14}"
+        f"{'CPU ratio':>11}"
+    )
     for name, run in best.items():
         p99 = pct(run.latencies, 0.99)
         print(
@@ -431,41 +456,67 @@ def report_fan_out(k: int, args: argparse.Namespace, best: dict[str, FanOut]) ->
     if nova is None:
         return
     p99 = pct(nova.latencies, 0.99)
-    print(f"  nova p99 / bare loop p99: {p99 / pct(bare.latencies, 0.99):.2f}x "
-          "(target <= 1.50x, goal 1.20x)")
+    print(
+        f"  nova p99 / bare loop p99: {p99 / pct(bare.latencies, 0.99):.2f}x "
+        "(target <= 1.50x, goal 1.20x)"
+    )
     if bc is not None:
-        print(f"  nova deliveries/s / broadcaster's: "
-              f"{nova.deliveries_per_s / bc.deliveries_per_s:.2f}x (target >= 1.00x)")
-    print(f"  nova memory per connection - bare Starlette: "
-          f"{nova.mem_kib_per_conn - bare.mem_kib_per_conn:+.1f} KiB (target <= +6, goal +4)")
+        print(
+            f"  nova deliveries/s / broadcaster's: "
+            f"{nova.deliveries_per_s / bc.deliveries_per_s:.2f}x (target >= 1.00x)"
+        )
+    print(
+        f"  nova memory per connection - bare Starlette: "
+        f"{nova.mem_kib_per_conn - bare.mem_kib_per_conn:+.1f} KiB (target <= +6, goal +4)"
+    )
     fastapi_row = best.get("plain FastAPI send loop")
     if fastapi_row is not None:
-        print(f"  nova memory per connection - plain FastAPI: "
-              f"{nova.mem_kib_per_conn - fastapi_row.mem_kib_per_conn:+.1f} KiB "
-              "(what fastapi-nova itself adds)")
+        print(
+            f"  nova memory per connection - plain FastAPI: "
+            f"{nova.mem_kib_per_conn - fastapi_row.mem_kib_per_conn:+.1f} KiB "
+            "(what fastapi-nova itself adds)"
+        )
     cpu_ratio = ratio(bare.cpu_us_per_delivery, nova.cpu_us_per_delivery)
-    print(f"  nova server CPU per delivery: {nova.cpu_us_per_delivery:.1f} us, bare loop "
-          f"{bare.cpu_us_per_delivery:.1f} us ({cpu_ratio:.2f}x)")
+    print(
+        f"  nova server CPU per delivery: {nova.cpu_us_per_delivery:.1f} us, bare loop "
+        f"{bare.cpu_us_per_delivery:.1f} us ({cpu_ratio:.2f}x)"
+    )
     redis = best.get("nova redis://")
     if redis is not None:
-        print(f"  nova redis:// p99 / memory:// p99: {pct(redis.latencies, 0.99) / p99:.2f}x"
-              " (target <= 1.30x)")
+        print(
+            f"  nova redis:// p99 / memory:// p99: {pct(redis.latencies, 0.99) / p99:.2f}x"
+            " (target <= 1.30x)"
+        )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, nargs="+", default=[1000],
-                        help="K, one fan-out table each (at most 10,000)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=[1000],
+        help="K, one fan-out table each (at most 10,000)",
+    )
     parser.add_argument("--messages", type=int, default=60, help="publishes per variant")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--echo-clients", type=int, default=50, help="0 skips the echo")
     parser.add_argument("--echo-seconds", type=float, default=3.0)
     parser.add_argument("--redis-url", default=None, help="a running Redis to use")
     parser.add_argument("--no-redis", action="store_true", help="measure memory:// only")
-    parser.add_argument("--only", nargs="+", default=None, metavar="VARIANT",
-                        help="run only these fan-out rows (the bare loop always runs)")
-    parser.add_argument("--baseline", default=None, metavar="DIR",
-                        help="also run nova from DIR (a directory holding fastapi_nova/)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="VARIANT",
+        help="run only these fan-out rows (the bare loop always runs)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="DIR",
+        help="also run nova from DIR (a directory holding fastapi_nova/)",
+    )
     args = parser.parse_args()
     args.connections = [min(max(k, 1), 10_000) for k in args.connections]
     args.messages = min(max(args.messages, 1), 1000)

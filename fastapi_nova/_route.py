@@ -48,7 +48,6 @@ from fastapi_nova.security import _run_nova_security, _security_passed
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class NovaRouteInfo:
     """What a route came from, for the `routes` CLI and for request handling."""

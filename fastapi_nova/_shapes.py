@@ -20,7 +20,7 @@ from fastapi_nova.errors import _InvalidReturn
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 #: What `_one_shot` must encode exactly as `_ENCODER.encode` does before it is used.
-_SAMPLE: Any = {"a": [1, -2.5, 1e100, None, True, False], "ü\n\"": {"": "é😀\u2028\x00"}, "n": []}
+_SAMPLE: Any = {"a": [1, -2.5, 1e100, None, True, False], 'ü\n"': {"": "é😀\u2028\x00"}, "n": []}
 
 
 def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:

@@ -147,9 +147,24 @@ def _too_large(message: Mapping[str, Any], limit: int) -> int | None:
 class _Connection:
     # Slots: thousands of these live at once, and each attribute is read per message.
     __slots__ = (
-        "_abort", "_idle_timer", "_send_timer", "_sending", "_task", "handler",
-        "frame", "handler_cls", "loop", "mailbox", "name", "options", "pid", "reader", "resume",
-        "since", "state", "ws",
+        "_abort",
+        "_idle_timer",
+        "_send_timer",
+        "_sending",
+        "_task",
+        "handler",
+        "frame",
+        "handler_cls",
+        "loop",
+        "mailbox",
+        "name",
+        "options",
+        "pid",
+        "reader",
+        "resume",
+        "since",
+        "state",
+        "ws",
     )
 
     def __init__(
@@ -181,7 +196,9 @@ class _Connection:
         if not _origin_allowed(self.ws, self.options.allowed_origins):
             _logger.info(
                 "%s: refused WebSocket upgrade from origin %r (host %r, allowed_origins %r)",
-                self.name, self.ws.headers.get("origin"), self.ws.headers.get("host"),
+                self.name,
+                self.ws.headers.get("origin"),
+                self.ws.headers.get("host"),
                 self.options.allowed_origins,
             )
             await self._deny(403)
@@ -189,7 +206,9 @@ class _Connection:
         self.loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self.mailbox = _Mailbox(
-            self.options.mailbox_size, self.options.on_overflow, name=self.name,
+            self.options.mailbox_size,
+            self.options.on_overflow,
+            name=self.name,
             on_close_overflow=self._on_close_overflow,
         )
         self.pid = _spawn(self.mailbox)
@@ -343,7 +362,9 @@ class _Connection:
 
     def _overflow_end(self, close: tuple[int, str] | None) -> _End:
         _logger.warning(
-            "%s: mailbox overflow (%d messages); %s", self.name, self.options.mailbox_size,
+            "%s: mailbox overflow (%d messages); %s",
+            self.name,
+            self.options.mailbox_size,
             "closing with 1013" if close else "dropping the connection (the client reads nothing)",
         )
         return _End("overflow", close)
@@ -456,7 +477,8 @@ class _Connection:
             # send_timeout, not once per send) interrupts a send that started too long ago.
             if self._send_timer is None and self.options.send_timeout != math.inf:
                 self._send_timer = self.loop.call_at(
-                    self.loop.time() + self.options.send_timeout, self._send_fired,
+                    self.loop.time() + self.options.send_timeout,
+                    self._send_fired,
                     context=_TIMER_CONTEXT,
                 )
             self._sending = self.loop.time()  # read by the timer only

@@ -515,4 +515,3 @@ def controller(
         return endpoint
 
     return decorate if fn is None else decorate(fn)
-

@@ -39,6 +39,7 @@ def _method_key(method: str) -> int:
     """Sort key for HTTP methods in the order people read them (`Allow`, the CLI); others last."""
     return _METHOD_ORDER.get(method, 99)
 
+
 _GROUP_KEYS = ("prefix", "security", "routes", "tags", "plugins", "dependencies")
 
 # Route options that are ours; every other accepted key goes to FastAPI's APIRoute.

@@ -291,9 +291,7 @@ class _Hub:
         backend_url, self.namespace = _split_namespace(url)
         #: Backend channel names: `<prefix><channel>`, and the gossip channel.
         self.channel_prefix = f"nova.{self.namespace}.ch." if self.namespace else "nova.ch."
-        self.control_channel = (
-            f"nova.{self.namespace}.gossip" if self.namespace else "nova.gossip"
-        )
+        self.control_channel = f"nova.{self.namespace}.gossip" if self.namespace else "nova.gossip"
         self.node = node
         self.loop = asyncio.get_running_loop()
         if backend is None and urlsplit(url).scheme in ("redis", "rediss"):
@@ -379,8 +377,7 @@ class _Hub:
                     await asyncio.shield(ready)
             except TimeoutError as exc:
                 raise PubSubUnavailable(
-                    f"subscribing {self.control_channel!r} on {self.url} took over "
-                    f"{JOIN_TIMEOUT}s"
+                    f"subscribing {self.control_channel!r} on {self.url} took over {JOIN_TIMEOUT}s"
                 ) from exc
             self._check_open()
             self._spawn(self._gossip.send_loop(), "gossip sender")

@@ -187,8 +187,19 @@ class _Mailbox:
 
     # Slots: one mailbox per connection, thousands per process.
     __slots__ = (
-        "_closed", "_drop_logged", "_loop", "_on_close_overflow", "_overflowed", "_queue",
-        "_thread", "_timers", "_waiter", "dropped", "name", "on_overflow", "size",
+        "_closed",
+        "_drop_logged",
+        "_loop",
+        "_on_close_overflow",
+        "_overflowed",
+        "_queue",
+        "_thread",
+        "_timers",
+        "_waiter",
+        "dropped",
+        "name",
+        "on_overflow",
+        "size",
     )
 
     def __init__(
@@ -323,7 +334,9 @@ class _Mailbox:
             _logger.warning(
                 "%s: mailbox full (%d messages), on_overflow=%r drops messages "
                 "(logged once per connection)",
-                self.name or "mailbox", self.size, self.on_overflow,
+                self.name or "mailbox",
+                self.size,
+                self.on_overflow,
             )
 
     def _wake(self) -> None:

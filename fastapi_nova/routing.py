@@ -332,9 +332,7 @@ class NovaRouter(APIRouter):
         scope[_FOUND] = looked_up
         return (Match.FULL if found.route is not None else Match.PARTIAL), {}
 
-    def handle(
-        self, scope: Scope, receive: Receive, send: Send
-    ) -> Coroutine[Any, Any, None]:
+    def handle(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         # A plain function returning the coroutine that serves the request: a WebSocket
         # connection keeps every level of its await chain as a frame (issue 11).
         if scope["type"] == "websocket":

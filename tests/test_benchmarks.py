@@ -25,7 +25,10 @@ RATIO = re.compile(r"\d+\.\d\dx")
 def run_bench(script: str, *args: str) -> str:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
     )
     assert proc.returncode == 0, f"{script} exited with {proc.returncode}:\n{proc.stderr}"
     return proc.stdout
@@ -34,8 +37,11 @@ def run_bench(script: str, *args: str) -> str:
 def test_bench_pubsub_runs_and_prints_ratios() -> None:
     out = run_bench("bench_pubsub.py", "--subscribers", "20", "--rounds", "1", "--broadcasts", "2")
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
-    for name in ("(a) plain loop over sockets", "(b) broadcaster, 1 sub/socket, memory://",
-                 "nova pubsub, memory://"):
+    for name in (
+        "(a) plain loop over sockets",
+        "(b) broadcaster, 1 sub/socket, memory://",
+        "nova pubsub, memory://",
+    ):
         assert name in rows, out
         assert RATIO.search(rows[name]), out
     assert "redis://" in out, out  # measured, or skipped with a message saying why
@@ -49,12 +55,27 @@ def test_bench_http_runs_and_prints_ratios() -> None:
 
 def test_bench_ws_runs_through_uvicorn_and_prints_ratios() -> None:
     out = run_bench(
-        "bench_ws.py", "--connections", "20", "--messages", "2", "--rounds", "1",
-        "--echo-clients", "2", "--echo-seconds", "0.2", "--no-redis",
+        "bench_ws.py",
+        "--connections",
+        "20",
+        "--messages",
+        "2",
+        "--rounds",
+        "1",
+        "--echo-clients",
+        "2",
+        "--echo-seconds",
+        "0.2",
+        "--no-redis",
     )
     rows = {line[:28].strip(): line for line in out.splitlines()}
-    for name in ("bare send loop", "plain FastAPI send loop", "broadcaster, 1 sub/socket",
-                 "nova memory://", "nova echo"):
+    for name in (
+        "bare send loop",
+        "plain FastAPI send loop",
+        "broadcaster, 1 sub/socket",
+        "nova memory://",
+        "nova echo",
+    ):
         assert name in rows, out
         assert RATIO.search(rows[name]), out
     assert "nova p99 / bare loop p99" in out and "target" in out, out

@@ -279,9 +279,7 @@ def test_security_order() -> None:
     with client("security_order") as http:
         module.seen.clear()
         # Not signed in, and a body that is not even JSON: security answers first.
-        denied = http.post(
-            "/notes", content=b"{oops", headers={"content-type": "application/json"}
-        )
+        denied = http.post("/notes", content=b"{oops", headers={"content-type": "application/json"})
         assert (denied.status_code, denied.content) == (401, b"")
         assert module.seen == ["plugin", "security"]
         module.seen.clear()
@@ -748,8 +746,11 @@ async def test_pubsub_outage_when_redis_goes_away_and_comes_back(redis_server: A
 
 @pytest.mark.parametrize(
     "name",
-    [name for name, fn in inspect.getmembers(example("testing_guide"), inspect.isfunction)
-     if name.startswith("test_")],
+    [
+        name
+        for name, fn in inspect.getmembers(example("testing_guide"), inspect.isfunction)
+        if name.startswith("test_")
+    ],
 )
 @exercises("testing_guide")
 @pytest.mark.anyio
@@ -817,8 +818,11 @@ async def test_ws_asyncapi() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [name for name, fn in inspect.getmembers(example("testing_overrides"), inspect.isfunction)
-     if name.startswith("test_")],
+    [
+        name
+        for name, fn in inspect.getmembers(example("testing_overrides"), inspect.isfunction)
+        if name.startswith("test_")
+    ],
 )
 @exercises("testing_overrides")
 def test_testing_overrides(name: str) -> None:
@@ -847,8 +851,16 @@ def test_api_reference_names_every_public_name() -> None:
         else:
             assert name in documented, f"add '::: fastapi_nova.{name}' to reference/index.md"
     pubsub_page = (DOCS / "reference" / "pubsub.md").read_text()
-    for name in ("join", "leave", "broadcast", "local_broadcast", "get_members",
-                 "get_local_members", "PubSubMessage", "configure"):
+    for name in (
+        "join",
+        "leave",
+        "broadcast",
+        "local_broadcast",
+        "get_members",
+        "get_local_members",
+        "PubSubMessage",
+        "configure",
+    ):
         assert f"- {name}\n" in pubsub_page, name
     testing_page = (DOCS / "reference" / "testing.md").read_text()
     for name in testing.__all__:
@@ -878,8 +890,7 @@ def test_cli_output_shown_in_tools_page_is_what_the_cli_prints(
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     site = tmp_path / "site"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "--site-dir",
-         str(site)],
+        [str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -895,7 +906,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
             continue
         anchor = name
         assert f'id="fastapi_nova.{anchor}"' in reference, name
-    included = (site / "getting-started" / "index.html")
+    included = site / "getting-started" / "index.html"
     assert not included.exists()  # index.md is the getting started page
     assert "show_user" in (site / "index.html").read_text()  # snippets were included
 

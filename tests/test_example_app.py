@@ -223,9 +223,9 @@ def test_example_app_served_by_real_uvicorn(tmp_path: Path) -> None:
     with uvicorn_server("example_app.main:app", tmp_path) as server:
         with httpx.Client(base_url=server.url, timeout=10) as http:
             assert http.get("/heartbeat").status_code == 200
-            assert "Hello ada" in http.post(
-                "/", data={"username": "ada", "password": "password"}
-            ).text
+            assert (
+                "Hello ada" in http.post("/", data={"username": "ada", "password": "password"}).text
+            )
             assert http.post("/", data={"username": "ada"}).status_code == 401
             assert 'href="/chat.html"' in http.get("/").text
             assert http.get("/api/users/1").json()["name"] == "Alice"

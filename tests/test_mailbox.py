@@ -62,9 +62,7 @@ async def test_close_policy_marks_overflow_wakes_and_calls_the_hook() -> None:
     assert waiter.done()
 
 
-@pytest.mark.parametrize(
-    ("policy", "kept"), [("drop_oldest", [3, 4]), ("drop_newest", [1, 2])]
-)
+@pytest.mark.parametrize(("policy", "kept"), [("drop_oldest", [3, 4]), ("drop_newest", [1, 2])])
 async def test_drop_policies_keep_size_messages_and_log_once(
     policy: str, kept: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -76,10 +76,14 @@ def test_a_405_lists_the_methods_of_every_overlapping_path() -> None:
     app = FastAPI()
     app.include_router(
         NovaRouter(
-            [{"routes": [
-                ("/users/me", named("me"), {"methods": ["get"]}),
-                ("/users/:id", named("id"), {"methods": ["delete", "patch"]}),
-            ]}]
+            [
+                {
+                    "routes": [
+                        ("/users/me", named("me"), {"methods": ["get"]}),
+                        ("/users/:id", named("id"), {"methods": ["delete", "patch"]}),
+                    ]
+                }
+            ]
         )
     )
     client = TestClient(app)
@@ -146,7 +150,8 @@ def test_a_mounted_router_and_a_root_path() -> None:
     client = TestClient(app, root_path="/proxy")
 
     assert client.get("/proxy/m/api/users/3").json() == {
-        "bindings": {"id": "3"}, "path": "/proxy/m/api/users/3"
+        "bindings": {"id": "3"},
+        "path": "/proxy/m/api/users/3",
     }
     assert client.get("/proxy/api/users/4").json()["bindings"] == {"id": "4"}
     assert client.post("/proxy/m/api/users/3").status_code == 405
@@ -195,11 +200,15 @@ def conflict_app() -> FastAPI:
     app = FastAPI()
     app.include_router(
         NovaRouter(
-            [{"routes": [
-                ("/conflict", conflict, {"methods": ["post"]}),
-                ("/crash", crash, {"methods": ["post"]}),
-                (500, lambda req: ("json", 500, {}, {"page": "500"}), {}),
-            ]}]
+            [
+                {
+                    "routes": [
+                        ("/conflict", conflict, {"methods": ["post"]}),
+                        ("/crash", crash, {"methods": ["post"]}),
+                        (500, lambda req: ("json", 500, {}, {"page": "500"}), {}),
+                    ]
+                }
+            ]
         )
     )
 
@@ -258,12 +267,18 @@ def test_any_request_path_gets_a_clear_answer_never_a_500(path: str, method: str
 def _fuzz_app() -> FastAPI:
     app = FastAPI()
     app.include_router(
-        NovaRouter([{"routes": [
-            ("/api/users/:id", show, {"methods": ["get"]}),
-            ("/api/users/me", named("me")),
-            ("/api/files/[...]", show, {"methods": ["get"]}),
-            ("/r0/{n:int}", show, {"methods": ["get"]}),
-        ]}])
+        NovaRouter(
+            [
+                {
+                    "routes": [
+                        ("/api/users/:id", show, {"methods": ["get"]}),
+                        ("/api/users/me", named("me")),
+                        ("/api/files/[...]", show, {"methods": ["get"]}),
+                        ("/r0/{n:int}", show, {"methods": ["get"]}),
+                    ]
+                }
+            ]
+        )
     )
     return app
 

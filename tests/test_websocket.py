@@ -698,7 +698,8 @@ def test_callbacks_never_overlap(rec: Recorder) -> None:
         mine = [g for g in got if g.startswith(name + ".") and g[-1].isdigit()]
         assert mine == [f"{name}.{i}" for i in range(3)]
     assert sorted(got) == sorted(
-        [n for n in "abc"] + [f"{n}.{i}" for n in "abc" for i in range(3)]
+        [n for n in "abc"]
+        + [f"{n}.{i}" for n in "abc" for i in range(3)]
         + [f"{n}.timer" for n in "abc"]
     )
 

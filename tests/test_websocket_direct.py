@@ -47,8 +47,16 @@ def dependency() -> None:
 
 
 def router(**group: Any) -> NovaRouter:
-    return NovaRouter([{"prefix": "/g", "security": False, **group,
-                        "routes": [("/ws/:room", Scope, {"protocol": "ws"})]}])
+    return NovaRouter(
+        [
+            {
+                "prefix": "/g",
+                "security": False,
+                **group,
+                "routes": [("/ws/:room", Scope, {"protocol": "ws"})],
+            }
+        ]
+    )
 
 
 async def reply(app: FastAPI, path: str, **kwargs: Any) -> str:
@@ -145,8 +153,9 @@ async def test_the_reader_holds_at_most_one_message_ahead_and_order_is_kept() ->
     server (one waiting for the callback, one held by the reader; the rest wait in the
     socket), and every frame is answered in order."""
     Slow.entered, Slow.release = asyncio.Event(), asyncio.Event()
-    app = NovaRouter([{"prefix": "", "security": False,
-                       "routes": [("/slow", Slow, {"protocol": "ws"})]}])
+    app = NovaRouter(
+        [{"prefix": "", "security": False, "routes": [("/slow", Slow, {"protocol": "ws"})]}]
+    )
     incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await incoming.put({"type": "websocket.connect"})
     for n in range(5):
@@ -166,9 +175,19 @@ async def test_the_reader_holds_at_most_one_message_ahead_and_order_is_kept() ->
         if sum(m["type"] == "websocket.send" for m in sent) == 5:
             replies_done.set()
 
-    scope = {"type": "websocket", "path": "/slow", "raw_path": b"/slow", "root_path": "",
-             "headers": [], "query_string": b"", "scheme": "ws", "server": ("t", 80),
-             "client": ("c", 1), "subprotocols": [], "asgi": {"version": "3.0"}}
+    scope = {
+        "type": "websocket",
+        "path": "/slow",
+        "raw_path": b"/slow",
+        "root_path": "",
+        "headers": [],
+        "query_string": b"",
+        "scheme": "ws",
+        "server": ("t", 80),
+        "client": ("c", 1),
+        "subprotocols": [],
+        "asgi": {"version": "3.0"},
+    }
     served = asyncio.create_task(app(scope, receive, send))
     await asyncio.wait_for(Slow.entered.wait(), 5)
     for _ in range(10):  # let the reader run as far as it would
