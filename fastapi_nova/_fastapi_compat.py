@@ -68,17 +68,20 @@ def _calls(dependant: Any) -> list[Callable[..., Any]] | None:
     return [sub.call for sub in dependant.dependencies if sub.call is not None]
 
 
-def _own(route: APIRoute) -> EffectiveRoute:
+def _effective(route: APIRoute, context: Any = None) -> EffectiveRoute:
+    """`route` as FastAPI serves it: from its inclusion's `context` (prefix and dependencies
+    applied) when there is one, else as the route itself; both carry the same attributes."""
+    source: Any = route if context is None else context
     return EffectiveRoute(
         route=route,
-        context=None,
-        path_format=route.path_format,
-        path_regex=route.path_regex,
-        convertors=dict(route.param_convertors),
-        methods=frozenset(route.methods or ()),
-        endpoint=route.endpoint,
-        dependency_calls=_calls(getattr(route, "dependant", None)),
-        max_body_size=getattr(route, "max_body_size", None),
+        context=context,
+        path_format=source.path_format,
+        path_regex=source.path_regex,
+        convertors=dict(source.param_convertors),
+        methods=frozenset(source.methods or ()),
+        endpoint=source.endpoint,
+        dependency_calls=_calls(getattr(source, "dependant", None)),
+        max_body_size=getattr(source, "max_body_size", None),
     )
 
 
@@ -101,7 +104,7 @@ def own_routes(routes: list[BaseRoute]) -> list[EffectiveRoute] | None:
             return None
         if kind:
             assert isinstance(route, APIRoute)
-            out.append(_own(route))
+            out.append(_effective(route))
     return out
 
 
@@ -129,19 +132,7 @@ def included_routes(included: Any) -> list[EffectiveRoute] | None:
             return None
         if not isinstance(route, APIRoute):
             return None
-        out.append(
-            EffectiveRoute(
-                route=route,
-                context=context,
-                path_format=context.path_format,
-                path_regex=context.path_regex,
-                convertors=dict(context.param_convertors),
-                methods=frozenset(context.methods or ()),
-                endpoint=context.endpoint,
-                dependency_calls=_calls(context.dependant),
-                max_body_size=context.max_body_size,
-            )
-        )
+        out.append(_effective(route, context))
     return out
 
 
