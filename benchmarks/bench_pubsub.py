@@ -20,19 +20,20 @@ broadcast, inside the timed region, in every variant.
   :class:`fastapi_nova.pubsub.PubSub` (the object behind the module functions ``pubsub.join``
   and ``pubsub.broadcast``; one per variant here, since memory:// and redis:// run side by
   side). Its hub holds one broadcaster subscription for the channel; its fan-out decodes the
-  payload once and delivers the one ``PubSubMessage`` to each mailbox; a consumer task per
-  subscriber takes it from the mailbox, as the connection loop does, and sends
-  ``payload["text"]``. It does not run a ``NovaWebSocket`` handler callback (a few more
-  microseconds per message).
+  payload once and delivers the one ``PubSubMessage`` to each mailbox; each mailbox's consumer
+  sends ``payload["text"]`` as the connection runtime does (``fastapi_nova.connection``): at
+  once, in the deliverer's turn, when the consumer is idle; a send that suspends goes on in a
+  task. It does not run a ``NovaWebSocket`` handler callback (a few more microseconds per
+  message).
 * **(a) plain loop**: ``for socket in sockets: await socket.send_text(...)``, what a
   hand-written chat does on one process: no tasks, no queues, no backend, one process only.
 * **(b) broadcaster per socket**: N ``Broadcast.subscribe(channel)`` subscriptions, one per
   socket, each read by its own consumer task (broadcaster's ``_listener`` puts every event on
   each subscriber's queue in turn); the consumer decodes the event's JSON and sends.
-* **(c) loop into a task per socket** (a reference, not a baseline): the plain loop, but
-  delivering into each connection's ``_Mailbox`` for its consumer task, as nova's fan-out does.
-  It is the floor of any design with a task per connection (Nova's and (b)): the difference
-  between (c) and nova pubsub is what the pub/sub layer itself costs.
+* **(c) loop into mailboxes** (a reference, not a baseline): the plain loop, but delivering
+  into each connection's ``_Mailbox`` and its consumer, as nova's fan-out does. It is the
+  floor of a design with a mailbox per connection: the difference between (c) and nova pubsub
+  is what the pub/sub layer itself costs.
 
 Backends: ``memory://`` always; ``redis://`` too when a Redis is reachable: ``--redis-url``,
 else a ``redis-server`` started on a free 127.0.0.1 port if the binary is installed (skipped
@@ -71,6 +72,7 @@ from typing import Any
 
 from broadcaster import Broadcast
 
+from fastapi_nova.connection import _resume
 from fastapi_nova.hub import _encode, _fan_out
 from fastapi_nova.mailbox import _Mailbox
 from fastapi_nova.pid import Pid, _spawn
@@ -169,16 +171,39 @@ class Variant:
                 task.exception()  # seen (the broadcast that missed it has already said so)
 
 
-async def consume_mailbox(mailbox: _Mailbox, sock: FakeSocket, arrived: Callable[[], None]) -> None:
-    """One connection's task: wait on its mailbox, send each message's text, one at a time."""
-    while True:
-        await mailbox.wait()  # done at once while a message is waiting
-        if mailbox.overflowed:
-            raise RuntimeError("a mailbox overflowed")
-        while mailbox:
-            message: PubSubMessage = mailbox.pop()
-            await sock.send_text(message.payload["text"])
-            arrived()
+class Consumer:
+    """One connection's mailbox and consumer, run as the connection runtime runs them: a
+    message for an idle consumer is sent in the deliverer's turn; one that suspends goes on in
+    a task (``fastapi_nova.connection._resume``)."""
+
+    def __init__(self, sock: FakeSocket, arrived: Callable[[], None], tasks: list[Any]) -> None:
+        self.sock = sock
+        self.arrived = arrived
+        self.tasks = tasks
+        self.busy = False
+        self.mailbox = _Mailbox(1024, "close", name="bench", on_message=self.on_message)
+
+    def on_message(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        run = self.drain()
+        try:
+            step = run.send(None)
+        except StopIteration:
+            return
+        self.tasks.append(asyncio.ensure_future(_resume(run, step)))
+
+    async def drain(self) -> None:
+        try:
+            while self.mailbox:
+                if self.mailbox.overflowed:
+                    raise RuntimeError("a mailbox overflowed")
+                message: PubSubMessage = self.mailbox.pop()
+                await self.sock.send_text(message.payload["text"])
+                self.arrived()
+        finally:
+            self.busy = False
 
 
 class PlainLoop(Variant):
@@ -193,14 +218,12 @@ class PlainLoop(Variant):
 
 
 class LoopIntoMailboxes(Variant):
-    name = "(c) loop into a task per socket"
+    name = "(c) loop into mailboxes"
 
     async def setup(self) -> None:
-        self.mailboxes = [_Mailbox(1024, "close", name="bench") for _ in self.sockets]
-        for mailbox, sock in zip(self.mailboxes, self.sockets, strict=True):
-            self.tasks.append(
-                asyncio.create_task(consume_mailbox(mailbox, sock, self.arrivals.arrived))
-            )
+        self.mailboxes = [
+            Consumer(sock, self.arrivals.arrived, self.tasks).mailbox for sock in self.sockets
+        ]
 
     async def publish(self, payload: dict[str, str]) -> None:
         wire = json.dumps(payload)
@@ -263,16 +286,11 @@ class NovaPubSub(Variant):
         self.pubsub.configure(self.url)
         await self.pubsub.start()
         for sock in self.sockets:
-            mailbox = _Mailbox(1024, "close", name="bench")
-            pid = _spawn(mailbox)
+            pid = _spawn(Consumer(sock, self.arrivals.arrived, self.tasks).mailbox)
             self.pids.append(pid)
-            self.tasks.append(asyncio.create_task(self._consume(mailbox, sock)))
         async with asyncio.timeout(SETUP_TIMEOUT):
             for pid in self.pids:
                 await self.pubsub.join(CHANNEL, member=pid)
-
-    async def _consume(self, mailbox: _Mailbox, sock: FakeSocket) -> None:
-        await consume_mailbox(mailbox, sock, self.arrivals.arrived)
 
     async def publish(self, payload: dict[str, str]) -> None:
         # Encodes a small header (sender, topic) besides the payload: fastapi-nova's wire form.

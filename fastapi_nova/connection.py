@@ -4,22 +4,44 @@
 contract (callback order, reasons, close codes) is in `fastapi_nova.websocket`.
 
 How it runs, and why it is built this way (issue 11: the cost per message is what a fan-out to
-thousands of sockets pays thousands of times):
+thousands of sockets pays thousands of times, and what an echo pays per frame):
 
-* One task per connection runs every callback, so callbacks of one connection never overlap.
-* It sleeps on one future only, `Mailbox.wait`. A
-  message completes it directly; the connection's one long-lived socket reader (a task for
-  the connection's whole life, at most two messages ahead) completes the same future when it
-  hands a frame over. There is no `asyncio.wait` per message, no task per frame, and no
-  timer per message.
+* One task per connection. It awaits `websocket.receive()` itself, so a frame costs one
+  task switch, as in a plain Starlette endpoint. Every receive implementation we run under
+  (uvicorn's websockets-sansio and wsproto protocols, Starlette's and our test clients) is a
+  queue get, which loses nothing when cancelled: that is how the connection is ended from
+  outside (below).
+* Callbacks of one connection never overlap: whoever runs one holds the connection's `busy`
+  flag. The connection task holds it from a frame until the mailbox is drained again.
+* A mailbox message for an idle connection (not busy: its task waits in receive) runs at once,
+  in the deliverer's turn of the loop (`_arrived`): the deliverer drives the coroutine that
+  runs `websocket_info` and sends its reply, step by step, until it either finishes (the
+  usual case: the socket was writable, so nothing suspended) or suspends (a send held back
+  by the client, a callback that awaits). Only then is the rest of it continued in a task. A
+  pub/sub fan-out to K idle sockets thus runs K callbacks and K sends in one turn, like a
+  bare send loop, with no task, future or wake-up per member. This eager run is used only for
+  a sync `websocket_info` (an `async def` one may use task-bound helpers such as
+  `asyncio.timeout`, which a run started in the deliverer's task would break), and only one
+  level deep: a callback that itself delivers to idle connections starts tasks for them, so
+  no call stack grows with a chain of fan-outs. A run's callbacks see the connection's pid as
+  `fastapi_nova.self()`, as the task's callbacks do.
+* Messages that arrive while busy wait in the mailbox (that is what `mailbox_size` bounds)
+  and are drained, in order, by whoever holds `busy` when its callback returns. A frame
+  that arrives while a mailbox run holds `busy` waits for it on a future; the run hands `busy`
+  over between two messages, so a stream of messages cannot starve the socket.
+* Ending from outside the task (`idle_timeout`, `send_timeout`, `on_overflow="close"`, a
+  mailbox callback that crashed or returned stop) sets the reason and cancels the task
+  wherever it waits (receive, a send, its turn), and the run if it is blocked in a send; the
+  task then ends the connection as always: close frame, `terminate` exactly once,
+  `pid.exit()`.
 * `idle_timeout` and `send_timeout` are each one lazily re-armed timer per connection: a
   timer that fires early (the clock was reset since it was armed) re-arms itself for the new
   deadline, so neither a frame nor a send touches the timer heap.
 * A send that cannot make progress (the client stopped reading, the server's buffers are full)
-  and a mailbox overflow under `on_overflow="close"` are acted on when they happen: the task is
-  interrupted inside the blocked send and the connection is dropped without a close frame (the
-  socket would not take one). Then the mailbox, the memberships and the task are released; the
-  server closes the TCP connection.
+  and a mailbox overflow under `on_overflow="close"` are acted on when they happen: the
+  sender is interrupted inside the blocked send and the connection is dropped without a close
+  frame (the socket would not take one). Then the mailbox, the memberships and the task are
+  released; the server closes the TCP connection.
 """
 
 from __future__ import annotations
@@ -29,7 +51,7 @@ import contextvars
 import inspect
 import logging
 import math
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Generator, Mapping
 from typing import Any
 
 import anyio
@@ -44,7 +66,7 @@ from fastapi_nova.errors import (
 )
 from fastapi_nova.mailbox import _Mailbox
 from fastapi_nova.origin import _origin_allowed
-from fastapi_nova.pid import _reset_current, _set_current, _spawn
+from fastapi_nova.pid import _reset_current, _self_pid, _set_current, _spawn
 from fastapi_nova.websocket_handler import (
     NovaWebSocket,
     _Action,
@@ -72,6 +94,10 @@ class _End:
     def __init__(self, reason: _TerminateReason, close: tuple[int, str] | None) -> None:
         self.reason = reason
         self.close = close
+
+
+#: What a connection that ended by itself leaves in `_abort`, so nothing interrupts it later.
+_ENDED = _End("normal", None)
 
 
 def _serve_websocket(
@@ -111,15 +137,58 @@ async def _deny_upgrade(websocket: WebSocket, response: Response) -> None:
         _logger.debug("the client left before the upgrade was refused", exc_info=True)
 
 
-_NAMES: dict[type[NovaWebSocket], str] = {}
+_FACTS: dict[type[NovaWebSocket], tuple[str, bool]] = {}
 
 
-def _handler_name(handler_cls: type[NovaWebSocket]) -> str:
-    # One string per handler class, not one per connection.
-    name = _NAMES.get(handler_cls)
-    if name is None:
-        name = _NAMES[handler_cls] = f"{handler_cls.__module__}.{handler_cls.__qualname__}"
-    return name
+def _handler_facts(handler_cls: type[NovaWebSocket]) -> tuple[str, bool]:
+    """The handler's name for logs, and whether its mailbox runs may start eagerly."""
+    # Once per handler class, not once per connection.
+    facts = _FACTS.get(handler_cls)
+    if facts is None:
+        name = f"{handler_cls.__module__}.{handler_cls.__qualname__}"
+        eager = not inspect.iscoroutinefunction(handler_cls.websocket_info)
+        facts = _FACTS[handler_cls] = (name, eager)
+    return facts
+
+
+#: True while a mailbox run is being driven eagerly on this loop's thread: a run it causes
+#: (its callback delivers to another idle connection) starts as a task instead, so the
+#: depth of nested runs is one, whatever the chain of fan-outs.
+_eager_running = False
+
+
+async def _resume(run: Coroutine[Any, Any, None], step: Any) -> None:
+    """Continue, as a task's coroutine, a mailbox run that suspended while driven eagerly."""
+    await _Resumed(run, step)
+
+
+class _Resumed:
+    """An awaitable that hands a task the future a suspended coroutine yielded, then keeps
+    driving that coroutine: the task sleeps on that future (it carries
+    `_asyncio_future_blocking`), and cancellation is thrown into the coroutine."""
+
+    __slots__ = ("run", "step")
+
+    def __init__(self, run: Coroutine[Any, Any, None], step: Any) -> None:
+        self.run = run
+        self.step = step
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        run, step = self.run, self.step
+        self.step = None
+        while True:
+            try:
+                value = yield step
+            except BaseException as exc:  # thrown in by the task: a cancellation
+                try:
+                    step = run.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    step = run.send(value)
+                except StopIteration:
+                    return
 
 
 def _cancelled(exc: BaseException) -> bool:
@@ -148,20 +217,22 @@ class _Connection:
     # Slots: thousands of these live at once, and each attribute is read per message.
     __slots__ = (
         "_abort",
+        "_idle_due",
         "_idle_timer",
+        "_runner",
         "_send_timer",
         "_sending",
         "_task",
+        "_turn",
+        "busy",
+        "eager",
         "handler",
-        "frame",
         "handler_cls",
         "loop",
         "mailbox",
         "name",
         "options",
         "pid",
-        "reader",
-        "resume",
         "since",
         "state",
         "ws",
@@ -173,21 +244,24 @@ class _Connection:
         self.ws = websocket
         self.handler_cls = handler_cls
         self.options = options
-        self.name = _handler_name(handler_cls)
+        self.name, self.eager = _handler_facts(handler_cls)
         self.state: Any = None
-        #: The connection's one socket reader, for its whole life (see _reader).
-        self.reader: asyncio.Task[None] | None = None
-        #: The message the reader received and the connection has not taken yet.
-        self.frame: Mapping[str, Any] | None = None
-        #: Completed by the connection when it took `frame`: the reader may read the next.
-        self.resume: asyncio.Future[None] | None = None
-        #: Set when a timer or the mailbox decided that the connection ends while the task was
-        #: blocked in a send; the task is then cancelled and ends with this.
+        #: True while a callback of this connection runs (or the connection ends): a message
+        #: that arrives then waits in the mailbox for whoever holds it.
+        self.busy = True
+        #: The task continuing a mailbox run that suspended (or a run started as a task).
+        self._runner: asyncio.Task[None] | None = None
+        #: Completed by a mailbox run when it is done: the frame the task holds may run.
+        self._turn: asyncio.Future[None] | None = None
+        #: Set when a timer, the mailbox or a mailbox run decided that the connection ends;
+        #: the task is then cancelled wherever it waits and ends with this.
         self._abort: _End | None = None
         #: loop.time() when the send in progress started; None while not sending.
         self._sending: float | None = None
         self._send_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        #: The idle timer fired while a mailbox run held `busy`: it is checked on release.
+        self._idle_due = False
         self.since = 0.0  # the idle clock runs only while we wait for the socket
 
     async def run(self, state: dict[str, Any]) -> None:
@@ -209,6 +283,7 @@ class _Connection:
             self.options.mailbox_size,
             self.options.on_overflow,
             name=self.name,
+            on_message=self._arrived,
             on_close_overflow=self._on_close_overflow,
         )
         self.pid = _spawn(self.mailbox)
@@ -236,95 +311,150 @@ class _Connection:
             try:
                 end = await self._apply(first)
                 if end is None:
-                    end = await self._dispatch("websocket_init", self.state)
+                    end = await self._act(
+                        "websocket_init", self._call("websocket_init", self.state)
+                    )
                 if end is None:
                     end = await self._loop()
             except asyncio.CancelledError as exc:
+                self.busy = True  # nothing starts any more
                 abort = self._abort
                 task = self._task
                 if abort is None or task is None or task.uncancel() > 0:
                     await self._after_cancel(("error", exc), (1001, ""))
                     raise
-                end = abort  # our own interruption of a blocked send: not a cancellation
+                end = abort  # our own interruption (see _interrupt): not a cancellation
             except Exception as exc:  # a fault of ours or the server's: still end cleanly
                 _logger.exception("%s: connection loop failed; closing with 1011", self.name)
                 end = _End(("error", exc), (1011, ""))
             finally:
+                self.busy = True
+                if self._abort is None:  # so that no timer or run can interrupt us now
+                    self._abort = _ENDED
                 self._stop_timers()
             try:
+                await self._settle()
                 await self._close(end.close)
             except asyncio.CancelledError:
                 await self._after_cancel(end.reason, None)
                 raise
             await self._terminate(end.reason)
         finally:
+            self.busy = True
             self._stop_timers()
             self.mailbox.close()
             self.pid.exit()
 
-    async def _reader(self) -> None:
-        # One task reads the socket for the connection's whole life: it hands each message
-        # over in `frame` and wakes the same future the mailbox does. While the connection has
-        # not taken that one, it holds at most one more (and waits on `resume`): two messages
-        # ahead of the running callback at most, so a client that sends faster than the
-        # handler runs is held back by the socket. A task per message (and its done-callback
-        # hop) cost echo a third of its speed (issue 11); this costs one loop turn per
-        # message when the connection is idle.
-        receive = self.ws.receive
-        try:
-            while True:
-                message = await receive()
-                if self.frame is not None:
-                    resume = self.resume = self.loop.create_future()
-                    await resume
-                self.frame = message
-                self.mailbox.wake()
-                if message["type"] == "websocket.disconnect":
-                    return
-        finally:
-            self.mailbox.wake()  # the last message, a failure, or our own cancel
-
-    def _wake(self, _: object = None) -> None:
-        self.mailbox.wake()
-
     async def _loop(self) -> _End:
-        mailbox = self.mailbox
+        receive = self.ws.receive
         idle = self.options.idle_timeout
-        reader = self.reader = self.loop.create_task(self._reader())
-        self.since = self.loop.time()
+        loop = self.loop
+        mailbox = self.mailbox
+        self.since = loop.time()
+        while True:  # one connection's lifetime; we hold busy at the top of each turn
+            if mailbox or mailbox.overflowed:
+                end = await self._take_mail()
+                if end is not None:
+                    return end
+            if idle != math.inf:
+                self._idle_due = False
+                if loop.time() >= self.since + idle:
+                    return _End("timeout", (1000, "idle timeout"))
+                if self._idle_timer is None:
+                    self._arm_idle(self.since + idle)
+            self.busy = False  # from here a message runs at once (see _arrived)
+            message = await receive()
+            if self.busy:  # a mailbox run holds it: the frame waits until the run is done
+                turn = self._turn = loop.create_future()
+                await turn
+            else:
+                self.busy = True
+            action = self._on_frame(message)
+            if isinstance(action, tuple) and not action[2] and action[0] != "stop":
+                self.state = action[1]  # ("ok", state): no coroutine at all
+            else:
+                end = await self._act("websocket_handle", action)
+                if end is not None:
+                    return end
+            self.since = loop.time()
+
+    async def _take_mail(self) -> _End | None:
+        """Run `websocket_info` for the waiting messages, in order, while holding busy."""
+        mailbox = self.mailbox
+        while True:
+            if mailbox.overflowed:
+                return self._overflow_end((1013, "mailbox overflow"))
+            if not mailbox or self._turn is not None:  # empty, or a frame waits its turn
+                return None
+            action = self._call("websocket_info", mailbox.pop(), self.state)
+            if isinstance(action, tuple) and not action[2] and action[0] != "stop":
+                self.state = action[1]  # ("ok", state): no coroutine at all
+            else:
+                end = await self._act("websocket_info", action)
+                if end is not None:
+                    return end
+
+    # -- mailbox runs: a message for an idle connection runs at once ------------------------
+
+    def _arrived(self) -> None:
+        # The mailbox's on_message hook, on the loop, after a message was queued.
+        if self.busy:
+            return  # whoever holds busy drains the mailbox before letting go
+        self.busy = True
+        global _eager_running
+        token = _set_current(self.pid)  # a task created here copies it, too
         try:
-            while True:  # one connection's lifetime; every branch consumes or ends
-                if mailbox.overflowed:
-                    return self._overflow_end((1013, "mailbox overflow"))
-                message = self.frame
-                if message is not None:
-                    self.frame = None
-                    resume = self.resume
-                    if resume is not None:  # the reader holds the next message: let it go
-                        self.resume = None
-                        resume.set_result(None)
-                    end = await self._on_receive(message)
-                    if end is not None:
-                        return end
-                    self.since = self.loop.time()
-                    continue
-                if reader.done():  # it failed (receive raised): a fault, not the client's
-                    reader.result()
-                    raise RuntimeError("the WebSocket reader ended without a disconnect")
-                if mailbox:
-                    end = await self._dispatch("websocket_info", mailbox.pop(), self.state)
-                    if end is not None:
-                        return end
-                    continue
-                if idle != math.inf:
-                    if self.loop.time() >= self.since + idle:
-                        return _End("timeout", (1000, "idle timeout"))
-                    if self._idle_timer is None:
-                        self._arm_idle(self.since + idle)
-                await mailbox.wait()
+            run = self._run()
+            if _eager_running or not self.eager:
+                self._runner = self.loop.create_task(run)
+                return
+            _eager_running = True
+            try:
+                step = run.send(None)
+            except StopIteration:
+                return  # done within this turn: no task, no loop turn
+            finally:
+                _eager_running = False
+            self._runner = self.loop.create_task(_resume(run, step))
         finally:
-            if not reader.done():
-                reader.cancel()
+            _reset_current(token)
+
+    async def _run(self) -> None:
+        # Drain the mailbox for an idle connection, then let go of busy. Never raises: the
+        # deliverer must not see a callback's failure, only this connection ends.
+        try:
+            end = await self._take_mail()
+        except asyncio.CancelledError:
+            end = None  # interrupted (see _interrupt): the connection task ends it
+        except Exception as exc:  # a fault of ours: the connection ends, nothing else
+            _logger.exception("%s: mailbox run failed; closing with 1011", self.name)
+            end = _End(("error", exc), (1011, ""))
+        self._runner = None
+        if end is not None:
+            self._interrupt(end)
+        self._release()
+
+    def _release(self) -> None:
+        if self._abort is not None:
+            return  # the connection ends: busy stays set, nothing more starts
+        turn = self._turn
+        if turn is not None:  # a frame waits: busy passes to the connection task
+            self._turn = None
+            turn.set_result(None)
+            return
+        self.busy = False
+        if self._idle_due:
+            self._idle_due = False
+            if self._idle_timer is None:
+                self._idle_fired()
+
+    async def _settle(self) -> None:
+        # A mailbox run still going (interrupted in a send, or we are being shut down) ends
+        # before close and terminate: callbacks never overlap, terminate included.
+        runner = self._runner
+        if runner is not None:
+            runner.cancel()
+            await asyncio.wait((runner,))
 
     # -- timers: one per connection each, re-armed lazily ----------------------------------
 
@@ -334,10 +464,14 @@ class _Connection:
     def _idle_fired(self) -> None:
         self._idle_timer = None
         deadline = self.since + self.options.idle_timeout
-        if self.loop.time() >= deadline:
-            self._wake()  # the loop sees the deadline passed and ends with "timeout"
-        else:
+        if self.loop.time() < deadline:
             self._arm_idle(deadline)
+        elif self.busy:
+            # A callback runs: the connection task checks the clock before it reads again,
+            # and a mailbox run checks this flag when it lets go of busy.
+            self._idle_due = True
+        else:
+            self._interrupt(_End("timeout", (1000, "idle timeout")))
 
     def _send_fired(self) -> None:
         self._send_timer = None
@@ -355,7 +489,7 @@ class _Connection:
             )
 
     def _on_close_overflow(self) -> None:
-        # Called by the mailbox the moment it overflows. A task blocked in a send would only
+        # Called by the mailbox the moment it overflows. A sender blocked in a send would only
         # notice after that send, which may be never: interrupt it.
         if self._sending is not None:
             self._interrupt(self._overflow_end(None))
@@ -370,9 +504,16 @@ class _Connection:
         return _End("overflow", close)
 
     def _interrupt(self, end: _End) -> None:
+        # End the connection from outside its task: wherever the task waits (receive, a send,
+        # its turn) it is cancelled and ends with `end`; a mailbox run blocked in a send is
+        # cancelled too. A run calling this finishes its turn first (it does not await).
         if self._abort is None and self._task is not None:
             self._abort = end
+            self.busy = True
             self._task.cancel()
+            runner = self._runner
+            if runner is not None and runner is not asyncio.current_task():
+                runner.cancel()
 
     def _stop_timers(self) -> None:
         for timer in (self._idle_timer, self._send_timer):
@@ -383,7 +524,8 @@ class _Connection:
 
     # -- callbacks ---------------------------------------------------------------------------
 
-    async def _on_receive(self, message: Mapping[str, Any]) -> _End | None:
+    def _on_frame(self, message: Mapping[str, Any]) -> _Action | _End | Awaitable[Any]:
+        """What one received message asks for: websocket_handle's call, or an end."""
         if message["type"] == "websocket.disconnect":
             return _End(("remote", int(message.get("code") or 1005)), None)
         size = _too_large(message, self.options.max_frame_size)
@@ -394,15 +536,15 @@ class _Connection:
         text = message.get("text")
         if text is not None and text == self.options.heartbeat:
             # Answered here, not by the handler: the client's keep-alive (see heartbeat).
-            return await self._apply(("ok", self.state, (("text", text),)))
+            return ("ok", self.state, (("text", text),))
         frame: _InFrame = ("text", text) if text is not None else ("binary", message["bytes"])
-        return await self._dispatch("websocket_handle", frame, self.state)
+        return self._call("websocket_handle", frame, self.state)
 
-    async def _dispatch(self, callback: str, *args: Any) -> _End | None:
-        # The per-message path: a sync callback that returns ("ok", state) creates no coroutine
-        # here at all, and a reply only _apply's. Every coroutine object is an allocation the
+    async def _act(self, callback: str, action: _Action | _End | Awaitable[Any]) -> _End | None:
+        """Carry out what `_call` gave for `callback`: await it, send replies, or end."""
+        # The per-message path: callers keep ("ok", state) out of here (no coroutine at all),
+        # and a reply costs only this and _apply's. Every coroutine object is an allocation the
         # garbage collector tracks, and a fan-out makes thousands at once.
-        action = self._call(callback, *args)
         if isinstance(action, _End):
             return action
         if not isinstance(action, tuple):
@@ -415,7 +557,7 @@ class _Connection:
         return None
 
     async def _invoke(self, callback: str, *args: Any) -> _Action | _End:
-        """Call one callback with this connection's pid current; failures become an _End."""
+        """Call one callback; failures become an _End."""
         action = self._call(callback, *args)
         if isinstance(action, _End | tuple):
             return action
@@ -423,7 +565,10 @@ class _Connection:
 
     def _call(self, callback: str, *args: Any) -> _Action | _End | Awaitable[Any]:
         """Run a callback's synchronous part: its parsed return, an _End, or its awaitable."""
-        token = _set_current(self.pid)
+        # The pid is made current around each callback, not once for the task's life: a
+        # context variable set for good costs every connection ~300 bytes. A mailbox run has
+        # it current already (see _arrived).
+        token = _set_current(self.pid) if _self_pid() is not self.pid else None
         try:
             result = getattr(self.handler, callback)(*args)
         except (Exception, asyncio.CancelledError) as exc:
@@ -431,14 +576,15 @@ class _Connection:
                 raise
             return self._crashed(callback, exc)
         finally:
-            _reset_current(token)
+            if token is not None:
+                _reset_current(token)
         if not isinstance(result, tuple) and inspect.isawaitable(result):
             return result
         return self._parse(callback, result)
 
     async def _finish(self, callback: str, awaitable: Awaitable[Any]) -> _Action | _End:
-        """Await an `async def` callback with this connection's pid current."""
-        token = _set_current(self.pid)
+        """Await an `async def` callback's awaitable with this connection's pid current."""
+        token = _set_current(self.pid) if _self_pid() is not self.pid else None
         try:
             result = await awaitable
         except (Exception, asyncio.CancelledError) as exc:
@@ -446,7 +592,8 @@ class _Connection:
                 raise
             return self._crashed(callback, exc)
         finally:
-            _reset_current(token)
+            if token is not None:
+                _reset_current(token)
         return self._parse(callback, result)
 
     def _crashed(self, callback: str, exc: BaseException) -> _End:
@@ -485,7 +632,7 @@ class _Connection:
             try:
                 await send(message)
             except WebSocketDisconnect as exc:  # Starlette's form of a send to a lost client
-                return _End(("remote", self._remote_code(exc.code)), None)
+                return _End(("remote", exc.code), None)
             finally:
                 self._sending = None
             if frame[0] == "close":
@@ -493,14 +640,6 @@ class _Connection:
         if kind == "stop":
             return _End("normal", (1000, ""))
         return None
-
-    def _remote_code(self, fallback: int) -> int:
-        # The disconnect event, when it already arrived, says how the client left.
-        message = self.frame
-        if message is not None:
-            if message["type"] == "websocket.disconnect":
-                return int(message.get("code") or 1005)
-        return fallback
 
     async def _close(self, close: tuple[int, str] | None) -> None:
         if close is None or self.ws.application_state != WebSocketState.CONNECTED:
@@ -531,6 +670,7 @@ class _Connection:
         # terminate still runs under anyio's repeated cancellation but cannot stall shutdown.
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + _CANCEL_GRACE
+            await self._settle()
             await self._close(close)
             await self._terminate(reason)
 

@@ -14,22 +14,19 @@ Erlang process that holds messages until `websocket_info` takes them one at a ti
   oldest waiting message, `"drop_newest"` discards the new one. Drops are logged once per
   mailbox, not once per message, so a flood cannot flood the log too.
 * `Mailbox.send_after` is `erlang:send_after`; its timers die with the mailbox.
-* One awaitable per owner, for its whole life: `Mailbox.wait` returns the mailbox's one
-  `_Wakeup`, re-armed on each wait instead of a new future per wait; the connection's socket
-  reader completes the same object with `Mailbox.wake`. A fresh future per wait stayed alive
-  (with the iterator awaiting it) from one message to the next, so a K-socket fan-out left
-  2K objects for the garbage collector to promote, and at K=5,000 that set off a full
-  collection in the middle of the fan-out (issue 11).
+* No future, no waiter: the owner gives an `on_message` hook, called on the loop after each
+  message is queued. The connection uses it to run `websocket_info` at once when it is idle
+  (see `fastapi_nova.connection`); a fan-out to K sockets then creates no future and wakes no
+  task per member (issue 11).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import math
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any, Literal
 
 _logger = logging.getLogger(__name__)
@@ -68,120 +65,6 @@ class TimerRef:
         self._handle = None
 
 
-class _Wakeup:
-    """The mailbox's reusable wake-up: an awaitable future-like object, one per mailbox.
-
-    It speaks the part of the `asyncio.Future` protocol a task needs to sleep on it
-    (`_asyncio_future_blocking`, `add_done_callback`, `result`, `cancel`, `get_loop`), is its
-    own iterator (awaiting it allocates nothing), and `Mailbox.wait` re-arms it once done.
-    One task awaits it at a time: the mailbox's owner.
-    """
-
-    __slots__ = ("_asyncio_future_blocking", "_awaiting", "_callbacks", "_loop", "_state")
-
-    _PENDING, _DONE, _CANCELLED = 0, 1, 2
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._state = _Wakeup._PENDING
-        # (callback, context) pairs; the owner's task is the only one in practice.
-        self._callbacks: list[tuple[Callable[[Any], object], contextvars.Context | None]] = []
-        self._asyncio_future_blocking = False
-        self._awaiting = False
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    def done(self) -> bool:
-        return self._state != _Wakeup._PENDING
-
-    def cancelled(self) -> bool:
-        return self._state == _Wakeup._CANCELLED
-
-    def result(self) -> None:
-        if self._state == _Wakeup._CANCELLED:
-            raise asyncio.CancelledError
-        # Pending or done alike: a wake-up carries no value, and the owner re-checks its
-        # mailbox after every wake (a re-armed wake-up is not an error).
-
-    def exception(self) -> BaseException | None:
-        if self._state == _Wakeup._CANCELLED:
-            raise asyncio.CancelledError
-        return None
-
-    def add_done_callback(
-        self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None
-    ) -> None:
-        if self._state != _Wakeup._PENDING:
-            self._loop.call_soon(fn, self, context=context)
-        else:
-            self._callbacks.append((fn, context))
-
-    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
-        before = len(self._callbacks)
-        self._callbacks[:] = [(f, c) for f, c in self._callbacks if f != fn]
-        return before - len(self._callbacks)
-
-    def cancel(self, msg: object = None) -> bool:
-        if self._state != _Wakeup._PENDING:
-            return False
-        self._finish(_Wakeup._CANCELLED)
-        return True
-
-    def set(self) -> None:
-        """Complete the wake-up (a no-op when already done or cancelled)."""
-        if self._state == _Wakeup._PENDING:
-            self._finish(_Wakeup._DONE)
-
-    def rearm(self) -> None:
-        """Make a finished wake-up pending again, for the owner's next sleep."""
-        self._state = _Wakeup._PENDING
-        self._awaiting = False
-
-    def _finish(self, state: int) -> None:
-        self._state = state
-        callbacks = self._callbacks
-        if callbacks:
-            for fn, context in callbacks:
-                self._loop.call_soon(fn, self, context=context)
-            callbacks.clear()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        # Its own iterator: the generator protocol below, without a generator object per wait.
-        return self
-
-    __iter__ = __await__
-
-    def send(self, value: None) -> _Wakeup:
-        return self.__next__()
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> _Wakeup:
-        # The task threw into its coroutine while it slept on us (a cancellation): the sleep
-        # is over, so the next await sleeps again instead of taking it for a resume.
-        self._awaiting = False
-        exc = typ if val is None else val
-        if isinstance(exc, type):
-            exc = exc()
-        raise exc.with_traceback(tb) if tb is not None else exc
-
-    def close(self) -> None:
-        self._awaiting = False
-
-    def __next__(self) -> _Wakeup:
-        if self._awaiting:  # the task resumed us: the sleep is over
-            self._awaiting = False
-            if self._state == _Wakeup._CANCELLED:
-                raise asyncio.CancelledError
-            raise StopIteration
-        if self._state != _Wakeup._PENDING:
-            if self._state == _Wakeup._CANCELLED:
-                raise asyncio.CancelledError
-            raise StopIteration
-        self._awaiting = True
-        self._asyncio_future_blocking = True
-        return self  # handed to the task, which sleeps until a callback of ours runs
-
-
 class _Mailbox:
     """The bounded inbox of one connection; `deliver` never blocks."""
 
@@ -194,8 +77,8 @@ class _Mailbox:
         "_overflowed",
         "_queue",
         "_thread",
+        "_on_message",
         "_timers",
-        "_waiter",
         "dropped",
         "name",
         "on_overflow",
@@ -208,6 +91,7 @@ class _Mailbox:
         on_overflow: _OverflowPolicy,
         *,
         name: str = "",
+        on_message: Callable[[], None] | None = None,
         on_close_overflow: Callable[[], None] | None = None,
     ) -> None:
         if size < 1:
@@ -224,7 +108,6 @@ class _Mailbox:
         # A list, not a deque: an empty list is 56 bytes, an empty deque 600, and thousands of
         # mailboxes are mostly empty. pop(0) moves at most size pointers.
         self._queue: list[Any] = []
-        self._waiter = _Wakeup(self._loop)
         self._timers: set[TimerRef] | None = None  # created by the first send_after
         self._overflowed = False
         self._closed = False
@@ -232,6 +115,9 @@ class _Mailbox:
         # Called on the loop the moment the "close" policy trips, so the owner can act at once
         # even while it is not waiting on the mailbox (e.g. blocked sending to a slow client).
         self._on_close_overflow = on_close_overflow
+        # Called on the loop after every queued message: the owner decides whether to run it
+        # now (it is idle) or later (a callback of its own runs and will drain the queue).
+        self._on_message = on_message
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -261,22 +147,6 @@ class _Mailbox:
         """Take the oldest waiting message (`IndexError` when there is none)."""
         return self._queue.pop(0)
 
-    def wait(self) -> _Wakeup:
-        """The mailbox's one `_Wakeup`, done when a message is waiting or the mailbox overflowed.
-
-        Await it from the owner's task only; each call re-arms it once it is done.
-        """
-        waiter = self._waiter
-        if waiter._state != _Wakeup._PENDING:
-            waiter.rearm()
-            if self._queue or self._overflowed:
-                waiter.set()
-        return waiter
-
-    def wake(self) -> None:
-        """Complete the pending `wait` without a message (its owner has other work)."""
-        self._wake()
-
     def send_after(self, seconds: float, message: Any) -> TimerRef:
         """Deliver `message` after `seconds` (`erlang:send_after`); call it on the loop."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -302,7 +172,6 @@ class _Mailbox:
         timers, self._timers = self._timers, None
         for ref in timers or ():
             ref.cancel()
-        self._waiter.cancel()
 
     def _fire(self, ref: TimerRef, message: Any) -> None:
         ref._fired()
@@ -316,7 +185,6 @@ class _Mailbox:
         if len(self._queue) >= self.size:
             if self.on_overflow == "close":
                 self._overflowed = True
-                self._wake()
                 if self._on_close_overflow is not None:
                     self._on_close_overflow()
                 return
@@ -325,7 +193,8 @@ class _Mailbox:
                 return
             self._queue.pop(0)
         self._queue.append(message)
-        self._wake()
+        if self._on_message is not None:
+            self._on_message()
 
     def _note_drop(self) -> None:
         self.dropped += 1
@@ -338,6 +207,3 @@ class _Mailbox:
                 self.size,
                 self.on_overflow,
             )
-
-    def _wake(self) -> None:
-        self._waiter.set()

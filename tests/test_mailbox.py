@@ -26,40 +26,31 @@ async def test_messages_come_out_in_the_order_they_went_in() -> None:
         mailbox.pop()
 
 
-async def test_wait_completes_on_a_message_and_at_once_when_one_waits() -> None:
-    mailbox = _Mailbox(2, "close")
-    waiter = mailbox.wait()
-    assert not waiter.done()
-    assert mailbox.wait() is waiter  # one future per sleep, not one per call
-    mailbox.deliver("m")
-    assert waiter.done()
-    assert mailbox.wait().done()  # a message is already waiting
-
-
-async def test_wake_completes_the_wait_without_a_message() -> None:
-    mailbox = _Mailbox(2, "close")
-    waiter = mailbox.wait()
-    mailbox.wake()  # what the connection's socket reader does when a frame arrived
-    assert waiter.done() and len(mailbox) == 0
-
-
-async def test_close_policy_marks_overflow_wakes_and_calls_the_hook() -> None:
-    calls: list[str] = []
-    mailbox = _Mailbox(2, "close", on_close_overflow=lambda: calls.append("overflow"))
+async def test_on_message_runs_after_each_queued_message() -> None:
+    seen: list[list[int]] = []
+    mailbox = _Mailbox(2, "close", on_message=lambda: seen.append(list(mailbox._queue)))
     mailbox.deliver(1)
     mailbox.deliver(2)
-    assert not mailbox.overflowed and calls == []
-    waiter = mailbox.wait()
-    assert waiter.done()  # messages wait
-    mailbox.pop()
-    mailbox.pop()
-    waiter = mailbox.wait()
-    mailbox.deliver(3)
+    # The hook sees the message already queued: the owner may pop it at once (an idle
+    # connection runs websocket_info inside the hook).
+    assert seen == [[1], [1, 2]]
+
+
+async def test_close_policy_marks_overflow_and_calls_the_hook_once() -> None:
+    calls: list[str] = []
+    mailbox = _Mailbox(
+        2,
+        "close",
+        on_message=lambda: calls.append("message"),
+        on_close_overflow=lambda: calls.append("overflow"),
+    )
+    mailbox.deliver(1)
+    mailbox.deliver(2)
+    assert not mailbox.overflowed and calls == ["message", "message"]
+    mailbox.deliver(3)  # one more than size: the policy trips, once
     mailbox.deliver(4)
-    mailbox.deliver(5)  # one more than size: the policy trips, once
-    mailbox.deliver(6)
-    assert mailbox.overflowed and calls == ["overflow"]
-    assert waiter.done()
+    assert mailbox.overflowed and calls == ["message", "message", "overflow"]
+    assert [mailbox.pop(), mailbox.pop()] == [1, 2]
 
 
 @pytest.mark.parametrize(("policy", "kept"), [("drop_oldest", [3, 4]), ("drop_newest", [1, 2])])
@@ -77,44 +68,46 @@ async def test_drop_policies_keep_size_messages_and_log_once(
 
 
 async def test_delivery_from_a_thread_is_queued_on_the_loop() -> None:
-    mailbox = _Mailbox(4, "close")
+    arrived = asyncio.Event()
+    on_loop: list[bool] = []
+
+    def on_message() -> None:
+        on_loop.append(threading.get_ident() == loop_thread)
+        arrived.set()
+
+    loop_thread = threading.get_ident()
+    mailbox = _Mailbox(4, "close", on_message=on_message)
     thread = threading.Thread(target=mailbox.deliver, args=("from a thread",))
     thread.start()
     with anyio.fail_after(TIMEOUT):
-        await mailbox.wait()
+        await arrived.wait()
     thread.join(TIMEOUT)
-    assert mailbox.pop() == "from a thread"
+    assert mailbox.pop() == "from a thread" and on_loop == [True]
 
 
 async def test_send_after_delivers_once_and_cancel_stops_it() -> None:
-    mailbox = _Mailbox(4, "close")
+    arrived = asyncio.Event()
+    mailbox = _Mailbox(4, "close", on_message=arrived.set)
     fired = mailbox.send_after(0, "now")
     cancelled = mailbox.send_after(0, "never")
     assert fired.active and cancelled.cancel() and not cancelled.active
     assert not cancelled.cancel()  # a second cancel reports it was no longer pending
     with anyio.fail_after(TIMEOUT):
-        await mailbox.wait()
+        await arrived.wait()
     assert mailbox.pop() == "now" and not fired.active and not fired.cancel()
     assert not mailbox
 
 
 async def test_close_stops_delivery_and_timers() -> None:
-    mailbox = _Mailbox(4, "drop_newest")
+    calls: list[str] = []
+    mailbox = _Mailbox(4, "drop_newest", on_message=lambda: calls.append("message"))
     timer = mailbox.send_after(30, "late")
     mailbox.deliver("waiting")
-    waiter = mailbox.wait()
     mailbox.close()
     mailbox.deliver("after close")
     assert mailbox.closed and len(mailbox) == 0 and not timer.active
     assert not mailbox.send_after(0, "x").active
-    assert waiter.done()  # a waiting owner is released
-
-
-async def test_close_cancels_a_pending_wait() -> None:
-    mailbox = _Mailbox(4, "close")
-    waiter = mailbox.wait()
-    mailbox.close()
-    assert waiter.cancelled()
+    assert calls == ["message"]  # nothing reaches the owner after close
 
 
 async def test_send_after_off_the_loop_thread_is_refused() -> None:
@@ -146,57 +139,3 @@ async def test_bad_arguments_are_refused() -> None:
     with pytest.raises(TypeError, match="must be a number, got '1'"):
         mailbox.send_after("1", "x")  # type: ignore[arg-type]
     mailbox.close()
-
-
-async def test_one_wakeup_serves_every_sleep_of_the_owner() -> None:
-    # Issue 11: a new future per wait outlived each message and, across a K=5,000 fan-out,
-    # fed the garbage collector a full collection. The mailbox keeps one wake-up for life.
-    mailbox = _Mailbox(4, "close")
-    first = mailbox.wait()
-    for i in range(3):
-        sleeper = asyncio.ensure_future(_sleep_on(mailbox))
-        await asyncio.sleep(0)  # the task is asleep on the wake-up now
-        assert not sleeper.done()
-        mailbox.deliver(i)
-        with anyio.fail_after(TIMEOUT):
-            assert await sleeper is first  # the same object every time
-        assert mailbox.pop() == i
-    assert mailbox.wait() is first and not first.done()  # re-armed, not replaced
-
-
-async def _sleep_on(mailbox: _Mailbox) -> object:
-    waiter = mailbox.wait()
-    await waiter
-    return waiter
-
-
-async def test_a_cancelled_sleep_raises_and_the_next_sleep_really_sleeps() -> None:
-    mailbox = _Mailbox(4, "close")
-    sleeper = asyncio.ensure_future(_sleep_on(mailbox))
-    await asyncio.sleep(0)
-    sleeper.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        with anyio.fail_after(TIMEOUT):
-            await sleeper
-    again = asyncio.ensure_future(_sleep_on(mailbox))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert not again.done()  # not a spurious wake left over from the cancellation
-    mailbox.wake()
-    with anyio.fail_after(TIMEOUT):
-        await again
-    assert len(mailbox) == 0
-
-
-async def test_the_wakeup_works_with_asyncio_helpers() -> None:
-    mailbox = _Mailbox(4, "close")
-    waiter = mailbox.wait()
-    assert asyncio.isfuture(waiter)
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(mailbox.wait(), 0)  # wait_for cancels it on the timeout
-    assert waiter.cancelled()
-    waiter = mailbox.wait()  # re-armed after the cancellation
-    mailbox.send_after(0, "tick")
-    with anyio.fail_after(TIMEOUT):
-        await asyncio.wait_for(waiter, TIMEOUT)
-    assert mailbox.pop() == "tick"

@@ -1,0 +1,322 @@
+"""Tests of fastapi_nova.connection's runtime: one task per connection, mailbox runs.
+
+The connection is driven in this test's loop over a Starlette `WebSocket` whose receive and
+send are queues we control, so each test can stop the world at the moment that matters (a
+frame taken off the socket while a mailbox callback runs, a send that blocks) and look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+from starlette.websockets import WebSocket
+
+from fastapi_nova.connection import _serve_websocket
+from fastapi_nova.errors import SendTimeoutError
+from fastapi_nova.pid import Pid, _self_pid, send
+from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions
+from tests.support.ws import TIMEOUT
+
+pytestmark = pytest.mark.anyio
+
+
+class Socket:
+    """The server side of one WebSocket, in this loop: `incoming` feeds receive, `taken` is set
+    each time the app took a message off it, and every message the app sends lands in `sent`
+    (a send waits while `hold` is set to an unset event: the client stopped reading)."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.incoming.put_nowait({"type": "websocket.connect"})
+        self.taken = asyncio.Event()
+        self.sent: list[dict[str, Any]] = []
+        self.changed = asyncio.Event()
+        self.hold: asyncio.Event | None = None
+        scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
+        self.websocket = WebSocket(scope, self._receive, self._send)
+
+    async def _receive(self) -> dict[str, Any]:
+        message = await self.incoming.get()
+        self.taken.set()
+        return message
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.hold is not None:
+            await self.hold.wait()
+        self.sent.append(message)
+        self.changed.set()
+
+    def texts(self) -> list[str]:
+        return [m["text"] for m in self.sent if m["type"] == "websocket.send"]
+
+    def frame(self, text: str) -> None:
+        self.incoming.put_nowait({"type": "websocket.receive", "text": text})
+
+    async def until(self, count: int) -> list[str]:
+        """The texts sent, once there are `count` of them."""
+        with anyio.fail_after(TIMEOUT):
+            while len(self.texts()) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.texts()
+
+
+class Probe:
+    """Records callbacks entering and leaving, and how many ran at once."""
+
+    def __init__(self) -> None:
+        self.trace: list[str] = []
+        self.active = 0
+        self.most = 0
+        self.release = asyncio.Event()
+        self.pids: list[Pid] = []
+        self.terminations: list[Any] = []
+        self._entered: dict[str, asyncio.Event] = {}
+
+    def enter(self, name: str) -> None:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        self.trace.append(f"enter {name}")
+        self.entered(name).set()
+
+    def exit(self, name: str) -> None:
+        self.active -= 1
+        self.trace.append(f"exit {name}")
+
+    def entered(self, name: str) -> asyncio.Event:
+        return self._entered.setdefault(name, asyncio.Event())
+
+
+def handler(probe: Probe, **callbacks: Any) -> type[NovaWebSocket]:
+    """A handler reporting to `probe`, with the given callbacks."""
+
+    def init(self: NovaWebSocket, state: Any) -> Any:
+        probe.pids.append(self.pid)
+        return ("ok", state)
+
+    def terminate(self: NovaWebSocket, reason: Any, state: Any) -> None:
+        probe.terminations.append(reason)
+        probe.trace.append("terminate")
+
+    return type("Probed", (NovaWebSocket,), {"init": init, "terminate": terminate, **callbacks})
+
+
+async def start(
+    handler_cls: type[NovaWebSocket], **options: Any
+) -> tuple[Socket, asyncio.Task[None]]:
+    socket = Socket()
+    task = asyncio.create_task(
+        _serve_websocket(
+            socket.websocket, handler_cls, state={}, options=WebSocketOptions(**options)
+        )
+    )
+    with anyio.fail_after(TIMEOUT):
+        while not socket.sent:  # the accept
+            socket.changed.clear()
+            await socket.changed.wait()
+    return socket, task
+
+
+async def finish(socket: Socket, task: asyncio.Task[None]) -> None:
+    socket.incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    with anyio.fail_after(TIMEOUT):
+        await task
+
+
+@pytest.fixture
+def probe() -> Iterator[Probe]:
+    yield Probe()
+
+
+async def test_a_frame_taken_during_a_mailbox_callback_waits_for_it(probe: Probe) -> None:
+    async def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter("info")
+        await probe.release.wait()
+        probe.exit("info")
+        return ("reply", ("text", "info"), state)
+
+    def websocket_handle(self: Any, frame: Any, state: Any) -> Any:
+        probe.enter("frame")
+        probe.exit("frame")
+        return ("reply", frame, state)
+
+    socket, task = await start(
+        handler(probe, websocket_info=websocket_info, websocket_handle=websocket_handle)
+    )
+    send(probe.pids[0], "m")
+    with anyio.fail_after(TIMEOUT):
+        await probe.entered("info").wait()
+    socket.taken.clear()
+    socket.frame("f")
+    with anyio.fail_after(TIMEOUT):
+        await socket.taken.wait()
+    # The connection task took the frame in an earlier turn than ours: a runtime that ran
+    # it at once would have entered websocket_handle by now.
+    assert probe.trace == ["enter info"]
+    probe.release.set()
+    assert await socket.until(2) == ["info", "f"]
+    assert probe.trace == ["enter info", "exit info", "enter frame", "exit frame"]
+    await finish(socket, task)
+    assert probe.most == 1 and probe.terminations == [("remote", 1000)]
+
+
+async def test_a_message_during_a_frame_callback_waits_for_it(probe: Probe) -> None:
+    async def websocket_handle(self: Any, frame: Any, state: Any) -> Any:
+        probe.enter("frame")
+        await probe.release.wait()
+        probe.exit("frame")
+        return ("reply", frame, state)
+
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter("info")
+        probe.exit("info")
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(
+        handler(probe, websocket_info=websocket_info, websocket_handle=websocket_handle)
+    )
+    socket.frame("f")
+    with anyio.fail_after(TIMEOUT):
+        await probe.entered("frame").wait()
+    send(probe.pids[0], "m")  # an idle connection would run it right here, in our turn
+    assert probe.trace == ["enter frame"]
+    probe.release.set()
+    assert await socket.until(2) == ["f", "m"]
+    assert probe.trace == ["enter frame", "exit frame", "enter info", "exit info"]
+    await finish(socket, task)
+    assert probe.most == 1
+
+
+async def test_a_sync_websocket_info_runs_and_replies_in_the_senders_turn(probe: Probe) -> None:
+    seen: list[Pid | None] = []
+
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        seen.append(_self_pid())
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    pid = probe.pids[0]
+    send(pid, "now")
+    # No await in between: the callback ran and its reply went out inside send().
+    assert socket.texts() == ["now"] and seen == [pid]
+    assert _self_pid() is None  # the sender's own context is untouched
+    await finish(socket, task)
+
+
+async def test_an_async_websocket_info_runs_in_a_task_of_its_own(probe: Probe) -> None:
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    async def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        tasks.append(asyncio.current_task())
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    send(probe.pids[0], "later")
+    assert socket.texts() == []  # not driven in our turn: it may use task-bound helpers
+    assert await socket.until(1) == ["later"]
+    assert tasks[0] is not asyncio.current_task() and tasks[0] is not task
+    await finish(socket, task)
+
+
+async def test_a_blocked_send_continues_in_a_task_and_later_messages_keep_their_order(
+    probe: Probe,
+) -> None:
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter(info)
+        probe.exit(info)
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    socket.hold = asyncio.Event()  # the client stops reading
+    pid = probe.pids[0]
+    send(pid, "1")  # runs at once and blocks in its send: the rest goes on in a task
+    send(pid, "2")
+    send(pid, "3")
+    assert probe.trace == ["enter 1", "exit 1"] and socket.texts() == []
+    socket.hold.set()
+    assert await socket.until(3) == ["1", "2", "3"]
+    await finish(socket, task)
+    assert probe.most == 1
+
+
+async def test_a_run_that_delivers_to_idle_connections_starts_them_as_tasks(
+    probe: Probe,
+) -> None:
+    # Eager runs are one level deep: a chain of fan-outs must not grow the call stack.
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        if info == "relay":
+            probe.trace.append("A start")
+            send(probe.pids[1], "leaf")
+            probe.trace.append("A end")
+        else:
+            probe.trace.append("B")
+        return ("reply", ("text", info), state)
+
+    cls = handler(probe, websocket_info=websocket_info)
+    (a, a_task), (b, b_task) = await start(cls), await start(cls)
+    send(probe.pids[0], "relay")
+    assert probe.trace == ["A start", "A end"]  # B was not run inside A's callback
+    assert await b.until(1) == ["leaf"]
+    assert probe.trace == ["A start", "A end", "B"]
+    await finish(a, a_task)
+    await finish(b, b_task)
+
+
+async def test_a_crash_in_a_mailbox_run_closes_that_connection_only(probe: Probe) -> None:
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        if info == "boom":
+            raise RuntimeError("boom")
+        return ("reply", ("text", info), state)
+
+    cls = handler(probe, websocket_info=websocket_info)
+    (bad, bad_task), (good, good_task) = await start(cls), await start(cls)
+    send(probe.pids[0], "boom")  # the sender sees nothing of the crash
+    with anyio.fail_after(TIMEOUT):
+        await bad_task
+    assert bad.sent[-1] == {"type": "websocket.close", "code": 1011, "reason": ""}
+    assert [type(reason[1]) for reason in probe.terminations] == [RuntimeError]
+    assert not probe.pids[0].alive
+    send(probe.pids[1], "still here")
+    assert good.texts() == ["still here"]
+    await finish(good, good_task)
+
+
+async def test_send_timeout_interrupts_a_mailbox_run_blocked_in_a_send(probe: Probe) -> None:
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info), send_timeout=0.05)
+    socket.hold = asyncio.Event()  # never set: the client never reads again
+    send(probe.pids[0], "stuck")
+    with anyio.fail_after(TIMEOUT):
+        await task
+    (reason,) = probe.terminations
+    assert reason[0] == "error" and isinstance(reason[1], SendTimeoutError)
+    assert socket.sent == [{"type": "websocket.accept", "subprotocol": None, "headers": []}]
+
+
+async def test_cancelling_the_connection_ends_a_running_mailbox_callback_first(
+    probe: Probe,
+) -> None:
+    async def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter("info")
+        try:
+            await probe.release.wait()  # never set
+        finally:
+            probe.exit("info")
+        return ("ok", state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    send(probe.pids[0], "m")
+    with anyio.fail_after(TIMEOUT):
+        await probe.entered("info").wait()
+    task.cancel()  # the server shuts down
+    with pytest.raises(asyncio.CancelledError), anyio.fail_after(TIMEOUT):
+        await task
+    # terminate ran once, after the callback was over: callbacks never overlap.
+    assert probe.trace == ["enter info", "exit info", "terminate"]
+    assert not probe.pids[0].alive
