@@ -12,6 +12,8 @@ back to FastAPI's own behaviour: slower, never wrong.
 * **Dependencies**: a route may be served without FastAPI's parameter solving only when the
   dependencies FastAPI built it with are the route's own Nova-style ones.
 * **Request internals**: the form FastAPI already parsed, the exit stack of the response.
+* **WebSocket internals**: the ASGI `receive` and `send` a Starlette `WebSocket` wraps, which
+  the connection runtime calls directly on its per-frame path.
 * **FastAPI's solver and serializer**, called as FastAPI calls them: dependencies of an
   overriding security function (`call_with_dependencies`), a route's `response_model`
   applied to a `("json", ...)` payload (`response_field`, `serialize_response`).
@@ -34,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor
 from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 #: FastAPI's per-request scope entry and the keys under it (fastapi/routing.py).
@@ -308,3 +310,14 @@ async def serialize_response(field: Any, payload: Any, **options: Any) -> Any:
     return await fastapi.routing.serialize_response(
         field=field, response_content=payload, is_coroutine=True, **options
     )
+
+
+def websocket_channels(websocket: WebSocket) -> tuple[Receive, Send] | None:
+    """The ASGI `receive` and `send` a `WebSocket` wraps (Starlette's `_receive`, `_send`), or
+    None when this Starlette keeps them elsewhere (the caller then uses the WebSocket's own
+    methods)."""
+    receive = getattr(websocket, "_receive", None)
+    send = getattr(websocket, "_send", None)
+    if callable(receive) and callable(send):
+        return receive, send
+    return None

@@ -56,8 +56,10 @@ from typing import Any
 
 import anyio
 from starlette.responses import Response
+from starlette.types import Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from fastapi_nova._fastapi_compat import websocket_channels
 from fastapi_nova.errors import (
     FrameTooLargeError,
     InvalidCallbackReturn,
@@ -220,6 +222,8 @@ class _Connection:
         "_idle_due",
         "_idle_timer",
         "_runner",
+        "_receive",
+        "_send",
         "_send_timer",
         "_sending",
         "_task",
@@ -308,6 +312,13 @@ class _Connection:
                 await self.ws.accept()
             except (OSError, WebSocketDisconnect):  # the client left during init
                 return
+            # The ASGI channels themselves, below Starlette's WebSocket: one coroutine less per
+            # frame and per send, and one frame less kept per waiting connection (issue 11);
+            # _on_frame and _apply keep the WebSocket's state as its own methods would.
+            self._receive, self._send = websocket_channels(self.ws) or (
+                self.ws.receive,
+                self.ws.send,
+            )
             try:
                 end = await self._apply(first)
                 if end is None:
@@ -346,7 +357,7 @@ class _Connection:
             self.pid.exit()
 
     async def _loop(self) -> _End:
-        receive = self.ws.receive
+        receive = self._receive
         idle = self.options.idle_timeout
         loop = self.loop
         mailbox = self.mailbox
@@ -370,12 +381,14 @@ class _Connection:
             else:
                 self.busy = True
             action = self._on_frame(message)
-            if isinstance(action, tuple) and not action[2] and action[0] != "stop":
-                self.state = action[1]  # ("ok", state): no coroutine at all
-            else:
+            if not isinstance(action, tuple):
                 end = await self._act("websocket_handle", action)
-                if end is not None:
-                    return end
+            elif action[2] or action[0] == "stop":
+                end = await self._apply(action)
+            else:
+                end, self.state = None, action[1]  # ("ok", state): no coroutine at all
+            if end is not None:
+                return end
             self.since = loop.time()
 
     async def _take_mail(self) -> _End | None:
@@ -387,12 +400,14 @@ class _Connection:
             if not mailbox or self._turn is not None:  # empty, or a frame waits its turn
                 return None
             action = self._call("websocket_info", mailbox.pop(), self.state)
-            if isinstance(action, tuple) and not action[2] and action[0] != "stop":
-                self.state = action[1]  # ("ok", state): no coroutine at all
-            else:
+            if not isinstance(action, tuple):
                 end = await self._act("websocket_info", action)
-                if end is not None:
-                    return end
+            elif action[2] or action[0] == "stop":
+                end = await self._apply(action)
+            else:
+                end, self.state = None, action[1]  # ("ok", state): no coroutine at all
+            if end is not None:
+                return end
 
     # -- mailbox runs: a message for an idle connection runs at once ------------------------
 
@@ -526,7 +541,11 @@ class _Connection:
 
     def _on_frame(self, message: Mapping[str, Any]) -> _Action | _End | Awaitable[Any]:
         """What one received message asks for: websocket_handle's call, or an end."""
-        if message["type"] == "websocket.disconnect":
+        kind = message["type"]
+        if kind != "websocket.receive":
+            if kind != "websocket.disconnect":  # what Starlette's WebSocket.receive refuses
+                raise RuntimeError(f"unexpected ASGI message {kind!r} on a connected WebSocket")
+            self.ws.client_state = WebSocketState.DISCONNECTED
             return _End(("remote", int(message.get("code") or 1005)), None)
         size = _too_large(message, self.options.max_frame_size)
         if size is not None:
@@ -542,9 +561,9 @@ class _Connection:
 
     async def _act(self, callback: str, action: _Action | _End | Awaitable[Any]) -> _End | None:
         """Carry out what `_call` gave for `callback`: await it, send replies, or end."""
-        # The per-message path: callers keep ("ok", state) out of here (no coroutine at all),
-        # and a reply costs only this and _apply's. Every coroutine object is an allocation the
-        # garbage collector tracks, and a fan-out makes thousands at once.
+        # The per-message paths (_loop, _take_mail) call this only for an awaitable or an end:
+        # ("ok", state) costs them no coroutine and a reply only _apply's. Every coroutine
+        # object is an allocation the collector tracks, and a fan-out makes thousands at once.
         if isinstance(action, _End):
             return action
         if not isinstance(action, tuple):
@@ -612,13 +631,18 @@ class _Connection:
 
     async def _apply(self, action: _Action) -> _End | None:
         kind, self.state, frames = action
-        send = self.ws.send
         for frame in frames:
+            # Data frames go to the ASGI send directly; a close through the WebSocket, which
+            # records that the application closed.
+            send: Send
             if frame[0] == "close":
+                send = self.ws.send
                 message = {"type": "websocket.close", "code": frame[1], "reason": frame[2]}
             elif frame[0] == "text":
+                send = self._send
                 message = {"type": "websocket.send", "text": frame[1]}
             else:
+                send = self._send
                 message = {"type": "websocket.send", "bytes": frame[1]}
             # Each send is bounded by send_timeout: the timer (armed at most once per
             # send_timeout, not once per send) interrupts a send that started too long ago.
@@ -633,6 +657,9 @@ class _Connection:
                 await send(message)
             except WebSocketDisconnect as exc:  # Starlette's form of a send to a lost client
                 return _End(("remote", exc.code), None)
+            except OSError:  # the server's (uvicorn: ClientDisconnected), as Starlette maps it
+                self.ws.application_state = WebSocketState.DISCONNECTED
+                return _End(("remote", 1006), None)
             finally:
                 self._sending = None
             if frame[0] == "close":
