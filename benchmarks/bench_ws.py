@@ -28,7 +28,8 @@ Variants: **bare loop** (Starlette, ``for ws in sockets: await ws.send_text(m)``
 **broadcaster** (one ``memory://`` subscription and task per socket), **nova memory://** and
 **nova redis://** (``pubsub.broadcast`` to ``NovaWebSocket`` members; redis:// when a
 redis-server is on PATH or ``--redis-url`` is given, else skipped with a message), and
-**nova memory://, gc.freeze()** (the same app freezing its start-up heap).
+**nova memory://, gc.freeze() only** (the router's collector policy off, the app freezing its
+start-up heap itself), **nova memory://, gc_policy=False**.
 
 Client and server share the machine: on a loaded 2-core machine read the ratios, not the
 absolute numbers.
@@ -372,7 +373,7 @@ async def main(args: argparse.Namespace, redis_url: str | None) -> None:
         "plain FastAPI send loop": ("fastapi_plain", {}),
         "broadcaster, 1 sub/socket": ("broadcaster", {}),
         "nova memory://": ("nova", {"NOVA_PUBSUB_URL": "memory://"}),
-        "nova memory://, gc.freeze()": ("nova_frozen", {"NOVA_PUBSUB_URL": "memory://"}),
+        "nova memory://, gc.freeze() only": ("nova_frozen", {"NOVA_PUBSUB_URL": "memory://"}),
         "nova memory://, gc_policy=False": ("nova_no_gc_policy", {"NOVA_PUBSUB_URL": "memory://"}),
     }
     if args.baseline:  # another checkout of fastapi-nova, e.g. before a change

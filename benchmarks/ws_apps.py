@@ -223,14 +223,20 @@ def _nova_app(**fastapi_kwargs: Any) -> FastAPI:
     return app
 
 
+def _nova_app_without_policy(**fastapi_kwargs: Any) -> FastAPI:
+    app = FastAPI(**fastapi_kwargs)
+    try:
+        app.include_router(NovaRouter(_NOVA_ROUTES, gc_policy=False))
+    except TypeError:  # a --baseline checkout from before the policy: it has none to turn off
+        app.include_router(NovaRouter(_NOVA_ROUTES))
+    app.add_route("/publish", _nova_publish, methods=["POST"])
+    app.add_route("/gc", gc_stats)
+    return app
+
+
 nova = _nova_app()
-#: The same app with ``gc.freeze()`` at the end of start-up (the remedy issue 11 suggests).
-nova_frozen = _nova_app(lifespan=_freeze_after_start_up)
+#: NovaRouter's garbage-collector policy off, and ``gc.freeze()`` at the end of start-up
+#: instead (the remedy issue 11 suggested): the collector's thresholds stay CPython's.
+nova_frozen = _nova_app_without_policy(lifespan=_freeze_after_start_up)
 #: The same app with NovaRouter's garbage-collector policy turned off.
-nova_no_gc_policy = FastAPI()
-try:
-    nova_no_gc_policy.include_router(NovaRouter(_NOVA_ROUTES, gc_policy=False))
-except TypeError:  # a --baseline checkout from before the policy: it has none to turn off
-    nova_no_gc_policy.include_router(NovaRouter(_NOVA_ROUTES))
-nova_no_gc_policy.add_route("/publish", _nova_publish, methods=["POST"])
-nova_no_gc_policy.add_route("/gc", gc_stats)
+nova_no_gc_policy = _nova_app_without_policy()

@@ -6,11 +6,12 @@ contract (callback order, reasons, close codes) is in `fastapi_nova.websocket`.
 How it runs, and why it is built this way (issue 11: the cost per message is what a fan-out to
 thousands of sockets pays thousands of times, and what an echo pays per frame):
 
-* One task per connection. It awaits `websocket.receive()` itself, so a frame costs one
-  task switch, as in a plain Starlette endpoint. Every receive implementation we run under
-  (uvicorn's websockets-sansio and wsproto protocols, Starlette's and our test clients) is a
-  queue get, which loses nothing when cancelled: that is how the connection is ended from
-  outside (below).
+* One task per connection. It awaits the ASGI receive itself (below Starlette's `WebSocket`,
+  whose state it keeps), so a frame costs one task switch, as in a plain Starlette endpoint,
+  and one coroutine less. Every receive implementation we run under (uvicorn's
+  websockets-sansio and wsproto protocols, Starlette's and our test clients) is a queue get,
+  safe to cancel: that is how the connection is ended from outside (below), and a frame it
+  could lose then is one the ending connection would not have handled anyway.
 * Callbacks of one connection never overlap: whoever runs one holds the connection's `busy`
   flag. The connection task holds it from a frame until the mailbox is drained again.
 * A mailbox message for an idle connection (not busy: its task waits in receive) runs at once,
@@ -68,7 +69,7 @@ from fastapi_nova.errors import (
 )
 from fastapi_nova.mailbox import _Mailbox
 from fastapi_nova.origin import _origin_allowed
-from fastapi_nova.pid import _reset_current, _self_pid, _set_current, _spawn
+from fastapi_nova.pid import _current, _reset_current, _set_current, _spawn
 from fastapi_nova.websocket_handler import (
     NovaWebSocket,
     _Action,
@@ -363,13 +364,15 @@ class _Connection:
         mailbox = self.mailbox
         self.since = loop.time()
         while True:  # one connection's lifetime; we hold busy at the top of each turn
-            if mailbox or mailbox.overflowed:
+            took_mail = bool(mailbox) or mailbox.overflowed
+            if took_mail:
                 end = await self._take_mail()
                 if end is not None:
                     return end
             if idle != math.inf:
                 self._idle_due = False
-                if loop.time() >= self.since + idle:
+                # `since` was read just now unless mailbox callbacks ran in between.
+                if took_mail and loop.time() >= self.since + idle:
                     return _End("timeout", (1000, "idle timeout"))
                 if self._idle_timer is None:
                     self._arm_idle(self.since + idle)
@@ -547,12 +550,15 @@ class _Connection:
                 raise RuntimeError(f"unexpected ASGI message {kind!r} on a connected WebSocket")
             self.ws.client_state = WebSocketState.DISCONNECTED
             return _End(("remote", int(message.get("code") or 1005)), None)
-        size = _too_large(message, self.options.max_frame_size)
-        if size is not None:
-            error = FrameTooLargeError(size, self.options.max_frame_size)
-            _logger.warning("%s: %s; closing with 1009", self.name, error)
-            return _End(("error", error), (1009, "message too big"))
         text = message.get("text")
+        # len(text) bounds the UTF-8 size from below and 4 * len(text) from above: most text
+        # frames are judged here without a call.
+        if text is None or 4 * len(text) > self.options.max_frame_size:
+            size = _too_large(message, self.options.max_frame_size)
+            if size is not None:
+                error = FrameTooLargeError(size, self.options.max_frame_size)
+                _logger.warning("%s: %s; closing with 1009", self.name, error)
+                return _End(("error", error), (1009, "message too big"))
         if text is not None and text == self.options.heartbeat:
             # Answered here, not by the handler: the client's keep-alive (see heartbeat).
             return ("ok", self.state, (("text", text),))
@@ -587,7 +593,8 @@ class _Connection:
         # The pid is made current around each callback, not once for the task's life: a
         # context variable set for good costs every connection ~300 bytes. A mailbox run has
         # it current already (see _arrived).
-        token = _set_current(self.pid) if _self_pid() is not self.pid else None
+        # The ContextVar's own methods, not pid's wrappers: this runs for every message.
+        token = _current.set(self.pid) if _current.get() is not self.pid else None
         try:
             result = getattr(self.handler, callback)(*args)
         except (Exception, asyncio.CancelledError) as exc:
@@ -596,14 +603,14 @@ class _Connection:
             return self._crashed(callback, exc)
         finally:
             if token is not None:
-                _reset_current(token)
+                _current.reset(token)
         if not isinstance(result, tuple) and inspect.isawaitable(result):
             return result
         return self._parse(callback, result)
 
     async def _finish(self, callback: str, awaitable: Awaitable[Any]) -> _Action | _End:
         """Await an `async def` callback's awaitable with this connection's pid current."""
-        token = _set_current(self.pid) if _self_pid() is not self.pid else None
+        token = _current.set(self.pid) if _current.get() is not self.pid else None
         try:
             result = await awaitable
         except (Exception, asyncio.CancelledError) as exc:
@@ -612,7 +619,7 @@ class _Connection:
             return self._crashed(callback, exc)
         finally:
             if token is not None:
-                _reset_current(token)
+                _current.reset(token)
         return self._parse(callback, result)
 
     def _crashed(self, callback: str, exc: BaseException) -> _End:

@@ -1,56 +1,44 @@
 """The garbage-collector policy a `NovaRouter`'s lifespan applies at start-up (issue 11).
 
-A server holding thousands of WebSocket connections keeps each connection's objects (its
-task, coroutine, socket, mailbox, handler) alive for minutes, and every connection that
-sleeps between messages leaves a few objects alive from one message to the next. CPython's
-collector promotes those to its oldest generation, and once enough have piled up a full
-collection walks every object of every connection, in the middle of a fan-out: at 5,000
-sockets that pause was the fan-out's p99.
+A server holding thousands of WebSocket connections keeps each connection's objects alive
+for minutes, and a full collection walks every object the process has: the imported
+modules and the built app too, which are never garbage. At 1,000 sockets such a collection
+over the start-up heap cost a fan-out a 300 ms pause.
 
-The policy, applied once per process while any `NovaRouter` lifespan with it is running:
+The policy, applied once per process while any `NovaRouter` lifespan with it is running, is
+`gc.freeze()` at the end of start-up: what the imports and the app built moves out of the
+collector's sight, so no collection walks it again. The thresholds stay CPython's. (An
+earlier policy also raised the oldest generation's threshold from 10 to 100; once the
+connection runtime stopped leaving objects alive between messages that only postponed the
+full collection of a large connect ramp, and at 10,000 sockets it then landed in a fan-out
+as a 0.9 s pause: docs/tools.md.)
 
-* `gc.freeze()` at the end of start-up: what the imports and the app built is never
-  garbage, so no collection walks it again;
-* the oldest generation's threshold raised from 10 to `_OLDEST_THRESHOLD`: a full collection
-  runs ten times less often. The young generations, which collect what a message left
-  behind, keep their thresholds.
-
-When the last such lifespan ends, the thresholds in force before are restored and the
-frozen objects are handed back to the collector (`gc.unfreeze()`). Turn it off with
-`NovaRouter(..., gc_policy=False)`, e.g. when the application tunes `gc` itself.
+When the last such lifespan ends, the frozen objects are handed back to the collector
+(`gc.unfreeze()`). Turn it off with `NovaRouter(..., gc_policy=False)`, e.g. when the
+application tunes `gc` itself.
 """
 
 from __future__ import annotations
 
 import gc
 
-#: The oldest generation's threshold while the policy is on (CPython's default is 10).
-_OLDEST_THRESHOLD = 100
-
 _leases = 0
-_saved: tuple[int, int, int] | None = None
 
 
 def _apply_gc_policy() -> None:
-    """Freeze the start-up heap and raise the oldest threshold; pair with `_release_gc_policy`."""
-    global _leases, _saved
+    """Freeze the start-up heap; pair with `_release_gc_policy`."""
+    global _leases
     _leases += 1
     if _leases > 1:
         return  # several routers in one process: one policy, applied by the first
-    first, second, oldest = gc.get_threshold()
-    _saved = (first, second, oldest)
     gc.freeze()
-    gc.set_threshold(first, second, max(oldest, _OLDEST_THRESHOLD))
 
 
 def _release_gc_policy() -> None:
-    """End one `_apply_gc_policy`; the last one restores the collector as it was."""
-    global _leases, _saved
+    """End one `_apply_gc_policy`; the last one hands the frozen heap back."""
+    global _leases
     if _leases == 0:
         return
     _leases -= 1
-    if _leases or _saved is None:
-        return
-    gc.set_threshold(*_saved)
-    _saved = None
-    gc.unfreeze()
+    if _leases == 0:
+        gc.unfreeze()

@@ -194,7 +194,7 @@ class NovaRouter(APIRouter):
     [`PubSubConfigError`][fastapi_nova.PubSubConfigError]), `templates` the template directories
     (default: `templates/` beside the module that defines the routes). `gc_policy=False`
     leaves the garbage collector as it is; by default the router's lifespan freezes the
-    start-up heap and makes full collections rarer (see `fastapi_nova.gc_policy`). The other
+    start-up heap (see `fastapi_nova.gc_policy`). The other
     keyword arguments are `APIRouter`'s.
     Raises [`RouteConfigError`][fastapi_nova.RouteConfigError] for a malformed route table.
     """

@@ -115,6 +115,15 @@ def _parse_return(value: object) -> _Action:
     """Check one callback return and normalize it (`_InvalidReturn` when it is not valid)."""
     if type(value) is tuple and len(value) == 2 and value[0] == "ok":
         return ("ok", value[1], _NO_FRAMES)  # the common case first
+    if type(value) is tuple and len(value) == 3 and value[0] == "reply":
+        frame = value[1]  # the next most common: one text frame (an echo, a fan-out)
+        if type(frame) is tuple and len(frame) == 2 and frame[0] == "text":
+            if type(frame[1]) is str:
+                return ("reply", value[2], (frame,))
+    return _parse_any_return(value)
+
+
+def _parse_any_return(value: object) -> _Action:
     if not isinstance(value, tuple) or not value or not isinstance(value[0], str):
         raise _InvalidReturn(f"expected {_RETURN_FORMS}")
     tag, size = value[0], len(value)

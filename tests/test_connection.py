@@ -320,3 +320,19 @@ async def test_cancelling_the_connection_ends_a_running_mailbox_callback_first(
     # terminate ran once, after the callback was over: callbacks never overlap.
     assert probe.trace == ["enter info", "exit info", "terminate"]
     assert not probe.pids[0].alive
+
+
+async def test_overflow_close_interrupts_a_mailbox_run_blocked_in_a_send(probe: Probe) -> None:
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info), mailbox_size=2)
+    socket.hold = asyncio.Event()  # never set: the client never reads again
+    pid = probe.pids[0]
+    for i in range(4):  # the first blocks in its send, two wait, the fourth overflows
+        send(pid, str(i))
+    with anyio.fail_after(TIMEOUT):
+        await task
+    assert probe.terminations == ["overflow"]
+    assert [m["type"] for m in socket.sent] == ["websocket.accept"]  # no close frame
+    assert not pid.alive
