@@ -232,7 +232,10 @@ class RouteIndex(Generic[T]):
 
 def _convert(leaf: _Leaf[Any], values: list[str]) -> dict[str, Any]:
     if leaf.plain:  # one value per name by construction: the walk adds one per binding
-        return dict(zip(leaf.names, values))  # noqa: B905 (strict= costs on every request)
+        names = leaf.names
+        if len(names) == 1:  # the commonest route (`/users/:id`): no zip to build
+            return {names[0]: values[0]}
+        return dict(zip(names, values))  # noqa: B905 (strict= costs on every request)
     pairs = zip(leaf.names, values, strict=True)
     convertors = leaf.route.convertors
     return {name: convertors[name].convert(value) for name, value in pairs}
