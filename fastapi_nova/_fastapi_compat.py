@@ -209,9 +209,9 @@ def dependency_calls(route: BaseRoute) -> list[Callable[..., Any]] | None:
     return _calls(getattr(route, "dependant", None))
 
 
-def route_path(scope: Scope) -> str:
-    """The request path the router matches: `scope["path"]` without the `root_path`."""
-    return get_route_path(scope)
+#: The request path the router matches: `scope["path"]` without the `root_path`
+#: (Starlette's own function, not wrapped: it runs on every request).
+route_path: Callable[[Scope], str] = get_route_path
 
 
 def routes_version(router: object) -> int | None:
