@@ -8,7 +8,9 @@ back to FastAPI's own behaviour: slower, never wrong.
   an `_IncludedRouter` that builds one "effective route context" per route and inclusion
   (the inclusion's prefix and dependencies added). The router's compiled index is built from
   those contexts, and a route it selects is handed back to FastAPI the way FastAPI's own
-  dispatch does it (the context under the `fastapi` scope key).
+  dispatch does it (the context under the `fastapi` scope key). Once the index is built,
+  the wrapper's class becomes `_LeanInclusion`, whose `matches` and `handle` ask the router
+  first (`lean_inclusion`): FastAPI's own code for them runs only where the router declines.
 * **Dependencies**: a route may be served without FastAPI's parameter solving only when the
   dependencies FastAPI built it with are the route's own Nova-style ones.
 * **Request internals**: the form FastAPI already parsed, the exit stack of the response.

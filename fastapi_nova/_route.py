@@ -2,7 +2,7 @@
 
 A `NovaRoute` is an `APIRoute` (so `/docs`, `url_for` and `include_router` see
 a FastAPI route) that answers Nova's way: security denials, status pages, the full 405
-`Allow`. `answer` is the one place where a route's outcome (a response, a denial, an
+`Allow`. `_outcome` is the one place where what a route raised (a denial, an
 `HTTPException`, a crash) becomes the response sent; both ways a route is served go through
 it:
 

@@ -294,7 +294,9 @@ class NovaRouter(APIRouter):
 
     # ------------------------------------------------------------------ dispatch
     # FastAPI asks an included router `matches` and then `handle`; both used to scan the
-    # table. Here the compiled index answers `matches` once and `handle` reuses it.
+    # table. Here the compiled index answers `matches` once and `handle` reuses it; after
+    # an inclusion's first request its wrapper asks `_inclusion_matches` and
+    # `_inclusion_handle` directly (_fastapi_compat.lean_inclusion).
 
     def _index(
         self, owner: Any, read: Callable[[Any], list[EffectiveRoute] | None]
