@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -74,6 +74,20 @@ def fastapi_app(dependency: Callable[..., Any] | None = None, sync: bool = False
         async def show(id: str) -> dict[str, str]:
             return {"id": id}
 
+    return app
+
+
+def fastapi_included_app() -> ASGIApp:
+    """The plain FastAPI route declared in an ``APIRouter`` that the app includes: what
+    FastAPI's included-router wrapper costs it (NovaRouter is always included)."""
+    app = FastAPI()
+    router = APIRouter()
+
+    @router.get("/users/{id}")
+    async def show(id: str) -> dict[str, str]:
+        return {"id": id}
+
+    app.include_router(router)
     return app
 
 
@@ -208,6 +222,7 @@ async def per_route(requests: int, rounds: int) -> None:
             "plain FastAPI, def": fastapi_app(sync=True),
             "plain FastAPI, async dependency": fastapi_app(fastapi_allow_async),
             "plain FastAPI, def dependency": fastapi_app(fastapi_allow),
+            "FastAPI route in an included APIRouter": fastapi_included_app(),
             "NovaRouter": nova_app(),
             "NovaRouter, def": nova_app(show=nova_show_sync),
             "NovaRouter, async Nova security": nova_app(security=nova_allow_async),
@@ -231,6 +246,7 @@ async def per_route(requests: int, rounds: int) -> None:
         ("NovaRouter, async Nova security", "plain FastAPI, async dependency", ""),
         ("NovaRouter, def Nova security", "plain FastAPI, def dependency", ""),
         ("@controller on a FastAPI route", "plain FastAPI", ""),
+        ("NovaRouter", "FastAPI route in an included APIRouter", "(context: both included)"),
     ]
     for ours, theirs, target in pairs:
         ratio = us[theirs] / us[ours]

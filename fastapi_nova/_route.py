@@ -2,7 +2,7 @@
 
 A `NovaRoute` is an `APIRoute` (so `/docs`, `url_for` and `include_router` see
 a FastAPI route) that answers Nova's way: security denials, status pages, the full 405
-`Allow`. `answer` is the one place where a route's outcome (a response, a denial, an
+`Allow`. `_outcome` is the one place where what a route raised (a denial, an
 `HTTPException`, a crash) becomes the response sent; both ways a route is served go through
 it:
 
@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from fastapi_nova._fastapi_compat import dependencies_through, response_exit_stack
+from fastapi_nova._fastapi_compat import dependencies_through, in_fastapi_app
 from fastapi_nova.connection import _deny_upgrade
 from fastapi_nova.controllers import (
     _BoundController,
@@ -43,6 +43,8 @@ from fastapi_nova.controllers import (
 )
 from fastapi_nova.errors import _SecurityDenied
 from fastapi_nova.groups import _GroupInfo, _method_key
+from fastapi_nova.handlers import _JsonBody
+from fastapi_nova.request import _forget_nova_request
 from fastapi_nova.security import _run_nova_security, _security_passed
 
 logger = logging.getLogger(__name__)
@@ -114,12 +116,10 @@ async def answer(
     route_name: str,
     security_first: Callable[[Request], Awaitable[None]] | None = None,
 ) -> Response:
-    """Run `call` and turn what it raised into the route's response (Nova's way).
+    """Run `call` and turn what it raised into the route's response (see `_outcome`).
 
-    A security denial is its response; an `HTTPException` answers with the router's status
-    page for its code when there is one (else it propagates to FastAPI's handler); any other
-    exception answers with the 500 status page, unless the app has a handler for it or the
-    router has no 500 page (then it propagates, as in FastAPI).
+    `security_first`: for a route whose body FastAPI rejected before any dependency ran,
+    runs the group's security, whose denial then answers instead.
     """
     try:
         try:
@@ -129,23 +129,37 @@ async def answer(
                 raise
             await security_first(request)  # denies by raising, as in the route
             raise
-    except _SecurityDenied as denied:
-        return denied.response
-    except HTTPException as exc:
-        page = await _render_status_page(exc.status_code, dict(exc.headers or {}), request, options)
-        if page is None:
-            raise
-        return page
-    except RequestValidationError:
-        raise
     except Exception as exc:
-        if 500 not in options.status_pages or app_handles(request, exc):
-            raise
+        return await _outcome(exc, request, options, route_name)
+
+
+async def _outcome(
+    exc: Exception, request: Request, options: _ControllerOptions, route_name: str
+) -> Response:
+    """The response to what a route raised, Nova's way; called while `exc` is handled, it
+    re-raises what is not Nova's to answer.
+
+    A security denial is its response; an `HTTPException` answers with the router's status
+    page for its code when there is one (else it propagates to FastAPI's handler); any other
+    exception answers with the 500 status page, unless the app has a handler for it or the
+    router has no 500 page (then it propagates, as in FastAPI).
+    """
+    if isinstance(exc, _SecurityDenied):
+        return exc.response
+    if isinstance(exc, HTTPException):
+        page = await _render_status_page(exc.status_code, dict(exc.headers or {}), request, options)
+    elif (
+        isinstance(exc, RequestValidationError)
+        or 500 not in options.status_pages
+        or app_handles(request, exc)
+    ):
+        raise
+    else:
         logger.exception("route %s raised; answering with the 500 status page", route_name)
         page = await _render_status_page(500, {}, request, options)
-        if page is None:
-            raise
-        return page
+    if page is None:
+        raise
+    return page
 
 
 def _body_unreadable(exc: RequestValidationError | HTTPException) -> bool:
@@ -171,19 +185,40 @@ def direct_app(info: NovaRouteInfo, route_name: str) -> ASGIApp:
 
     call = bound.run_nova if security is None else _secured(security, bound)
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        # `answer` written out: one coroutine less on every request.
         request = Request(scope, receive, send)
-        if response_exit_stack(scope) is not None:  # FastAPI's app provides one
-            response = await answer(call, request, options, route_name)
+        try:
+            response = await call(request)
+        except Exception as exc:
+            response = await _outcome(exc, request, options, route_name)
+        if type(response) is _JsonBody:  # the commonest answer: what its __call__ sends
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": response.raw_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": response.body})
+        else:
             await response(scope, receive, send)
-            return
-        # Outside a FastAPI app (the router mounted on its own): uploads are closed on this.
-        async with AsyncExitStack() as stack:
-            scope["fastapi_inner_astack"] = stack
-            response = await answer(call, request, options, route_name)
-            await response(scope, receive, send)
+        _forget_nova_request(scope)
+
+    def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function returning the coroutine that serves the request (no frame).
+        if in_fastapi_app(scope):  # FastAPI's app provides the response's exit stack
+            return serve(scope, receive, send)
+        return _with_exit_stack(serve, scope, receive, send)
 
     return app
+
+
+async def _with_exit_stack(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Outside a FastAPI app (the router mounted on its own): uploads are closed on this."""
+    async with AsyncExitStack() as stack:
+        scope["fastapi_inner_astack"] = stack
+        await app(scope, receive, send)
 
 
 def direct_websocket_app(
@@ -257,7 +292,9 @@ class NovaRoute(APIRoute):
         route_name = self.name
 
         async def handler(request: Request) -> Response:
-            return await answer(general, request, options, route_name, security_first)
+            response = await answer(general, request, options, route_name, security_first)
+            _forget_nova_request(request.scope)
+            return response
 
         return handler
 

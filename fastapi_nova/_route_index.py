@@ -69,6 +69,8 @@ class _Node(Generic[T]):
     #: Routes whose last segment is `{name:path}`: they take the rest of the path.
     rest: list[tuple[Convertor[Any], _Leaf[T]]] = field(default_factory=list)
     leaves: list[_Leaf[T]] = field(default_factory=list)
+    #: What the leaves list in a 405 `Allow` header, together.
+    allow: frozenset[str] = frozenset()
 
 
 def _leaf(order: int, names: list[str], route: IndexedRoute[T]) -> _Leaf[T]:
@@ -119,6 +121,7 @@ class RouteIndex(Generic[T]):
                 return True
             node = self._param_child(node, convertor)
         node.leaves.append(_leaf(order, names, route))
+        node.allow |= route.allow
         return True
 
     @staticmethod
@@ -133,27 +136,22 @@ class RouteIndex(Generic[T]):
     def lookup(self, route_path: str, method: str) -> Found[T] | None:
         """The route answering `method` on `route_path`, a 405, or None (no such path)."""
         matched: list[tuple[_Leaf[T], list[str]]] = []
-        if route_path.startswith("/"):
-            segments = route_path[1:].split("/")
-            single = self._single(segments)
-            if single is not None:  # the usual case: one route has the path
-                leaf, values = single
-                route = leaf.route
-                if method in route.methods:
-                    return Found(route, _convert(leaf, values), route.allow)
-                return Found(None, {}, route.allow)
-            self._walk(self._root, segments, 0, [], matched)
+        if route_path[:1] != "/":
+            return self._choose(matched, route_path, method)
+        segments = route_path[1:].split("/")
+        single = None if self._aside else self._single(segments, method)
+        if single is not None:  # the usual case: the path reaches one node of the trie
+            return single
+        self._walk(self._root, segments, 0, [], matched)
         return self._choose(matched, route_path, method)
 
-    def _single(self, segments: list[str]) -> tuple[_Leaf[T], list[str]] | None:
-        """The one route a path can reach when every node on its way offers one way on;
-        None when there is a choice, no route or a route kept aside (the full walk decides).
+    def _single(self, segments: list[str], method: str) -> Found[T] | None:
+        """The answer when the path can reach one node only (every node on its way offers
+        one way on); None when there is a choice or no route (the full walk decides).
 
         Most tables never branch on a request's path, and this is on every request: no
         recursion, no list of candidates.
         """
-        if self._aside:
-            return None
         node, values = self._root, []
         for segment in segments:
             static = node.static.get(segment)
@@ -168,7 +166,12 @@ class RouteIndex(Generic[T]):
             if not fits(segment):
                 return None
             values.append(segment)
-        return (node.leaves[0], values) if len(node.leaves) == 1 else None
+        if not node.leaves:
+            return None
+        for leaf in node.leaves:  # one path, in table order (one route per method, often)
+            if method in leaf.route.methods:
+                return Found(leaf.route, _convert(leaf, values), node.allow)
+        return Found(None, {}, node.allow)
 
     def _choose(
         self, matched: list[tuple[_Leaf[T], list[str]]], route_path: str, method: str
@@ -232,7 +235,10 @@ class RouteIndex(Generic[T]):
 
 def _convert(leaf: _Leaf[Any], values: list[str]) -> dict[str, Any]:
     if leaf.plain:  # one value per name by construction: the walk adds one per binding
-        return dict(zip(leaf.names, values))  # noqa: B905 (strict= costs on every request)
+        names = leaf.names
+        if len(names) == 1:  # the commonest route (`/users/:id`): no zip to build
+            return {names[0]: values[0]}
+        return dict(zip(names, values))  # noqa: B905 (strict= costs on every request)
     pairs = zip(leaf.names, values, strict=True)
     convertors = leaf.route.convertors
     return {name: convertors[name].convert(value) for name, value in pairs}

@@ -24,22 +24,29 @@ _SAMPLE: Any = {"a": [1, -2.5, 1e100, None, True, False], 'ü\n"': {"": "é😀\
 
 
 def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
-    """`encoder.encode`, less its two Python frames per call, where the C encoder is there.
+    """`encoder.encode`, less its two Python frames and its per-call set-up, where the C
+    encoder is there.
 
-    `JSONEncoder.encode` builds CPython's C encoder on every call anyway (its markers for
-    circular references are per call); this builds it with the same arguments, directly.
-    Used only when it encodes a sample exactly as `encoder.encode` does (another Python's
-    json keeps `encoder.encode`). A JSON response's encoding is a tenth of a Nova route.
+    `JSONEncoder.encode` builds CPython's C encoder on every call, for its per-call markers
+    of circular references; that set-up was half of encoding a small payload. This builds
+    one C encoder, without markers, and keeps it: a circular payload then fails with
+    `RecursionError` rather than `ValueError` (a 500 either way). Used only when it encodes
+    a sample exactly as `encoder.encode` does (another Python's json keeps `encoder.encode`).
     """
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None or encoder.ensure_ascii or encoder.indent is not None:
         return encoder.encode
-    default, separators = encoder.default, (encoder.key_separator, encoder.item_separator)
+    separators = (encoder.key_separator, encoder.item_separator)
     basestring, allow_nan = json.encoder.encode_basestring, encoder.allow_nan
+    try:
+        c_encoder = make(
+            None, encoder.default, basestring, None, *separators, False, False, allow_nan
+        )
+    except Exception:  # another signature
+        return encoder.encode
 
     def encode(data: Any) -> str:
-        chunks = make({}, default, basestring, None, *separators, False, False, allow_nan)(data, 0)
-        return "".join(chunks)
+        return "".join(c_encoder(data, 0))
 
     try:
         same = encode(_SAMPLE) == encoder.encode(_SAMPLE)

@@ -36,6 +36,7 @@ from fastapi_nova.request import (
     _build_nova_request,
     _callable_name,
     _is_nova_style,
+    _ready_nova_request,
     _resolved_signature,
 )
 from fastapi_nova.templates import _finder_for, _TemplateDirs, _TemplateFinder
@@ -232,13 +233,22 @@ class _BoundController:
             status_page=status_page,
         )
 
+    def _plain(self, value: Any, conn: HTTPConnection) -> Response | None:
+        """The response to a `("json", data)` return when nothing needs awaiting (no
+        `response_model`), or None: then `respond`. Most routes answer here, with no
+        HandlerContext and no coroutine."""
+        options = self.options
+        if options.response_model is not None:
+            return None
+        method = conn.scope.get("method", "GET")
+        return options.registry.plain_json(value, method, options.status_override)
+
     async def respond(self, value: Any, conn: HTTPConnection, nreq: NovaRequest | None) -> Response:
         """Turn `value` into a response: handlers, then the fallback, then a logged 500."""
         options = self.options
         if options.response_model is not None:
             value = await options.response_model.apply(value)
         try:
-            # ("json", data) needs no HandlerContext: most routes answer without building one.
             method = conn.scope.get("method", "GET")
             response = options.registry.plain_json(value, method, options.status_override)
             if response is not None:
@@ -299,11 +309,12 @@ class _BoundController:
 
     async def run_nova(self, request: Request) -> Response:
         """The whole Nova-style call: parsed request in, response out."""
-        nreq = await _build_nova_request(request)
+        nreq = _ready_nova_request(request) or await _build_nova_request(request)
         if nreq.body_error is not None:
             return await _error_response(400, str(nreq.body_error), request, self.options)
         value = await (self.fn(nreq) if self.is_async else self.call(nreq))
-        return await self.respond(value, request, nreq)
+        response = self._plain(value, request)
+        return response if response is not None else await self.respond(value, request, nreq)
 
 
 def _nova_endpoint(

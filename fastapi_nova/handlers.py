@@ -371,14 +371,17 @@ class HandlerRegistry:
 
         Needs no HandlerContext: the hot path of a Nova route builds none for it.
         """
-        if type(value) is not tuple or len(value) != 2 or type(value[0]) is not str:
+        if (
+            type(value) is not tuple
+            or len(value) != 2
+            or type(value[0]) is not str
+            or value[0] != "json"
+            or self._handlers.get("json") is not _json  # replaced by the user: theirs answers
+        ):
             return None
-        if value[0] != "json":
-            return None
-        if self._handlers.get("json") is not _json:  # replaced by the user: theirs answers
-            return None
-        default = 201 if method == "POST" else 200
-        return _json_response(encode_json(value[1]), status_override or default)
+        if status_override is None:  # 200 or 201: both carry a content-length
+            return _JsonBody(encode_json(value[1]), 201 if method == "POST" else 200)
+        return _json_response(encode_json(value[1]), status_override)
 
     async def to_response(self, value: Any, ctx: _HandlerContext) -> Response:
         """Turn a controller's return value into a response, or raise InvalidReturn."""

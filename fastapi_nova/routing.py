@@ -36,6 +36,7 @@ from fastapi_nova._fastapi_compat import (
     included_router,
     included_routes,
     included_websocket_routes,
+    lean_inclusion,
     own_routes,
     route_path,
     route_selected,
@@ -293,7 +294,9 @@ class NovaRouter(APIRouter):
 
     # ------------------------------------------------------------------ dispatch
     # FastAPI asks an included router `matches` and then `handle`; both used to scan the
-    # table. Here the compiled index answers `matches` once and `handle` reuses it.
+    # table. Here the compiled index answers `matches` once and `handle` reuses it; after
+    # an inclusion's first request its wrapper asks `_inclusion_matches` and
+    # `_inclusion_handle` directly (_fastapi_compat.lean_inclusion).
 
     def _index(
         self, owner: Any, read: Callable[[Any], list[EffectiveRoute] | None]
@@ -320,7 +323,39 @@ class NovaRouter(APIRouter):
         index = self._index(included, included_routes)
         if index is None:
             return None
+        lean_inclusion(included, self)  # later requests: _inclusion_matches, _inclusion_handle
         return included, index.lookup(route_path(scope), scope["method"])
+
+    def _inclusion_matches(self, inclusion: Any, scope: Scope) -> tuple[Match, Scope] | None:
+        """`matches` for FastAPI's wrapper of one inclusion (see `lean_inclusion`): the
+        index's answer, passed to `handle` in the child scope; None: FastAPI's way."""
+        if scope["type"] != "http":
+            return None
+        index = self._index(inclusion, included_routes)
+        if index is None:
+            return None
+        found = index.lookup(route_path(scope), scope["method"])
+        if found is None:
+            return Match.NONE, {}
+        match = Match.FULL if found.route is not None else Match.PARTIAL
+        return match, {_FOUND: (inclusion, found)}
+
+    def _inclusion_handle(
+        self, inclusion: Any, scope: Scope, receive: Receive, send: Send
+    ) -> Awaitable[None] | None:
+        """`handle` for FastAPI's wrapper of one inclusion: a route served directly runs
+        at once; None (anything else) lets the wrapper go through `handle`, which reuses
+        the index's answer."""
+        cached = scope.get(_FOUND)
+        if cached is None or cached[0] is not inclusion or _has_overrides(scope):
+            return None
+        found: Found[_Target] = cached[1]
+        route = found.route
+        if route is None or route.target.direct is None:
+            return None
+        del scope[_FOUND]
+        self._select(route.target.route, found.path_params, scope)
+        return route.target.direct(scope, receive, send)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         looked_up = self._lookup(scope)
@@ -373,18 +408,23 @@ class NovaRouter(APIRouter):
             return
         target = found.route.target
         route = target.route
-        outer = scope.get("path_params")
-        scope["path_params"] = {**outer, **found.path_params} if outer else found.path_params
-        scope["endpoint"] = route.endpoint
-        scope["route"] = route.route
-        if "fastapi.telemetry" in scope:
-            route_selected(scope, route.path_format)
+        self._select(route, found.path_params, scope)
         if target.direct is not None and not _has_overrides(scope):
             await target.direct(scope, receive, send)
             return
         if route.context is not None:
             select_context(scope, route.context)
         await route.route.handle(scope, receive, send)
+
+    @staticmethod
+    def _select(route: EffectiveRoute, path_params: dict[str, Any], scope: Scope) -> None:
+        """Record the route chosen for the request in its scope, as FastAPI's dispatch does."""
+        outer = scope.get("path_params")
+        scope["path_params"] = {**outer, **path_params} if outer else path_params
+        scope["endpoint"] = route.endpoint
+        scope["route"] = route.route
+        if "fastapi.telemetry" in scope:
+            route_selected(scope, route.path_format)
 
     def _direct_websockets(self, scope: Scope) -> None:
         """Serve this inclusion's WebSocket routes directly where FastAPI has nothing to

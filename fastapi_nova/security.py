@@ -35,6 +35,7 @@ from fastapi_nova.request import (
     _build_nova_request,
     _callable_name,
     _is_nova_style,
+    _ready_nova_request,
     _resolved_signature,
     _set_auth_data,
 )
@@ -176,7 +177,8 @@ async def _run_nova_security(fn: SecurityFunction, conn: HTTPConnection) -> None
     called = fn if replacement is None else replacement
     try:
         if replacement is None:
-            result = await _call_user(fn, await _build_nova_request(conn))
+            nreq = _ready_nova_request(conn) or await _build_nova_request(conn)
+            result = await _call_user(fn, nreq)
         else:
             result = await _call_replacement(replacement, conn)
     except HTTPException as exc:

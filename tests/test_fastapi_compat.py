@@ -149,3 +149,80 @@ def test_a_websocket_exposes_the_asgi_channels_it_wraps() -> None:
     websocket = WebSocket({"type": "websocket", "path": "/", "headers": []}, receive, send)
     assert _fastapi_compat.websocket_channels(websocket) == (receive, send)
     assert _fastapi_compat.websocket_channels(object()) is None  # type: ignore[arg-type]
+
+
+def test_an_included_router_sits_behind_fastapis_included_router_wrapper() -> None:
+    # lean_inclusion swaps the class of the wrapper FastAPI 0.165 appends per inclusion.
+    router = NovaRouter([{"routes": [("/users/:id", show, {"methods": ["get"]})]}])
+    app = FastAPI()
+    app.include_router(router)
+
+    included = app.router.routes[-1]
+    assert type(included) is fastapi.routing._IncludedRouter
+    assert _fastapi_compat._IncludedRouter is fastapi.routing._IncludedRouter
+    assert included.original_router is router
+    assert included.include_context.form_limits == {}  # falsy: nothing for the wrapper to add
+    # The wrapper's per-request entry points, which _LeanInclusion overrides.
+    for name in ("matches", "handle"):
+        assert name in vars(fastapi.routing._IncludedRouter)
+        assert name in vars(_fastapi_compat._LeanInclusion)
+
+
+def test_a_lean_inclusion_asks_its_router_first_and_is_still_fastapis_wrapper() -> None:
+    router = NovaRouter([{"routes": [("/users/:id", show, {"methods": ["get"]})]}])
+    app = FastAPI()
+    app.include_router(router, prefix="/v1")
+    included = app.router.routes[-1]
+
+    _fastapi_compat.lean_inclusion(included, router)
+
+    assert type(included) is _fastapi_compat._LeanInclusion
+    assert isinstance(included, fastapi.routing._IncludedRouter)  # OpenAPI, url_for read it
+    client = TestClient(app)
+    assert client.get("/v1/users/3").json() == {"id": "3"}
+    assert client.post("/v1/users/3").status_code == 405
+    assert app.openapi()["paths"]["/v1/users/{id}"]["get"]
+
+
+def test_a_lean_inclusion_falls_back_to_fastapis_wrapper_when_the_router_declines() -> None:
+    class Declining(NovaRouter):
+        def _inclusion_matches(self, inclusion: Any, scope: Any) -> Any:
+            return None
+
+        def _inclusion_handle(self, inclusion: Any, scope: Any, receive: Any, send: Any) -> Any:
+            return None
+
+    router = Declining([{"routes": [("/users/:id", show, {"methods": ["get"]})]}])
+    app = FastAPI()
+    app.include_router(router, prefix="/v1")
+    _fastapi_compat.lean_inclusion(app.router.routes[-1], router)
+
+    assert TestClient(app).get("/v1/users/4").json() == {"id": "4"}
+
+
+def test_an_inclusion_with_form_limits_or_of_another_router_stays_fastapis() -> None:
+    router = NovaRouter([{"routes": [("/a", show, {"methods": ["get"]})]}])
+    other = NovaRouter([{"routes": [("/b", show, {"methods": ["get"]})]}])
+    app = FastAPI()
+    app.include_router(router, form_limits={"max_files": 1})
+    app.include_router(other)
+    limited, plain = app.router.routes[-2:]
+
+    _fastapi_compat.lean_inclusion(limited, router)
+    _fastapi_compat.lean_inclusion(plain, router)  # not `router`'s inclusion
+
+    assert type(limited) is fastapi.routing._IncludedRouter
+    assert type(plain) is fastapi.routing._IncludedRouter
+
+
+def test_in_fastapi_app_tells_whether_the_app_provides_the_exit_stack() -> None:
+    app = FastAPI()
+    found: list[bool] = []
+
+    @app.get("/")
+    def root(request: Request) -> None:
+        found.append(_fastapi_compat.in_fastapi_app(request.scope))
+
+    TestClient(app).get("/")
+    assert found == [True]
+    assert _fastapi_compat.in_fastapi_app({}) is False

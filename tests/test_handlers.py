@@ -228,6 +228,38 @@ def test_json_is_encoded_exactly_as_the_json_encoder_does(data: Any) -> None:
     assert encode_json(data) == _shapes._ENCODER.encode(data).encode()
 
 
+def circular_controller(req):
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    return ("json", circular)
+
+
+def test_a_circular_json_payload_is_a_500_and_the_next_answers_are_whole() -> None:
+    # One C encoder, without circular-reference markers, serves every call: a circular
+    # payload fails with RecursionError (JSONEncoder's own said ValueError) and leaves
+    # nothing behind for the next payload.
+    with pytest.raises(RecursionError):
+        encode_json(circular_controller(None)[1])
+    assert encode_json({"a": [1, "é"]}) == '{"a":[1,"é"]}'.encode()
+    app = FastAPI()
+    app.include_router(
+        NovaRouter(
+            [
+                {
+                    "routes": [
+                        ("/circular", circular_controller, {"methods": ["get"]}),
+                        ("/ok", lambda req: ("json", {"ok": True}), {"methods": ["get"]}),
+                    ]
+                }
+            ]
+        )
+    )
+    client = TestClient(app, raise_server_exceptions=False)
+
+    assert client.get("/circular").status_code == 500
+    assert client.get("/ok").json() == {"ok": True}
+
+
 def test_the_json_fast_path_leaves_other_returns_to_the_handlers() -> None:
     registry = HandlerRegistry()
     for value in [("json", 200, {}, 1), ("status", 204), ["json", 1], ("json",), "json", None]:

@@ -7,6 +7,7 @@ the app's exception handlers come before a router's 500 status page.
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from fastapi_nova import NovaRouter
+from fastapi_nova import NovaRequest, NovaRouter
 from tests.support.servers import uvicorn_server
 
 
@@ -308,3 +309,222 @@ def test_one_router_included_twice_answers_each_inclusion_405_with_its_methods()
     assert client.get("/y/a").json() == "a"
     refused = client.post("/x/a")
     assert (refused.status_code, refused.headers["allow"]) == (405, "GET")
+
+
+# ------------------------------------------ served below FastAPI's included-router wrapper
+# After its first request, an inclusion's wrapper asks the router's index directly
+# (_fastapi_compat.lean_inclusion); everything FastAPI does around it must still happen.
+
+
+@pytest.fixture
+def wrapper_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts calls of FastAPI's own per-request code of the included-router wrapper."""
+    calls: list[str] = []
+    wrapper = fastapi.routing._IncludedRouter
+    for name in ("matches", "handle"):
+        original = getattr(wrapper, name)
+
+        def spy(self: Any, *args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(wrapper, name, spy)
+    return calls
+
+
+def test_after_the_first_request_fastapis_wrapper_code_is_skipped(
+    wrapper_calls: list[str],
+) -> None:
+    app = FastAPI()
+    app.include_router(big_table(3))
+    client = TestClient(app)
+
+    assert client.get("/api/users/1").json()["bindings"] == {"id": "1"}
+    first = len(wrapper_calls)
+    for k in range(2, 5):
+        assert client.get(f"/api/users/{k}").json()["bindings"] == {"id": str(k)}
+    assert client.post("/api/users/1").status_code == 405  # a 405 still goes through
+
+    assert first > 0
+    assert wrapper_calls[first:] == ["handle"]  # only the 405, handed back to FastAPI
+
+
+def test_a_nested_inclusion_is_served_with_url_for_and_the_outer_dependencies() -> None:
+    seen: list[str] = []
+    outer = APIRouter(prefix="/outer", dependencies=[Depends(lambda: seen.append("outer"))])
+    outer.include_router(big_table(3), prefix="/in")
+    plain = APIRouter(prefix="/plain")
+    plain.include_router(big_table(3))
+    app = FastAPI()
+    app.include_router(outer)
+    app.include_router(plain)
+
+    @app.get("/link")
+    def link(request: Request) -> str:
+        return str(request.url_for("show", id="9"))
+
+    client = TestClient(app)
+    for k in range(3):
+        assert client.get(f"/outer/in/api/users/{k}").json()["bindings"] == {"id": str(k)}
+        assert client.get(f"/plain/api/users/{k}").json()["path"] == f"/plain/api/users/{k}"
+        assert client.put(f"/plain/api/users/{k}").headers["allow"] == "GET"
+    assert seen == ["outer"] * 3
+    assert client.get("/link").json() == "http://testserver/outer/in/api/users/9"
+    assert client.get("/in/api/users/1").status_code == 404
+
+
+def test_one_router_included_twice_serves_each_prefix_after_many_requests() -> None:
+    router = big_table(3)
+    app = FastAPI()
+    app.include_router(router, prefix="/x")
+    app.include_router(router, prefix="/y")
+    client = TestClient(app)
+
+    for k in range(3):
+        for prefix in ("/x", "/y"):
+            response = client.get(f"{prefix}/api/users/{k}")
+            assert response.json() == {
+                "bindings": {"id": str(k)},
+                "path": f"{prefix}/api/users/{k}",
+            }
+    assert client.get("/api/users/1").status_code == 404
+    assert client.get("/x/y/api/users/1").status_code == 404
+
+
+def test_middleware_and_exception_handlers_run_around_the_direct_route() -> None:
+    app = conflict_app()
+
+    @app.middleware("http")
+    async def stamp(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["x-stamp"] = "1"
+        return response
+
+    client = TestClient(app, raise_server_exceptions=False)
+    for _ in range(3):  # the first request finds the inclusion; the next ones skip its wrapper
+        response = client.post("/conflict")
+        assert (response.status_code, response.json()) == (409, {"conflict": "taken"})
+        assert response.headers["x-stamp"] == "1"
+        crashed = client.post("/crash")
+        assert (crashed.status_code, crashed.json()) == (500, {"page": "500"})
+        assert crashed.headers["x-stamp"] == "1"
+
+
+def allow_all(req):
+    return True
+
+
+def test_dependency_overrides_set_after_the_first_requests_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    solved: list[str] = []  # FastAPI's parameter solving: the route went through FastAPI
+    original = fastapi.routing.solve_dependencies
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        solved.append(kwargs["request"].url.path)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", spy)
+    app = FastAPI()
+    app.include_router(
+        NovaRouter(
+            [{"security": allow_all, "routes": [("/users/:id", show, {"methods": ["get"]})]}]
+        )
+    )
+    client = TestClient(app)
+    for k in range(3):
+        assert client.get(f"/users/{k}").status_code == 200
+    assert solved == []  # served directly
+
+    app.dependency_overrides[allow_all] = lambda req: False
+    assert client.get("/users/1").status_code == 401
+    assert solved == ["/users/1"]  # any override: FastAPI's own way, as documented
+    app.dependency_overrides.clear()
+    assert client.get("/users/2").status_code == 200
+    assert solved == ["/users/1"]
+
+
+def test_a_root_path_and_a_trailing_slash_after_many_requests() -> None:
+    app = FastAPI()
+    app.include_router(big_table(3))
+    client = TestClient(app, root_path="/proxy", follow_redirects=False)
+
+    for k in range(3):
+        assert client.get(f"/proxy/api/users/{k}").json() == {
+            "bindings": {"id": str(k)},
+            "path": f"/proxy/api/users/{k}",
+        }
+        redirect = client.get(f"/proxy/api/users/{k}/")
+        assert redirect.status_code == 307
+        assert redirect.headers["location"] == f"http://testserver/proxy/api/users/{k}"
+
+
+def test_routes_added_after_many_requests_are_served() -> None:
+    router = big_table(2)
+    app = FastAPI()
+    app.include_router(router, prefix="/v")
+    client = TestClient(app)
+    for k in range(3):
+        assert client.get(f"/v/api/users/{k}").status_code == 200
+
+    router.add_api_route("/late/{n}", lambda n: {"late": n})
+
+    assert client.get("/v/late/3").json() == {"late": "3"}
+    assert client.get("/v/api/users/4").json()["bindings"] == {"id": "4"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("security", [False, allow_all], ids=["no security", "security"])
+@pytest.mark.parametrize("forced_through_fastapi", [False, True])
+async def test_a_served_request_leaves_no_reference_cycle(
+    security: Any, forced_through_fastapi: bool
+) -> None:
+    # The scope held the NovaRequest, which held its Request, which held the scope: every
+    # request's objects waited for the cyclic collector (about 15 per request).
+    app = FastAPI()
+    app.include_router(
+        NovaRouter([{"security": security, "routes": [("/users/:id", show, {"methods": ["get"]})]}])
+    )
+    if forced_through_fastapi:
+        app.dependency_overrides[named] = named
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    def scope(k: int) -> dict[str, Any]:
+        path = f"/users/{k}"
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"test")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+
+    await app(scope(0), receive, send)  # first request: imports, caches, the inclusion
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for k in range(1, 4):
+            await app(scope(k), receive, send)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, NovaRequest | Request)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200] * 4
+    assert left == []

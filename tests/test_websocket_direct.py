@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, WebSocket
 
@@ -199,3 +200,29 @@ async def test_the_reader_holds_at_most_one_message_ahead_and_order_is_kept() ->
     assert [m.get("text") for m in sent if m["type"] == "websocket.send"] == list("01234")
     await incoming.put({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(served, 5)
+
+
+async def test_websocket_routes_are_served_after_the_inclusion_answered_http() -> None:
+    # After its first HTTP request an inclusion's FastAPI wrapper asks the router first
+    # (_fastapi_compat.lean_inclusion); a WebSocket connection still goes the same way.
+    nova = NovaRouter(
+        [
+            {
+                "prefix": "/g",
+                "security": False,
+                "routes": [
+                    ("/ws/:room", Scope, {"protocol": "ws"}),
+                    ("/ping", lambda req: ("json", "pong"), {"methods": ["get"]}),
+                ],
+            }
+        ]
+    )
+    app = FastAPI()
+    app.include_router(nova, prefix="/api")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        for _ in range(2):
+            assert (await http.get("/api/g/ping")).json() == "pong"
+
+    assert type(app.router.routes[-1]).__name__ == "_LeanInclusion"
+    assert await reply(app, "/api/g/ws/r1") == "direct ws://testserver/api/g/ws/r1 -"
