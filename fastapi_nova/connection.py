@@ -362,9 +362,10 @@ class _Connection:
         idle = self.options.idle_timeout
         loop = self.loop
         mailbox = self.mailbox
+        waiting = mailbox.waiting
         self.since = loop.time()
         while True:  # one connection's lifetime; we hold busy at the top of each turn
-            took_mail = bool(mailbox) or mailbox.overflowed
+            took_mail = bool(waiting) or mailbox.overflowed
             if took_mail:
                 end = await self._take_mail()
                 if end is not None:
@@ -397,10 +398,11 @@ class _Connection:
     async def _take_mail(self) -> _End | None:
         """Run `websocket_info` for the waiting messages, in order, while holding busy."""
         mailbox = self.mailbox
+        waiting = mailbox.waiting
         while True:
             if mailbox.overflowed:
                 return self._overflow_end((1013, "mailbox overflow"))
-            if not mailbox or self._turn is not None:  # empty, or a frame waits its turn
+            if not waiting or self._turn is not None:  # empty, or a frame waits its turn
                 return None
             action = self._call("websocket_info", mailbox.pop(), self.state)
             if not isinstance(action, tuple):

@@ -74,7 +74,6 @@ class _Mailbox:
         "_drop_logged",
         "_loop",
         "_on_close_overflow",
-        "_overflowed",
         "_queue",
         "_thread",
         "_on_message",
@@ -82,7 +81,9 @@ class _Mailbox:
         "dropped",
         "name",
         "on_overflow",
+        "overflowed",
         "size",
+        "waiting",
     )
 
     def __init__(
@@ -108,8 +109,13 @@ class _Mailbox:
         # A list, not a deque: an empty list is 56 bytes, an empty deque 600, and thousands of
         # mailboxes are mostly empty. pop(0) moves at most size pointers.
         self._queue: list[Any] = []
+        #: The waiting messages, oldest first: the same list, for the owner to test without a
+        #: call (it is read once per frame and per delivery). Read-only: take with `pop`.
+        self.waiting = self._queue
         self._timers: set[TimerRef] | None = None  # created by the first send_after
-        self._overflowed = False
+        #: True once a message arrived while full under the `"close"` policy. A plain
+        #: attribute, not a property, for the same reason as `waiting`.
+        self.overflowed = False
         self._closed = False
         self._drop_logged = False
         # Called on the loop the moment the "close" policy trips, so the owner can act at once
@@ -122,11 +128,6 @@ class _Mailbox:
 
     def __len__(self) -> int:
         return len(self._queue)
-
-    @property
-    def overflowed(self) -> bool:
-        """True once a message arrived while full under the `"close"` policy."""
-        return self._overflowed
 
     @property
     def closed(self) -> bool:
@@ -180,11 +181,11 @@ class _Mailbox:
         self._put(message)
 
     def _put(self, message: Any) -> None:
-        if self._closed or self._overflowed:
+        if self._closed or self.overflowed:
             return
         if len(self._queue) >= self.size:
             if self.on_overflow == "close":
-                self._overflowed = True
+                self.overflowed = True
                 if self._on_close_overflow is not None:
                     self._on_close_overflow()
                 return
