@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,8 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from fastapi_nova import NovaRequest, NovaRouter
+from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket
 from tests.support.servers import uvicorn_server
+from tests.support.ws import connect as ws_connect
 
 
 def show(req):
@@ -528,3 +530,43 @@ async def test_a_served_request_leaves_no_reference_cycle(
 
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200] * 4
     assert left == []
+
+
+class Echo(NovaWebSocket):
+    def websocket_handle(self, frame: Any, state: dict[str, Any]) -> Any:
+        return ("reply", frame, state)
+
+
+def serve_once(router: NovaRouter, protocol: str) -> weakref.ref[FastAPI]:
+    """A new app including `router`, used and dropped: a weak reference to it."""
+    app = FastAPI()
+    app.include_router(router)
+    with TestClient(app) as client:
+        if protocol == "http":
+            for k in range(2):  # the second request goes through the lean inclusion
+                assert client.get(f"/users/{k}").json()["bindings"] == {"id": str(k)}
+        else:
+            with ws_connect(client, "/echo") as session:
+                session.send_text("hi")
+                assert session.receive_text() == "hi"
+    return weakref.ref(app)
+
+
+@pytest.mark.parametrize("protocol", ["http", "websocket"])
+def test_a_router_included_in_many_apps_keeps_none_of_them_alive(protocol: str) -> None:
+    # A module-level router included by an app factory (one app per test, per worker): the
+    # router's per-inclusion caches must not keep every app it was ever included in alive.
+    router = NovaRouter(
+        [
+            {
+                "routes": [
+                    ("/users/:id", show, {"methods": ["get"]}),
+                    ("/echo", Echo, {"protocol": "ws"}),
+                ]
+            }
+        ]
+    )
+    apps = [serve_once(router, protocol) for _ in range(3)]
+
+    gc.collect()
+    assert [ref() for ref in apps] == [None, None, None]
