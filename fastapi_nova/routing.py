@@ -81,7 +81,7 @@ _FOUND = "fastapi_nova.found"
 #: Where a router keeps what it compiled for an inclusion (FastAPI's wrapper of it) or for
 #: itself: on that object, so that it lives exactly as long as the inclusion. An inclusion
 #: holds its app; a cache in the router would keep every app it was ever included in alive.
-_INDEX_ATTR = "_fastapi_nova_index"  # (routes version, index or None)
+_INDEX_ATTR = "_fastapi_nova_index"  # (id of its object, routes version, index or None)
 _WS_ATTR = "_fastapi_nova_ws_version"  # routes version its WebSocket routes were set up for
 
 
@@ -316,12 +316,12 @@ class NovaRouter(APIRouter):
         version = routes_version(self)
         if version is None:
             return None
-        cached = getattr(owner, _INDEX_ATTR, None)
-        if cached is not None and cached[0] == version:
-            return cast("RouteIndex[_Target] | None", cached[1])
+        cached = getattr(owner, _INDEX_ATTR, None)  # the id: not copied along with its object
+        if cached is not None and cached[1] == version and cached[0] == id(owner):
+            return cast("RouteIndex[_Target] | None", cached[2])
         routes = read(owner)
         index = None if routes is None else RouteIndex(_indexed(r) for r in routes)
-        _remember(owner, _INDEX_ATTR, (version, index))
+        _remember(owner, _INDEX_ATTR, (id(owner), version, index))
         return index
 
     def _lookup(self, scope: Scope) -> tuple[object, Found[_Target] | None] | None:

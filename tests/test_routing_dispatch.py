@@ -17,7 +17,7 @@ from urllib.parse import quote
 import fastapi.routing
 import httpx2 as httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -349,6 +349,72 @@ def test_after_the_first_request_fastapis_wrapper_code_is_skipped(
 
     assert first > 0
     assert wrapper_calls[first:] == ["handle"]  # only the 405, handed back to FastAPI
+
+
+def queued(req):
+    return ("json", 202, {"x-queued": "yes", "set-cookie": "seen=1"}, {"queued": True})
+
+
+def teapot(req):
+    raise HTTPException(418, "teapot", headers={"x-tea": "1"})
+
+
+ANSWERS = [
+    ("GET", "/api/users/7"),
+    ("POST", "/api/users/7"),  # 405 with Allow
+    ("HEAD", "/api/users/7"),
+    ("GET", "/api/users/7/"),  # trailing-slash redirect
+    ("GET", "/api/queued"),
+    ("POST", "/api/queued"),
+    ("GET", "/api/none"),
+    ("GET", "/api/teapot"),
+    ("GET", "/api/crash"),
+    ("GET", "/api/files/a/b"),
+]
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1"])
+def test_every_answer_is_byte_identical_once_the_inclusion_is_lean(prefix: str) -> None:
+    # The first request goes through FastAPI's wrapper, later ones skip it; a route served
+    # directly answers ("json", ...) with two raw ASGI messages, one served by FastAPI's own
+    # handler through Response.__call__: status, headers in order and body are the same.
+    router = NovaRouter(
+        [
+            {
+                "prefix": "/api",
+                "routes": [
+                    ("/users/:id", show, {"methods": ["get"]}),
+                    ("/queued", queued, {}),
+                    ("/none", lambda req: ("status", 204), {}),
+                    ("/teapot", teapot, {}),
+                    ("/crash", crash, {}),
+                    ("/files/[...]", show, {}),
+                ],
+            }
+        ]
+    )
+    app = FastAPI()
+    app.include_router(router, prefix=prefix)
+    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+
+    def answer(method: str, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        response = client.request(method, prefix + path)
+        return response.status_code, response.headers.multi_items(), response.content
+
+    first = [answer(method, path) for method, path in ANSWERS]
+    assert type(app.router.routes[-1]).__name__ == "_LeanInclusion"
+    assert [answer(method, path) for method, path in ANSWERS] == first
+    app.dependency_overrides[allow_all] = allow_all  # FastAPI's handler, Response.__call__
+    assert [answer(method, path) for method, path in ANSWERS] == first
+    assert first[4][:2] == (
+        202,
+        [
+            ("x-queued", "yes"),
+            ("set-cookie", "seen=1"),
+            ("content-type", "application/json"),
+            ("content-length", "15"),
+        ],
+    )
 
 
 def test_a_nested_inclusion_is_served_with_url_for_and_the_outer_dependencies() -> None:
