@@ -107,6 +107,13 @@ def _remember(owner: object, name: str, value: Any) -> None:
         pass
 
 
+def _keeps_dispatch(cls: type[NovaRouter]) -> bool:
+    """True when `cls` answers `matches` and `handle` as NovaRouter does: only then may the
+    wrapper of its inclusions skip them (`lean_inclusion`); a subclass's own are called
+    on every request, as FastAPI calls them."""
+    return cls.matches is NovaRouter.matches and cls.handle is NovaRouter.handle
+
+
 def _has_overrides(scope: Scope) -> bool:
     return bool(getattr(scope.get("app"), "dependency_overrides", None))
 
@@ -333,7 +340,8 @@ class NovaRouter(APIRouter):
         index = self._index(included, included_routes)
         if index is None:
             return None
-        lean_inclusion(included, self)  # later requests: _inclusion_matches, _inclusion_handle
+        if _keeps_dispatch(type(self)):  # later requests: _inclusion_matches, _inclusion_handle
+            lean_inclusion(included, self)
         return included, index.lookup(route_path(scope), scope["method"])
 
     def _inclusion_matches(self, inclusion: Any, scope: Scope) -> tuple[Match, Scope] | None:

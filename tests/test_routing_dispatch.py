@@ -417,6 +417,38 @@ def test_every_answer_is_byte_identical_once_the_inclusion_is_lean(prefix: str) 
     )
 
 
+@pytest.mark.parametrize("overridden", ["matches", "handle"])
+def test_a_subclass_overriding_matches_or_handle_is_asked_on_every_request(
+    overridden: str,
+) -> None:
+    # FastAPI's wrapper calls the router's own `matches` and `handle`; a subclass that
+    # overrides one (metrics, tracing, tenant selection) must keep being called after the
+    # inclusion's first request, not only on it.
+    seen: list[str] = []
+
+    class Audited(NovaRouter):
+        if overridden == "matches":
+
+            def matches(self, scope: Any) -> Any:
+                seen.append(scope["path"])
+                return super().matches(scope)
+
+        else:
+
+            def handle(self, scope: Any, receive: Any, send: Any) -> Any:
+                seen.append(scope["path"])
+                return super().handle(scope, receive, send)
+
+    app = FastAPI()
+    app.include_router(Audited([{"routes": [("/users/:id", show, {"methods": ["get"]})]}]))
+    client = TestClient(app)
+
+    for k in range(3):
+        assert client.get(f"/users/{k}").json()["bindings"] == {"id": str(k)}
+
+    assert seen == ["/users/0", "/users/1", "/users/2"]
+
+
 def test_a_nested_inclusion_is_served_with_url_for_and_the_outer_dependencies() -> None:
     seen: list[str] = []
     outer = APIRouter(prefix="/outer", dependencies=[Depends(lambda: seen.append("outer"))])
