@@ -13,7 +13,8 @@ back to FastAPI's own behaviour: slower, never wrong.
   first (`lean_inclusion`): FastAPI's own code for them runs only where the router declines.
 * **Dependencies**: a route may be served without FastAPI's parameter solving only when the
   dependencies FastAPI built it with are the route's own Nova-style ones.
-* **Request internals**: the form FastAPI already parsed, the exit stack of the response.
+* **Request internals**: the form FastAPI already parsed, the exit stack of the response,
+  the form limits FastAPI set for the request.
 * **WebSocket internals**: the ASGI `receive` and `send` a Starlette `WebSocket` wraps, which
   the connection runtime calls directly on its per-frame path.
 * **FastAPI's solver and serializer**, called as FastAPI calls them: dependencies of an
@@ -45,6 +46,7 @@ from starlette.websockets import WebSocket
 _FASTAPI_SCOPE_KEY = "fastapi"
 _INCLUDED_ROUTER_KEY = "included_router"
 _EFFECTIVE_CONTEXT_KEY = "effective_route_context"
+_FORM_LIMITS_KEY = "form_limits"
 #: FastAPI's response-lifetime exit stacks, outermost first (fastapi/routing.py, applications.py).
 _EXIT_STACK_KEYS = ("fastapi_middleware_astack", "fastapi_inner_astack")
 
@@ -310,6 +312,14 @@ def in_fastapi_app(scope: Scope) -> bool:
     """True when the request runs in a FastAPI app, which closes an exit stack once the
     response is sent (`response_exit_stack`); a cheaper test, on every request."""
     return _EXIT_STACK_KEYS[0] in scope or _EXIT_STACK_KEYS[1] in scope
+
+
+def form_limits(scope: Scope) -> dict[str, int]:
+    """The form limits FastAPI parses this request's forms under (`form_limits=` of the app,
+    its routers and inclusions, as FastAPI combined them), as keywords of `Request.form`;
+    empty where none are set (or outside FastAPI)."""
+    limits = scope.get(_FASTAPI_SCOPE_KEY, {}).get(_FORM_LIMITS_KEY)
+    return dict(limits) if isinstance(limits, dict) else {}
 
 
 def consumed_form(request: Request) -> Any | None:

@@ -20,7 +20,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.requests import HTTPConnection, Request
 from starlette.types import Scope
 
-from fastapi_nova._fastapi_compat import consumed_form, response_exit_stack
+from fastapi_nova._fastapi_compat import consumed_form, form_limits, response_exit_stack
 from fastapi_nova.errors import BodyError
 
 # Where per-request state lives in the ASGI scope: shared by every Request object built from
@@ -266,7 +266,8 @@ async def _read_body(request: Request, nreq: NovaRequest) -> None:
                 nreq.body_error = BodyError(f"Invalid JSON body: {exc}")
     elif _is_form(content_type):
         try:
-            form = await request.form()
+            # Under FastAPI's form limits, as its own Form/File parameters are.
+            form = await request.form(**form_limits(request.scope))
         except Exception as exc:  # python-multipart raises several types for broken bodies
             detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
             nreq.body_error = BodyError(f"Invalid form body: {detail}")

@@ -78,6 +78,11 @@ from fastapi_nova.websocket_options import WebSocketOptions
 #: Top-level scope key where `matches` leaves the index's answer for `handle` (top level:
 #: FastAPI probes trailing-slash redirects on a shallow copy of the scope).
 _FOUND = "fastapi_nova.found"
+#: Where a router keeps what it compiled for an inclusion (FastAPI's wrapper of it) or for
+#: itself: on that object, so that it lives exactly as long as the inclusion. An inclusion
+#: holds its app; a cache in the router would keep every app it was ever included in alive.
+_INDEX_ATTR = "_fastapi_nova_index"  # (id of its object, routes version, index or None)
+_WS_ATTR = "_fastapi_nova_ws_version"  # routes version its WebSocket routes were set up for
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,22 @@ class _Target:
 
 def _own_routes(router: APIRouter) -> list[EffectiveRoute] | None:
     return own_routes(router.routes)
+
+
+def _remember(owner: object, name: str, value: Any) -> None:
+    """Cache `value` on `owner` (one of `_INDEX_ATTR`, `_WS_ATTR`); an object that takes no
+    attributes (another FastAPI's wrapper) is simply asked again next time."""
+    try:
+        setattr(owner, name, value)
+    except AttributeError:
+        pass
+
+
+def _keeps_dispatch(cls: type[NovaRouter]) -> bool:
+    """True when `cls` answers `matches` and `handle` as NovaRouter does: only then may the
+    wrapper of its inclusions skip them (`lean_inclusion`); a subclass's own are called
+    on every request, as FastAPI calls them."""
+    return cls.matches is NovaRouter.matches and cls.handle is NovaRouter.handle
 
 
 def _has_overrides(scope: Scope) -> bool:
@@ -264,10 +285,6 @@ class NovaRouter(APIRouter):
         #: The process's pub/sub, which this router's lifespan starts and stops.
         self.pubsub = pubsub_module.current()
         self.registry = registry or default_registry
-        #: Compiled indexes by inclusion: (inclusion, routes version, index or None).
-        self._indexes: dict[int, tuple[object, int, RouteIndex[_Target] | None]] = {}
-        #: Inclusions whose WebSocket routes were looked at: (inclusion, routes version).
-        self._ws_inclusions: dict[tuple[str, int], tuple[object, int]] = {}
         specs = _parse_groups(table, base_dir=_module_directory(base_module))
         self._group_dependencies: dict[
             int, tuple[list[params.Depends], list[Callable[..., Any]]]
@@ -306,12 +323,12 @@ class NovaRouter(APIRouter):
         version = routes_version(self)
         if version is None:
             return None
-        cached = self._indexes.get(id(owner))
-        if cached is not None and cached[0] is owner and cached[1] == version:
-            return cached[2]
+        cached = getattr(owner, _INDEX_ATTR, None)  # the id: not copied along with its object
+        if cached is not None and cached[1] == version and cached[0] == id(owner):
+            return cast("RouteIndex[_Target] | None", cached[2])
         routes = read(owner)
         index = None if routes is None else RouteIndex(_indexed(r) for r in routes)
-        self._indexes[id(owner)] = (owner, version, index)
+        _remember(owner, _INDEX_ATTR, (id(owner), version, index))
         return index
 
     def _lookup(self, scope: Scope) -> tuple[object, Found[_Target] | None] | None:
@@ -323,7 +340,8 @@ class NovaRouter(APIRouter):
         index = self._index(included, included_routes)
         if index is None:
             return None
-        lean_inclusion(included, self)  # later requests: _inclusion_matches, _inclusion_handle
+        if _keeps_dispatch(type(self)):  # later requests: _inclusion_matches, _inclusion_handle
+            lean_inclusion(included, self)
         return included, index.lookup(route_path(scope), scope["method"])
 
     def _inclusion_matches(self, inclusion: Any, scope: Scope) -> tuple[Match, Scope] | None:
@@ -433,13 +451,11 @@ class NovaRouter(APIRouter):
         version = routes_version(self)
         if included is None or version is None:
             return
-        key = ("ws", id(included))
-        done = self._ws_inclusions.get(key)
-        if done is not None and done[0] is included and done[1] == version:
+        if getattr(included, _WS_ATTR, None) == version:
             return
         for route in included_websocket_routes(included):
             _serve_websocket_directly(route)
-        self._ws_inclusions[key] = (included, version)
+        _remember(included, _WS_ATTR, version)
 
     async def _dispatch(
         self,

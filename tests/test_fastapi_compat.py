@@ -129,6 +129,24 @@ def test_a_form_starlette_parsed_is_kept_on_the_request() -> None:
     assert seen == [{"a": "1"}]
 
 
+def test_form_limits_are_read_as_fastapi_set_them_for_the_request() -> None:
+    # fastapi.routing._apply_router_form_limits leaves the combined limits in the scope.
+    assert fastapi.routing._FASTAPI_FORM_LIMITS_KEY == _fastapi_compat._FORM_LIMITS_KEY
+    seen: list[dict[str, int]] = []
+    router = fastapi.APIRouter(form_limits={"max_files": 3})
+
+    @router.get("/")
+    def root(request: Request) -> None:
+        seen.append(_fastapi_compat.form_limits(request.scope))
+
+    app = FastAPI(form_limits={"max_fields": 5})
+    app.include_router(router, form_limits={"max_part_size": 7})
+    TestClient(app).get("/")
+
+    assert seen == [{"max_fields": 5, "max_files": 3, "max_part_size": 7}]
+    assert _fastapi_compat.form_limits({}) == {}
+
+
 def test_apiroute_options_are_read_from_its_signature() -> None:
     names = _fastapi_compat.apiroute_option_names()
     assert {"response_model", "status_code", "tags", "summary", "dependencies"} <= names

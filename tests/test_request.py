@@ -240,6 +240,33 @@ def test_broken_multipart_answers_400_before_the_controller_runs() -> None:
     assert rec.requests == []
 
 
+@pytest.mark.parametrize("where", ["app", "include_router", "NovaRouter"])
+@pytest.mark.parametrize("kind", ["urlencoded", "multipart"])
+def test_fastapis_form_limits_apply_to_a_nova_form_body(where: str, kind: str) -> None:
+    # FastAPI's form limits (FastAPI 0.165: app, router or include_router) bound its own
+    # form parsing; a Nova route parses the form for req.params, under the same limits.
+    rec = Recorder()
+    limits = {"form_limits": {"max_fields": 2}}
+    app = FastAPI(**(limits if where == "app" else {}))
+    router = NovaRouter([{"routes": [("/f", rec)]}], **(limits if where == "NovaRouter" else {}))
+    app.include_router(router, **(limits if where == "include_router" else {}))
+    client = TestClient(app)
+    fields = {"a": "1", "b": "2", "c": "3"}
+
+    for _ in range(2):  # the first request, then the inclusion's later ones
+        if kind == "urlencoded":
+            response = client.post("/f", data=fields)
+        else:
+            response = client.post("/f", data=fields, files={"doc": ("d.txt", b"x")})
+
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("Invalid form body: Too many fields")
+    assert rec.requests == []
+    fewer = {"a": "1", "b": "2"}
+    assert client.post("/f", data=fewer).status_code == 204
+    assert rec.last.params == fewer
+
+
 def test_pathinfo_holds_the_segments_of_a_trailing_wildcard() -> None:
     rec = Recorder()
     client = make_client([("/files/:bucket/[...]", rec, {"methods": ["get"]})])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,14 +17,15 @@ from urllib.parse import quote
 import fastapi.routing
 import httpx2 as httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from fastapi_nova import NovaRequest, NovaRouter
+from fastapi_nova import NovaRequest, NovaRouter, NovaWebSocket
 from tests.support.servers import uvicorn_server
+from tests.support.ws import connect as ws_connect
 
 
 def show(req):
@@ -349,6 +351,104 @@ def test_after_the_first_request_fastapis_wrapper_code_is_skipped(
     assert wrapper_calls[first:] == ["handle"]  # only the 405, handed back to FastAPI
 
 
+def queued(req):
+    return ("json", 202, {"x-queued": "yes", "set-cookie": "seen=1"}, {"queued": True})
+
+
+def teapot(req):
+    raise HTTPException(418, "teapot", headers={"x-tea": "1"})
+
+
+ANSWERS = [
+    ("GET", "/api/users/7"),
+    ("POST", "/api/users/7"),  # 405 with Allow
+    ("HEAD", "/api/users/7"),
+    ("GET", "/api/users/7/"),  # trailing-slash redirect
+    ("GET", "/api/queued"),
+    ("POST", "/api/queued"),
+    ("GET", "/api/none"),
+    ("GET", "/api/teapot"),
+    ("GET", "/api/crash"),
+    ("GET", "/api/files/a/b"),
+]
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1"])
+def test_every_answer_is_byte_identical_once_the_inclusion_is_lean(prefix: str) -> None:
+    # The first request goes through FastAPI's wrapper, later ones skip it; a route served
+    # directly answers ("json", ...) with two raw ASGI messages, one served by FastAPI's own
+    # handler through Response.__call__: status, headers in order and body are the same.
+    router = NovaRouter(
+        [
+            {
+                "prefix": "/api",
+                "routes": [
+                    ("/users/:id", show, {"methods": ["get"]}),
+                    ("/queued", queued, {}),
+                    ("/none", lambda req: ("status", 204), {}),
+                    ("/teapot", teapot, {}),
+                    ("/crash", crash, {}),
+                    ("/files/[...]", show, {}),
+                ],
+            }
+        ]
+    )
+    app = FastAPI()
+    app.include_router(router, prefix=prefix)
+    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+
+    def answer(method: str, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        response = client.request(method, prefix + path)
+        return response.status_code, response.headers.multi_items(), response.content
+
+    first = [answer(method, path) for method, path in ANSWERS]
+    assert type(app.router.routes[-1]).__name__ == "_LeanInclusion"
+    assert [answer(method, path) for method, path in ANSWERS] == first
+    app.dependency_overrides[allow_all] = allow_all  # FastAPI's handler, Response.__call__
+    assert [answer(method, path) for method, path in ANSWERS] == first
+    assert first[4][:2] == (
+        202,
+        [
+            ("x-queued", "yes"),
+            ("set-cookie", "seen=1"),
+            ("content-type", "application/json"),
+            ("content-length", "15"),
+        ],
+    )
+
+
+@pytest.mark.parametrize("overridden", ["matches", "handle"])
+def test_a_subclass_overriding_matches_or_handle_is_asked_on_every_request(
+    overridden: str,
+) -> None:
+    # FastAPI's wrapper calls the router's own `matches` and `handle`; a subclass that
+    # overrides one (metrics, tracing, tenant selection) must keep being called after the
+    # inclusion's first request, not only on it.
+    seen: list[str] = []
+
+    class Audited(NovaRouter):
+        if overridden == "matches":
+
+            def matches(self, scope: Any) -> Any:
+                seen.append(scope["path"])
+                return super().matches(scope)
+
+        else:
+
+            def handle(self, scope: Any, receive: Any, send: Any) -> Any:
+                seen.append(scope["path"])
+                return super().handle(scope, receive, send)
+
+    app = FastAPI()
+    app.include_router(Audited([{"routes": [("/users/:id", show, {"methods": ["get"]})]}]))
+    client = TestClient(app)
+
+    for k in range(3):
+        assert client.get(f"/users/{k}").json()["bindings"] == {"id": str(k)}
+
+    assert seen == ["/users/0", "/users/1", "/users/2"]
+
+
 def test_a_nested_inclusion_is_served_with_url_for_and_the_outer_dependencies() -> None:
     seen: list[str] = []
     outer = APIRouter(prefix="/outer", dependencies=[Depends(lambda: seen.append("outer"))])
@@ -528,3 +628,43 @@ async def test_a_served_request_leaves_no_reference_cycle(
 
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200] * 4
     assert left == []
+
+
+class Echo(NovaWebSocket):
+    def websocket_handle(self, frame: Any, state: dict[str, Any]) -> Any:
+        return ("reply", frame, state)
+
+
+def serve_once(router: NovaRouter, protocol: str) -> weakref.ref[FastAPI]:
+    """A new app including `router`, used and dropped: a weak reference to it."""
+    app = FastAPI()
+    app.include_router(router)
+    with TestClient(app) as client:
+        if protocol == "http":
+            for k in range(2):  # the second request goes through the lean inclusion
+                assert client.get(f"/users/{k}").json()["bindings"] == {"id": str(k)}
+        else:
+            with ws_connect(client, "/echo") as session:
+                session.send_text("hi")
+                assert session.receive_text() == "hi"
+    return weakref.ref(app)
+
+
+@pytest.mark.parametrize("protocol", ["http", "websocket"])
+def test_a_router_included_in_many_apps_keeps_none_of_them_alive(protocol: str) -> None:
+    # A module-level router included by an app factory (one app per test, per worker): the
+    # router's per-inclusion caches must not keep every app it was ever included in alive.
+    router = NovaRouter(
+        [
+            {
+                "routes": [
+                    ("/users/:id", show, {"methods": ["get"]}),
+                    ("/echo", Echo, {"protocol": "ws"}),
+                ]
+            }
+        ]
+    )
+    apps = [serve_once(router, protocol) for _ in range(3)]
+
+    gc.collect()
+    assert [ref() for ref in apps] == [None, None, None]
