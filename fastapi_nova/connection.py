@@ -99,7 +99,8 @@ class _End:
         self.close = close
 
 
-#: What a connection that ended by itself leaves in `_abort`, so nothing interrupts it later.
+#: What a connection that is ending leaves in `_abort`, so that nothing interrupts it later
+#: and no mailbox run hands `busy` back (see `_release`).
 _ENDED = _End("normal", None)
 
 
@@ -333,6 +334,8 @@ class _Connection:
                 abort = self._abort
                 task = self._task
                 if abort is None or task is None or task.uncancel() > 0:
+                    if abort is None:  # a mailbox run we end now must not hand busy back
+                        self._abort = _ENDED
                     await self._after_cancel(("error", exc), (1001, ""))
                     raise
                 end = abort  # our own interruption (see _interrupt): not a cancellation
@@ -429,13 +432,16 @@ class _Connection:
                 self._runner = self.loop.create_task(run)
                 return
             _eager_running = True
+            # The run gets a context of its own, as a task would: what its callbacks set must
+            # not change the deliverer's context variables, and its continuation keeps them.
+            context = contextvars.copy_context()
             try:
-                step = run.send(None)
+                step = context.run(run.send, None)
             except StopIteration:
                 return  # done within this turn: no task, no loop turn
             finally:
                 _eager_running = False
-            self._runner = self.loop.create_task(_resume(run, step))
+            self._runner = self.loop.create_task(_resume(run, step), context=context)
         finally:
             _reset_current(token)
 

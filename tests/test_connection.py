@@ -8,6 +8,9 @@ frame taken off the socket while a mailbox callback runs, a send that blocks) an
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +25,9 @@ from fastapi_nova.websocket import NovaWebSocket, WebSocketOptions
 from tests.support.ws import TIMEOUT
 
 pytestmark = pytest.mark.anyio
+
+#: A context variable the tests set in senders and receivers.
+_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("_VAR", default="unset")
 
 
 class Socket:
@@ -336,3 +342,207 @@ async def test_overflow_close_interrupts_a_mailbox_run_blocked_in_a_send(probe: 
     assert probe.terminations == ["overflow"]
     assert [m["type"] for m in socket.sent] == ["websocket.accept"]  # no close frame
     assert not pid.alive
+
+
+async def test_a_message_sent_while_terminate_runs_after_a_server_cancel_is_not_run(
+    probe: Probe,
+) -> None:
+    # The server cancels while a mailbox run is in its callback: that run is ended first, and
+    # it must not hand `busy` back, or a message arriving during terminate would run after it.
+    async def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter(f"info {info}")
+        try:
+            if info == "first":
+                await probe.release.wait()  # never set
+        finally:
+            probe.exit(f"info {info}")
+        return ("ok", state)
+
+    in_terminate, go = asyncio.Event(), asyncio.Event()
+
+    async def terminate(self: Any, reason: Any, state: Any) -> None:
+        probe.trace.append("terminate")
+        in_terminate.set()
+        await go.wait()
+        probe.trace.append("terminated")
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info, terminate=terminate))
+    send(probe.pids[0], "first")
+    with anyio.fail_after(TIMEOUT):
+        await probe.entered("info first").wait()
+    task.cancel()  # the server shuts down
+    with anyio.fail_after(TIMEOUT):
+        await in_terminate.wait()
+    send(probe.pids[0], "late")  # the connection is ending: this must never run
+    go.set()
+    with pytest.raises(asyncio.CancelledError), anyio.fail_after(TIMEOUT):
+        await task
+    assert probe.trace == ["enter info first", "exit info first", "terminate", "terminated"]
+    assert not probe.pids[0].alive
+
+
+async def test_a_server_cancel_while_a_frame_waits_for_a_mailbox_run_ends_cleanly(
+    probe: Probe,
+) -> None:
+    # The frame's turn was cancelled with the task; the run being ended must not complete it.
+    async def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter("info")
+        try:
+            await probe.release.wait()  # never set
+        finally:
+            probe.exit("info")
+        return ("ok", state)
+
+    errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        socket, task = await start(handler(probe, websocket_info=websocket_info))
+        send(probe.pids[0], "m")
+        with anyio.fail_after(TIMEOUT):
+            await probe.entered("info").wait()
+        socket.taken.clear()
+        socket.frame("f")
+        with anyio.fail_after(TIMEOUT):
+            await socket.taken.wait()  # the task holds the frame and waits for its turn
+        task.cancel()  # the server shuts down
+        with pytest.raises(asyncio.CancelledError), anyio.fail_after(TIMEOUT):
+            await task
+        del socket, task
+        gc.collect()  # a failed task nobody looked at is reported when it is freed
+    finally:
+        loop.set_exception_handler(previous)
+    assert errors == []
+    assert probe.trace == ["enter info", "exit info", "terminate"]
+
+
+async def test_a_mailbox_run_leaves_the_senders_context_variables_alone(probe: Probe) -> None:
+    # Erlang's process dictionary is the process's own: what a receiver's callback sets
+    # must not show up in the sender that delivered to it (an HTTP request, a connection).
+    seen: list[str] = []
+
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        seen.append(_VAR.get())
+        _VAR.set("receiver")
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    token = _VAR.set("sender")
+    try:
+        send(probe.pids[0], "m")  # runs at once, in our turn
+        assert socket.texts() == ["m"] and len(seen) == 1
+        assert _VAR.get() == "sender"
+    finally:
+        _VAR.reset(token)
+    await finish(socket, task)
+
+
+async def test_a_blocked_mailbox_run_continues_with_what_its_callbacks_set(
+    probe: Probe,
+) -> None:
+    # The eager part and the task that continues it are one run: one context.
+    seen: list[str] = []
+
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        seen.append(_VAR.get())
+        _VAR.set(info)
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    socket.hold = asyncio.Event()  # the first reply blocks: the run goes on in a task
+    send(probe.pids[0], "1")
+    send(probe.pids[0], "2")
+    socket.hold.set()
+    assert await socket.until(2) == ["1", "2"]
+    assert seen == ["unset", "1"]
+    assert _VAR.get() == "unset"
+    await finish(socket, task)
+
+
+async def test_sends_from_another_thread_run_on_the_loop_in_order(probe: Probe) -> None:
+    ran: list[tuple[int, Pid | None]] = []
+
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        ran.append((threading.get_ident(), _self_pid()))
+        return ("reply", ("text", info), state)
+
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    pid = probe.pids[0]
+
+    def sender() -> None:
+        for i in range(50):
+            send(pid, str(i))
+
+    await asyncio.to_thread(sender)
+    assert await socket.until(50) == [str(i) for i in range(50)]
+    assert ran == [(threading.get_ident(), pid)] * 50
+    await finish(socket, task)
+
+
+async def test_a_client_close_during_a_blocked_mailbox_run_leaves_no_task_behind(
+    probe: Probe,
+) -> None:
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter(info)
+        probe.exit(info)
+        return ("reply", ("text", info), state)
+
+    before = asyncio.all_tasks()
+    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    socket.hold = asyncio.Event()
+    send(probe.pids[0], "1")  # blocks in its send: the run goes on in a task
+    send(probe.pids[0], "2")
+    socket.taken.clear()
+    socket.incoming.put_nowait({"type": "websocket.disconnect", "code": 1001})
+    with anyio.fail_after(TIMEOUT):
+        await socket.taken.wait()  # the close is taken while the run holds the connection
+    socket.hold.set()
+    with anyio.fail_after(TIMEOUT):
+        await task
+    # The run hands the connection to the waiting close after "1": "2" dies with it.
+    assert socket.texts() == ["1"]
+    assert probe.terminations == [("remote", 1001)]
+    assert asyncio.all_tasks() - before == set()
+    assert not probe.pids[0].alive
+
+
+@pytest.mark.parametrize("behaviour", ["raise", "stop", "block"])
+async def test_a_connection_that_sends_is_untouched_by_what_the_receiver_does(
+    probe: Probe, behaviour: str
+) -> None:
+    # A's frame callback sends to idle B, whose websocket_info runs inside that send.
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        if behaviour == "raise":
+            raise RuntimeError("receiver crashed")
+        if behaviour == "stop":
+            return ("stop", state)
+        return ("reply", ("text", "x" * 100_000), state)  # "block": its client reads nothing
+
+    after_send: list[tuple[Pid | None, str]] = []
+
+    def websocket_handle(self: Any, frame: Any, state: Any) -> Any:
+        _VAR.set("A")
+        send(probe.pids[1], "go")
+        after_send.append((_self_pid(), _VAR.get()))
+        return ("reply", frame, {**state, "sent": True})
+
+    cls = handler(probe, websocket_info=websocket_info, websocket_handle=websocket_handle)
+    (a, a_task), (b, b_task) = await start(cls), await start(cls)
+    if behaviour == "block":
+        b.hold = asyncio.Event()  # B's client stops reading
+    a.frame("hello")
+    assert await a.until(1) == ["hello"]  # A's reply went out after its send returned
+    assert after_send == [(probe.pids[0], "A")]
+    assert probe.pids[0].alive
+    if behaviour == "block":
+        assert probe.pids[1].alive and not b_task.done()
+        b.hold.set()
+        assert len((await b.until(1))[0]) == 100_000
+    else:
+        with anyio.fail_after(TIMEOUT):
+            await b_task
+    await finish(a, a_task)
+    if not b_task.done():
+        await finish(b, b_task)
+    assert probe.terminations[-1] == ("remote", 1000)
