@@ -6,12 +6,13 @@ modules and the built app too, which are never garbage. At 1,000 sockets such a 
 over the start-up heap cost a fan-out a 300 ms pause.
 
 The policy, applied once per process while any `NovaRouter` lifespan with it is running, is
-`gc.freeze()` at the end of start-up: what the imports and the app built moves out of the
-collector's sight, so no collection walks it again. The thresholds stay CPython's. (An
-earlier policy also raised the oldest generation's threshold from 10 to 100; once the
-connection runtime stopped leaving objects alive between messages that only postponed the
-full collection of a large connect ramp, and at 10,000 sockets it then landed in a fan-out
-as a 0.9 s pause: docs/tools.md.)
+`gc.collect()` then `gc.freeze()` at the end of start-up: what the imports and the app
+built (and still use) moves out of the collector's sight, so no collection walks it again;
+the start-up's garbage is collected first, not kept for the server's life. The thresholds
+stay CPython's. (An earlier policy also raised the oldest generation's threshold from 10 to
+100; once the connection runtime stopped leaving objects alive between messages that only
+postponed the full collection of a large connect ramp, and at 10,000 sockets it then landed
+in a fan-out as a 0.9 s pause: docs/tools.md.)
 
 When the last such lifespan ends, the frozen objects are handed back to the collector
 (`gc.unfreeze()`). Turn it off with `NovaRouter(..., gc_policy=False)`, e.g. when the
@@ -31,6 +32,9 @@ def _apply_gc_policy() -> None:
     _leases += 1
     if _leases > 1:
         return  # several routers in one process: one policy, applied by the first
+    # Garbage the start-up left (reference cycles nobody collected yet) would be frozen too,
+    # and kept for as long as the server runs: collect it first.
+    gc.collect()
     gc.freeze()
 
 

@@ -4,6 +4,7 @@ shared by several routers, and off with `gc_policy=False`."""
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -87,3 +88,28 @@ def test_a_start_up_that_fails_leaves_the_collector_as_it_was() -> None:
     with pytest.raises(RuntimeError, match="start-up failed"), TestClient(app):
         pass
     assert gc.get_threshold() == start_up and gc.get_freeze_count() == 0
+
+
+def test_garbage_left_by_the_start_up_is_collected_not_frozen() -> None:
+    class Cycle:
+        me: Any
+
+    refs: list[weakref.ref[Cycle]] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        junk = Cycle()
+        junk.me = junk  # a reference cycle: only the collector frees it
+        refs.append(weakref.ref(junk))
+        del junk
+        yield
+
+    app = _app(NovaRouter([{"routes": [("/h", _hello)]}], lifespan=lifespan))
+    gc.disable()  # no collection of our own may free it before the policy runs
+    try:
+        with TestClient(app):
+            assert gc.get_freeze_count() > 0
+            gc.collect()
+            assert refs[0]() is None  # collected, not frozen for the server's life
+    finally:
+        gc.enable()
