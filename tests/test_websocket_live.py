@@ -19,10 +19,15 @@ pytestmark = pytest.mark.slow
 TIMEOUT = 5.0
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+# The connection reads and writes the ASGI channels itself (_fastapi_compat.websocket_channels),
+# so both of uvicorn's WebSocket protocols are served: the default and wsproto.
+@pytest.fixture(scope="module", params=["websockets-sansio", "wsproto"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
     tmp_path: Path = tmp_path_factory.mktemp("ws-live")
-    with uvicorn_server("tests.apps.ws_app:app", tmp_path) as running:
+    args = ("--ws", request.param)
+    with uvicorn_server("tests.apps.ws_app:app", tmp_path, args=args) as running:
         yield running
 
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +66,10 @@ def uvicorn_server(
     tmp_path: Path,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """Serve ``app`` ("module:attr") with uvicorn on 127.0.0.1; stop it afterwards."""
+    """Serve ``app`` ("module:attr") with uvicorn on 127.0.0.1, with uvicorn's extra command
+    line ``args``; stop it afterwards."""
     port = port or free_port()
     log_path = tmp_path / f"uvicorn-{port}.log"
     child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
@@ -84,6 +86,7 @@ def uvicorn_server(
                 str(port),
                 "--log-level",
                 "info",
+                *args,
             ],
             cwd=ROOT,
             env=child_env,
