@@ -221,6 +221,7 @@ class _Connection:
     # Slots: thousands of these live at once, and each attribute is read per message.
     __slots__ = (
         "_abort",
+        "_context",
         "_idle_due",
         "_idle_timer",
         "_runner",
@@ -366,6 +367,9 @@ class _Connection:
         loop = self.loop
         mailbox = self.mailbox
         waiting = mailbox.waiting
+        # The context mailbox runs start from (see _arrived): the connection's own, with what
+        # init and websocket_init set, as one Erlang process's dictionary would be.
+        self._context = contextvars.copy_context()
         self.since = loop.time()
         while True:  # one connection's lifetime; we hold busy at the top of each turn
             took_mail = bool(waiting) or mailbox.overflowed
@@ -425,25 +429,22 @@ class _Connection:
             return  # whoever holds busy drains the mailbox before letting go
         self.busy = True
         global _eager_running
-        token = _set_current(self.pid)  # a task created here copies it, too
+        # The run gets a context of its own: a copy of the connection's (as its callbacks left
+        # it by the end of websocket_init), never the deliverer's. What the
+        # run sets never reaches the deliverer, and its continuation keeps it.
+        context = self._context.copy()
+        run = self._run()
+        if _eager_running or not self.eager:
+            self._runner = self.loop.create_task(run, context=context)
+            return
+        _eager_running = True
         try:
-            run = self._run()
-            if _eager_running or not self.eager:
-                self._runner = self.loop.create_task(run)
-                return
-            _eager_running = True
-            # The run gets a context of its own, as a task would: what its callbacks set must
-            # not change the deliverer's context variables, and its continuation keeps them.
-            context = contextvars.copy_context()
-            try:
-                step = context.run(run.send, None)
-            except StopIteration:
-                return  # done within this turn: no task, no loop turn
-            finally:
-                _eager_running = False
-            self._runner = self.loop.create_task(_resume(run, step), context=context)
+            step = context.run(run.send, None)
+        except StopIteration:
+            return  # done within this turn: no task, no loop turn
         finally:
-            _reset_current(token)
+            _eager_running = False
+        self._runner = self.loop.create_task(_resume(run, step), context=context)
 
     async def _run(self) -> None:
         # Drain the mailbox for an idle connection, then let go of busy. Never raises: the
@@ -600,7 +601,7 @@ class _Connection:
         """Run a callback's synchronous part: its parsed return, an _End, or its awaitable."""
         # The pid is made current around each callback, not once for the task's life: a
         # context variable set for good costs every connection ~300 bytes. A mailbox run has
-        # it current already (see _arrived).
+        # its own context (see _arrived), where _call sets it like anywhere else.
         # The ContextVar's own methods, not pid's wrappers: this runs for every message.
         token = _current.set(self.pid) if _current.get() is not self.pid else None
         try:

@@ -438,6 +438,41 @@ async def test_a_mailbox_run_leaves_the_senders_context_variables_alone(probe: P
     await finish(socket, task)
 
 
+async def test_a_mailbox_run_sees_the_connections_context_not_the_senders(
+    probe: Probe,
+) -> None:
+    # What init set (a request id for the logs, say) is the connection's, like a process
+    # dictionary: websocket_info sees it whoever sent the message, whether it runs in the
+    # sender's turn (sync) or in a task (async), and never sees the sender's value.
+    seen: list[str] = []
+
+    def init(self: Any, state: Any) -> Any:
+        probe.pids.append(self.pid)
+        _VAR.set("connection")
+        return ("ok", state)
+
+    def sync_info(self: Any, info: Any, state: Any) -> Any:
+        seen.append(_VAR.get())
+        return ("reply", ("text", info), state)
+
+    async def async_info(self: Any, info: Any, state: Any) -> Any:
+        seen.append(_VAR.get())
+        return ("reply", ("text", info), state)
+
+    for websocket_info in (sync_info, async_info):
+        seen.clear()
+        probe.pids.clear()
+        socket, task = await start(handler(probe, init=init, websocket_info=websocket_info))
+        token = _VAR.set("sender")
+        try:
+            send(probe.pids[0], "m")
+        finally:
+            _VAR.reset(token)
+        assert await socket.until(1) == ["m"]
+        assert seen == ["connection"], websocket_info.__name__
+        await finish(socket, task)
+
+
 async def test_a_blocked_mailbox_run_continues_with_what_its_callbacks_set(
     probe: Probe,
 ) -> None:
