@@ -430,8 +430,8 @@ class _Connection:
         self.busy = True
         global _eager_running
         # The run gets a context of its own: a copy of the connection's (as its callbacks left
-        # it by the end of websocket_init), never the deliverer's. What the
-        # run sets never reaches the deliverer, and its continuation keeps it.
+        # it by the end of websocket_init), never the deliverer's. What the run sets never
+        # reaches the deliverer, and its continuation keeps it.
         context = self._context.copy()
         run = self._run()
         if _eager_running or not self.eager:
