@@ -111,6 +111,18 @@ def handler(probe: Probe, **callbacks: Any) -> type[NovaWebSocket]:
     return type("Probed", (NovaWebSocket,), {"init": init, "terminate": terminate, **callbacks})
 
 
+def traced_echo(probe: Probe) -> Any:
+    """A `websocket_info` that records entering and leaving in `probe` and replies with the
+    message."""
+
+    def websocket_info(self: Any, info: Any, state: Any) -> Any:
+        probe.enter(info)
+        probe.exit(info)
+        return ("reply", ("text", info), state)
+
+    return websocket_info
+
+
 async def start(
     handler_cls: type[NovaWebSocket], **options: Any
 ) -> tuple[Socket, asyncio.Task[None]]:
@@ -231,12 +243,7 @@ async def test_an_async_websocket_info_runs_in_a_task_of_its_own(probe: Probe) -
 async def test_a_blocked_send_continues_in_a_task_and_later_messages_keep_their_order(
     probe: Probe,
 ) -> None:
-    def websocket_info(self: Any, info: Any, state: Any) -> Any:
-        probe.enter(info)
-        probe.exit(info)
-        return ("reply", ("text", info), state)
-
-    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    socket, task = await start(handler(probe, websocket_info=traced_echo(probe)))
     socket.hold = asyncio.Event()  # the client stops reading
     pid = probe.pids[0]
     send(pid, "1")  # runs at once and blocks in its send: the rest goes on in a task
@@ -518,13 +525,8 @@ async def test_sends_from_another_thread_run_on_the_loop_in_order(probe: Probe) 
 async def test_a_client_close_during_a_blocked_mailbox_run_leaves_no_task_behind(
     probe: Probe,
 ) -> None:
-    def websocket_info(self: Any, info: Any, state: Any) -> Any:
-        probe.enter(info)
-        probe.exit(info)
-        return ("reply", ("text", info), state)
-
     before = asyncio.all_tasks()
-    socket, task = await start(handler(probe, websocket_info=websocket_info))
+    socket, task = await start(handler(probe, websocket_info=traced_echo(probe)))
     socket.hold = asyncio.Event()
     send(probe.pids[0], "1")  # blocks in its send: the run goes on in a task
     send(probe.pids[0], "2")
